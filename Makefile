@@ -1,0 +1,30 @@
+# Strata — set-up, build, demo, tests. Everything a fresh Debian 12 machine needs is installed here.
+SWIFT        ?= swift
+CONFIG       ?= debug
+DEMO_ROOT    ?= /tmp/strata-demo
+# Build and link: C codecs and SQLite. Tests and demo: the peers Strata interoperates with.
+APT_PACKAGES := libisal-dev libzstd-dev zlib1g-dev libsqlite3-dev pkg-config \
+                busybox-static skopeo umoci runc docker-registry zstd tar
+
+.PHONY: deps build run test bench clean
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	$(SWIFT) build -c $(CONFIG)
+
+run: build
+	STRATA=$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/strata DEMO_ROOT=$(DEMO_ROOT) scripts/demo.sh
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+clean:
+	rm -rf .build $(DEMO_ROOT)

@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Strata",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "strata", targets: ["strata"]),
+        .library(name: "ImageSpec", targets: ["ImageSpec"]),
+        .library(name: "Archive", targets: ["Archive"]),
+        .library(name: "ContentStore", targets: ["ContentStore"]),
+        .library(name: "ImageStore", targets: ["ImageStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        // C libraries from Debian: ISA-L (fast inflate/deflate), zstd, zlib (gzip CRC fallback).
+        .systemLibrary(name: "CCodecs", path: "Sources/CCodecs",
+                       providers: [.apt(["libisal-dev", "libzstd-dev", "zlib1g-dev"])]),
+        // Linux headers Swift's Glibc module leaves out (xattrs, mount).
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite",
+                       providers: [.apt(["libsqlite3-dev"])]),
+
+        .target(name: "ImageSpec", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Archive", dependencies: ["ImageSpec", "CCodecs", "CLinux"]),
+        .target(name: "ContentStore", dependencies: ["ImageSpec"]),
+        .target(name: "Metadata", dependencies: ["ImageSpec", "CSQLite"]),
+        .target(name: "ImageStore", dependencies: ["ImageSpec", "Archive", "ContentStore", "Metadata"]),
+        .target(name: "StrataCLI", dependencies: [
+            "ImageSpec", "Archive", "ContentStore", "ImageStore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
+
+        .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive"]),
+        .testTarget(name: "ContentStoreTests", dependencies: ["ContentStore"]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive"]),
+        .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads a file through a raw descriptor (no Foundation buffering on the hot path).
+public final class FileReader: ByteReader {
+    public let fd: Int32
+    public let path: String
+    private let owns: Bool
+
+    public init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StrataError.posix("cannot open \(path)", errno: errno) }
+        self.fd = fd
+        self.path = path
+        owns = true
+    }
+
+    /// Wraps a descriptor the caller keeps ownership of (stdin, say).
+    public init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+        owns = false
+    }
+
+    deinit { if owns { close(fd) } }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw StrataError.posix("cannot read \(path)", errno: errno)
+        }
+    }
+
+    public var size: Int64 {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? Int64(st.st_size) : 0
+    }
+}
+
+/// Writes to a raw descriptor, coalescing small writes into large ones.
+public final class FileWriter: ByteWriter {
+    public let fd: Int32
+    public let path: String
+    private let owns: Bool
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var used = 0
+
+    /// Creates (or truncates) `path` with `mode`.
+    public init(path: String, mode: mode_t = 0o644, exclusive: Bool = false) throws {
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC)
+        let fd = open(path, flags, mode)
+        guard fd >= 0 else { throw StrataError.posix("cannot create \(path)", errno: errno) }
+        self.fd = fd
+        self.path = path
+        owns = true
+        buffer = .allocate(byteCount: 1 << 20, alignment: 64)
+    }
+
+    public init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+        owns = false
+        buffer = .allocate(byteCount: 1 << 20, alignment: 64)
+    }
+
+    deinit {
+        if owns { close(fd) }
+        buffer.deallocate()
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if used + bytes.count <= buffer.count {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[used..<used + bytes.count]).copyMemory(from: bytes)
+            used += bytes.count
+            return
+        }
+        try flush()
+        if bytes.count >= buffer.count / 2 {
+            try writeFully(bytes)
+        } else {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[0..<bytes.count]).copyMemory(from: bytes)
+            used = bytes.count
+        }
+    }
+
+    public func finish() throws { try flush() }
+
+    public func flush() throws {
+        guard used > 0 else { return }
+        try writeFully(UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
+        used = 0
+    }
+
+    /// Flushes and forces the data to stable storage.
+    public func sync() throws {
+        try flush()
+        guard fsync(fd) == 0 else { throw StrataError.posix("cannot sync \(path)", errno: errno) }
+    }
+
+    private func writeFully(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StrataError.posix("cannot write \(path)", errno: errno)
+            }
+            offset += n
+        }
+    }
+}
+
+/// Small POSIX helpers shared by the stores.
+public enum FileSystem {
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// `mkdir -p`.
+    public static func createDirectory(_ path: String, mode: mode_t = 0o755) throws {
+        if isDirectory(path) { return }
+        let parent = PathString(path).deletingLastComponent
+        if !parent.isEmpty, parent != path { try createDirectory(parent, mode: mode) }
+        if mkdir(path, mode) != 0, errno != EEXIST {
+            throw StrataError.posix("cannot create directory \(path)", errno: errno)
+        }
+    }
+
+    /// Makes a rename or create durable by syncing the directory that holds it.
+    public static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+
+    public static func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
+        try FileReader(path: path).readAll(limit: limit)
+    }
+
+    /// Writes a small file atomically: temp file, fsync, rename.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            let w = try FileWriter(path: temp, mode: mode, exclusive: true)
+            try w.write(bytes)
+            try w.sync()
+            guard rename(temp, path) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(path)", errno: errno) }
+        } catch {
+            unlink(temp)
+            throw error
+        }
+        syncDirectory(PathString(path).deletingLastComponent)
+    }
+
+    /// `rm -rf` without following symlinks.
+    public static func removeTree(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            if let dir = opendir(path) {
+                var names: [String] = []
+                while let e = readdir(dir) {
+                    let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+                    if name != "." && name != ".." { names.append(name) }
+                }
+                closedir(dir)
+                for n in names { removeTree(path + "/" + n) }
+            }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// Names in a directory (no `.` and `..`), unsorted.
+    public static func listDirectory(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let e = readdir(dir) {
+            let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
+
+/// Path string helpers without Foundation's NSString bridging.
+public struct PathString {
+    let path: String
+    public init(_ path: String) { self.path = path }
+    public var deletingLastComponent: String {
+        var p = Substring(path)
+        while p.count > 1, p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "" }
+        if slash == p.startIndex { return "/" }
+        return String(p[..<slash])
+    }
+    public var lastComponent: String {
+        var p = Substring(path)
+        while p.count > 1, p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return String(p) }
+        return String(p[p.index(after: slash)...])
+    }
+}

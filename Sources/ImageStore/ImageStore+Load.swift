@@ -1,0 +1,201 @@
+import Foundation
+import ImageSpec
+import Archive
+import ContentStore
+
+extension ImageStore {
+    public struct LoadedImage: Sendable {
+        public var image: Image
+        public var tags: [Reference]
+    }
+
+    /// `strata load`: a `docker save` archive or an OCI image layout (a tar, possibly gzip or
+    /// zstd compressed, a directory, or `-` for stdin). Everything is verified — digests, sizes,
+    /// diff IDs against the config — before any blob or name becomes visible; tags are kept.
+    public func load(from input: String) throws -> [LoadedImage] {
+        let lock = try ingestLock()
+        defer { withExtendedLifetime(lock) {} }
+        let staged: StagedArchive
+        if input != "-", FileSystem.isDirectory(input) {
+            staged = StagedArchive.read(directory: input, content: content)
+        } else {
+            let reader: FileReader = input == "-" ? FileReader(fd: 0, path: "standard input") : try FileReader(path: input)
+            staged = try StagedArchive.read(tar: reader, source: input == "-" ? "standard input" : input, content: content)
+        }
+        defer { staged.abort() }
+
+        let plans: [PlannedImage]
+        if staged.contains("manifest.json") {
+            plans = try planDockerArchive(staged)
+        } else if staged.contains("index.json") {
+            plans = try planOCILayout(staged)
+        } else {
+            throw StrataError(.invalidArchive,
+                "\(staged.source) is neither a docker-archive (no manifest.json) nor an OCI image layout (no index.json)")
+        }
+        guard !plans.isEmpty else { throw StrataError(.invalidArchive, "\(staged.source) contains no image") }
+
+        // Everything checked out: publish the blobs, then the records, image by image.
+        var loaded: [LoadedImage] = []
+        for plan in plans {
+            for path in plan.layerPaths { _ = try staged.commitBlob(path) }
+            let configDigest = try content.ingest(bytes: plan.configBytes)
+            let manifestDigest = try content.ingest(bytes: plan.manifestBytes)
+            let image = try record(NewImage(manifestDigest: manifestDigest, manifestMediaType: plan.manifestMediaType,
+                                            config: plan.config, configDigest: configDigest, layers: plan.layers),
+                                   tags: plan.tags)
+            loaded.append(LoadedImage(image: image, tags: plan.tags))
+        }
+        return loaded
+    }
+
+    struct PlannedImage {
+        var manifestBytes: [UInt8]
+        var manifestMediaType: MediaType
+        var configBytes: [UInt8]
+        var config: ImageConfig
+        var layers: [Layer]
+        var layerPaths: [String]
+        var tags: [Reference]
+    }
+
+    /// docker-archive: `manifest.json` lists each image's config file, tags and layer tars.
+    private func planDockerArchive(_ staged: StagedArchive) throws -> [PlannedImage] {
+        struct Entry: Decodable {
+            var Config: String
+            var RepoTags: [String]?
+            var Layers: [String]
+        }
+        let entries = try JSONCoding.decode([Entry].self, from: Data(try staged.bytes("manifest.json")),
+                                            what: "\(staged.source): manifest.json")
+        return try entries.map { entry in
+            let configBytes = try staged.bytes(entry.Config)
+            let config = try ImageConfig.decode(configBytes, what: "\(staged.source): \(entry.Config)")
+            let diffIDs = config.rootfs.diffIDs
+            guard diffIDs.count == entry.Layers.count else {
+                throw StrataError(.invalidArchive,
+                    "\(staged.source): \(entry.Config) names \(diffIDs.count) layers but manifest.json lists \(entry.Layers.count)")
+            }
+            var layers: [Layer] = []
+            for (i, path) in entry.Layers.enumerated() {
+                let (digest, size) = try staged.digestAndSize(path)
+                let compression = Compression.detect(try staged.reader(path).readPrefix(4))
+                let (diffID, uncompressed) = compression == .none
+                    ? (digest, size) : try Self.diffID(of: staged.reader(path), compression: compression)
+                try Self.check(diffID: diffID, expected: diffIDs[i], layer: i, path: path, source: staged.source)
+                layers.append(Layer(descriptor: Descriptor(mediaType: .layer(compression, docker: true), digest: digest, size: size),
+                                    diffID: diffID, size: uncompressed))
+            }
+            let manifest = Manifest(mediaType: .dockerManifest,
+                                    config: Descriptor(mediaType: .dockerConfig, digest: Digest.sha256(of: configBytes),
+                                                       size: Int64(configBytes.count)),
+                                    layers: layers.map(\.descriptor))
+            let tags = try (entry.RepoTags ?? []).map { try Reference(parsing: $0) }
+            return PlannedImage(manifestBytes: Array(try JSONCoding.encoder.encode(manifest)), manifestMediaType: .dockerManifest,
+                                configBytes: configBytes, config: config, layers: layers, layerPaths: entry.Layers, tags: tags)
+        }
+    }
+
+    /// OCI image layout: `index.json` → manifests (or nested indexes) → config and layers, by digest.
+    private func planOCILayout(_ staged: StagedArchive) throws -> [PlannedImage] {
+        let index = try JSONCoding.decode(Index.self, from: Data(try staged.bytes("index.json")), what: "\(staged.source): index.json")
+        var plans: [PlannedImage] = []
+        for descriptor in index.manifests {
+            let manifestDescriptor = try pickManifest(descriptor, staged: staged)
+            let path = Self.blobPath(manifestDescriptor.digest)
+            try staged.verify(path, against: manifestDescriptor)
+            let manifestBytes = try staged.bytes(path)
+            let manifest = try Manifest.decode(manifestBytes, what: "\(staged.source): manifest \(manifestDescriptor.digest)")
+            guard manifest.config.mediaType.isConfig else {
+                throw StrataError(.unsupportedMediaType,
+                    "\(staged.source): manifest \(manifestDescriptor.digest) has config media type \(manifest.config.mediaType), not an image config")
+            }
+            let configPath = Self.blobPath(manifest.config.digest)
+            try staged.verify(configPath, against: manifest.config)
+            let configBytes = try staged.bytes(configPath)
+            let config = try ImageConfig.decode(configBytes, what: "\(staged.source): config \(manifest.config.digest)")
+            let diffIDs = config.rootfs.diffIDs
+            guard diffIDs.count == manifest.layers.count else {
+                throw StrataError(.invalidArchive,
+                    "\(staged.source): config names \(diffIDs.count) layers but manifest \(manifestDescriptor.digest) has \(manifest.layers.count)")
+            }
+            var layers: [Layer] = []
+            for (i, layer) in manifest.layers.enumerated() {
+                let layerPath = Self.blobPath(layer.digest)
+                try staged.verify(layerPath, against: layer)
+                let compression = layer.mediaType.layerCompression ?? .none
+                let (diffID, size) = compression == .none
+                    ? (layer.digest, layer.size) : try Self.diffID(of: staged.reader(layerPath), compression: compression)
+                try Self.check(diffID: diffID, expected: diffIDs[i], layer: i, path: layerPath, source: staged.source)
+                layers.append(Layer(descriptor: layer, diffID: diffID, size: size))
+            }
+            plans.append(PlannedImage(manifestBytes: manifestBytes,
+                                      manifestMediaType: manifest.mediaType ?? manifestDescriptor.mediaType,
+                                      configBytes: configBytes, config: config, layers: layers,
+                                      layerPaths: manifest.layers.map { Self.blobPath($0.digest) },
+                                      tags: Self.names(from: descriptor.annotations ?? [:])))
+        }
+        return plans
+    }
+
+    /// An index entry may itself be an index (multi-platform): take this host's platform.
+    private func pickManifest(_ descriptor: Descriptor, staged: StagedArchive, depth: Int = 0) throws -> Descriptor {
+        guard descriptor.mediaType.isIndex else {
+            guard descriptor.mediaType.isManifest else {
+                throw StrataError(.unsupportedMediaType, "\(staged.source): \(descriptor.digest) has unsupported media type \(descriptor.mediaType)")
+            }
+            return descriptor
+        }
+        guard depth < 4 else { throw StrataError(.invalidArchive, "\(staged.source): indexes nested too deep") }
+        let path = Self.blobPath(descriptor.digest)
+        try staged.verify(path, against: descriptor)
+        let index = try JSONCoding.decode(Index.self, from: Data(try staged.bytes(path)), what: "\(staged.source): index \(descriptor.digest)")
+        let host = Platform.host
+        let candidates = index.manifests.filter { $0.mediaType.isManifest || $0.mediaType.isIndex }
+        guard let chosen = candidates.first(where: { $0.platform?.os == host.os && $0.platform?.architecture == host.architecture })
+                ?? candidates.first(where: { $0.platform == nil }) else {
+            let platforms = candidates.compactMap { $0.platform?.description }.joined(separator: ", ")
+            throw StrataError(.invalidArchive, "\(staged.source): no image for \(host) in index \(descriptor.digest) (it has: \(platforms))")
+        }
+        return try pickManifest(chosen, staged: staged, depth: depth + 1)
+    }
+
+    /// Names an OCI layout gives a manifest: the full image name (containerd, Docker, skopeo), or a
+    /// ref name that is itself a full reference. A bare tag such as `latest` names no repository.
+    static func names(from annotations: [String: String]) -> [Reference] {
+        if let full = annotations[AnnotationKey.imageName], let ref = try? Reference(parsing: full) { return [ref] }
+        if let name = annotations[AnnotationKey.refName], name.contains("/") || name.contains(":"),
+           let ref = try? Reference(parsing: name), ref.digest == nil { return [ref] }
+        return []
+    }
+
+    static func blobPath(_ digest: Digest) -> String { "blobs/\(digest.algorithm.rawValue)/\(digest.encoded)" }
+
+    /// Decompresses a layer to compute its diff ID and uncompressed size.
+    static func diffID(of reader: ByteReader, compression: Compression) throws -> (Digest, Int64) {
+        let digesting = DigestingReader(try Codecs.decompressing(reader, as: compression))
+        try digesting.copy(to: NullWriter())
+        return (digesting.digest(), digesting.count)
+    }
+
+    private static func check(diffID: Digest, expected: Digest, layer: Int, path: String, source: String) throws {
+        guard diffID == expected else {
+            throw StrataError(.digestMismatch,
+                "\(source): layer \(layer + 1) (\(path)) does not match the image config: diff ID expected \(expected), got \(diffID)")
+        }
+    }
+}
+
+extension ByteReader {
+    /// The first `count` bytes (fewer if the stream is shorter).
+    func readPrefix(_ count: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = try out.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) }
+            if n == 0 { break }
+            got += n
+        }
+        return Array(out[0..<got])
+    }
+}

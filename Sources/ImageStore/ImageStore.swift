@@ -1,0 +1,237 @@
+import Foundation
+import ImageSpec
+import ContentStore
+import Metadata
+
+/// The local image store: blobs in a `ContentStore`, names and image records in one SQLite
+/// database. An image is its manifest, its config and its layers — all blobs, shared by every
+/// image that uses them; the image ID is the config digest, as in Docker.
+public final class ImageStore {
+    public let root: String
+    public let content: ContentStore
+    let db: Database
+
+    public init(root: String) throws {
+        self.root = root
+        try FileSystem.createDirectory(root, mode: 0o700)
+        content = try ContentStore(root: root)
+        db = try Database(path: "\(root)/metadata.db")
+        try db.migrate()
+    }
+
+    /// The default store root: `STRATA_ROOT`, else `/var/lib/strata` as root, else `~/.local/share/strata`.
+    public static var defaultRoot: String {
+        if let env = ProcessInfo.processInfo.environment["STRATA_ROOT"], !env.isEmpty { return env }
+        if geteuid() == 0 { return "/var/lib/strata" }
+        return NSHomeDirectory() + "/.local/share/strata"
+    }
+
+    // MARK: locks
+
+    /// Held shared while blobs are written and recorded; exclusive while unreferenced blobs are deleted.
+    func ingestLock() throws -> FileLock { try FileLock(path: "\(root)/gc.lock", mode: .shared) }
+    func collectLock() throws -> FileLock { try FileLock(path: "\(root)/gc.lock", mode: .exclusive) }
+
+    // MARK: records
+
+    /// One image as the store knows it.
+    public struct Image: Sendable, Equatable {
+        public var id: Digest
+        public var manifestDigest: Digest
+        public var manifestMediaType: MediaType
+        public var created: Date?
+        public var size: Int64
+        public var parent: Digest?
+        public var added: Date
+        public var lastTagTime: Date?
+    }
+
+    static let imageColumns = "id, manifest, manifest_media_type, created, size, parent, added, last_tag_time"
+
+    static func image(_ row: Row) throws -> Image {
+        Image(id: try Digest(parsing: row.string(0) ?? ""),
+              manifestDigest: try Digest(parsing: row.string(1) ?? ""),
+              manifestMediaType: MediaType(row.string(2) ?? ""),
+              created: row.double(3).map(Date.init(timeIntervalSince1970:)),
+              size: row.int(4) ?? 0,
+              parent: row.string(5).flatMap { $0.isEmpty ? nil : try? Digest(parsing: $0) },
+              added: Date(timeIntervalSince1970: row.double(6) ?? 0),
+              lastTagTime: row.double(7).map(Date.init(timeIntervalSince1970:)))
+    }
+
+    public func images() throws -> [Image] {
+        try db.query("SELECT \(Self.imageColumns) FROM images").map(Self.image)
+    }
+
+    public func image(id: Digest) throws -> Image? {
+        try db.query("SELECT \(Self.imageColumns) FROM images WHERE id = ?", [.text(id.description)]).first.map(Self.image)
+    }
+
+    /// Every tag: normalised reference → image ID.
+    public func tags() throws -> [(reference: Reference, image: Digest)] {
+        try db.query("SELECT name, image_id FROM tags").compactMap { row in
+            guard let name = row.string(0), let ref = try? Reference(parsing: name),
+                  let id = row.string(1).flatMap({ try? Digest(parsing: $0) }) else { return nil }
+            return (ref, id)
+        }
+    }
+
+    public func tags(of image: Digest) throws -> [Reference] {
+        try db.query("SELECT name FROM tags WHERE image_id = ? ORDER BY name", [.text(image.description)])
+            .compactMap { $0.string(0).flatMap { try? Reference(parsing: $0) } }
+    }
+
+    /// `repository@digest` references recorded for an image (from pulls, loads of OCI layouts, pushes).
+    public func repoDigests(of image: Digest) throws -> [Reference] {
+        try db.query("SELECT repository, digest FROM repo_digests WHERE image_id = ? ORDER BY repository",
+                     [.text(image.description)])
+            .compactMap { row in
+                guard let repo = row.string(0), let d = row.string(1) else { return nil }
+                return try? Reference(parsing: "\(repo)@\(d)")
+            }
+    }
+
+    /// Finds an image the way `docker` does: by name[:tag], name@digest, full ID, or unique ID prefix.
+    public func resolve(_ input: String) throws -> Image { try lookup(input).image }
+
+    /// Like `resolve`, and also says which name matched (nil when the input matched an ID).
+    public func lookup(_ input: String) throws -> (image: Image, name: Reference?) {
+        let trimmed = input.hasPrefix("sha256:") ? String(input.dropFirst(7)) : input
+        if trimmed.utf8.count == 64, let id = try? Digest(algorithm: .sha256, encoded: trimmed) {
+            if let image = try image(id: id) { return (image, nil) }
+            throw Self.noSuchImage(input)
+        }
+        if let ref = try? Reference(parsing: input) {
+            let rows: [Row]
+            if let digest = ref.digest {
+                rows = try db.query(
+                    "SELECT image_id FROM repo_digests WHERE repository = ? AND digest = ? UNION SELECT id FROM images WHERE manifest = ?",
+                    [.text(ref.name), .text(digest.description), .text(digest.description)])
+            } else {
+                rows = try db.query("SELECT image_id FROM tags WHERE name = ?", [.text(ref.withDefaultTag.description)])
+            }
+            if let id = rows.first?.string(0), let image = try image(id: Digest(parsing: id)) {
+                return (image, ref.digest == nil ? ref.withDefaultTag : ref)
+            }
+        }
+        // A short ID: any unique prefix of a full one, as docker accepts.
+        if !trimmed.isEmpty, trimmed.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
+            let rows = try db.query("SELECT \(Self.imageColumns) FROM images WHERE id >= ? AND id < ? LIMIT 2",
+                                    [.text("sha256:" + trimmed), .text("sha256:" + trimmed + "g")])
+            if rows.count > 1 {
+                throw StrataError(.ambiguous, "image ID prefix \"\(trimmed)\" is ambiguous: it matches more than one image; give more characters")
+            }
+            if let row = rows.first { return (try Self.image(row), nil) }
+        }
+        throw Self.noSuchImage(input)
+    }
+
+    static func noSuchImage(_ input: String) -> StrataError {
+        StrataError(.imageUnknown, "No such image: \(input)")
+    }
+
+    // MARK: blobs of an image
+
+    public func manifest(of image: Image) throws -> Manifest {
+        try Manifest.decode(try content.read(image.manifestDigest), what: "manifest \(image.manifestDigest)")
+    }
+
+    /// The config, decoded, and its exact bytes (which the image ID is the digest of).
+    public func config(of image: Image) throws -> (config: ImageConfig, bytes: [UInt8]) {
+        let bytes = try content.read(image.id)
+        return (try ImageConfig.decode(bytes, what: "config \(image.id)"), bytes)
+    }
+
+    /// One layer's record: its blob, its diff ID and its uncompressed size.
+    public struct Layer: Sendable, Equatable {
+        public var descriptor: Descriptor
+        public var diffID: Digest
+        public var size: Int64
+    }
+
+    /// The layers of an image, lowest first, with their diff IDs and uncompressed sizes.
+    public func layers(of image: Image) throws -> [Layer] {
+        try manifest(of: image).layers.map { descriptor in
+            let row = try db.query("SELECT diff_id, size FROM layers WHERE digest = ?", [.text(descriptor.digest.description)]).first
+            guard let row, let diff = row.string(0) else {
+                throw StrataError(.blobUnknown, "layer \(descriptor.digest) of image \(image.id.short) is not recorded in the store")
+            }
+            return Layer(descriptor: descriptor, diffID: try Digest(parsing: diff), size: row.int(1) ?? 0)
+        }
+    }
+
+    // MARK: recording
+
+    /// What a source hands the store to record: blobs already ingested and verified.
+    public struct NewImage: Sendable {
+        public var manifestDigest: Digest
+        public var manifestMediaType: MediaType
+        public var config: ImageConfig
+        public var configDigest: Digest
+        public var layers: [Layer]
+        public var parent: Digest?
+
+        public init(manifestDigest: Digest, manifestMediaType: MediaType, config: ImageConfig, configDigest: Digest,
+                    layers: [Layer], parent: Digest? = nil) {
+            self.manifestDigest = manifestDigest
+            self.manifestMediaType = manifestMediaType
+            self.config = config
+            self.configDigest = configDigest
+            self.layers = layers
+            self.parent = parent
+        }
+    }
+
+    /// Records an image and names it, in one transaction. The caller holds the ingest lock,
+    /// so the blobs it wrote cannot be collected before they are referenced here.
+    @discardableResult
+    public func record(_ new: NewImage, tags: [Reference] = [], repoDigests: [Reference] = []) throws -> Image {
+        for digest in [new.manifestDigest, new.configDigest] + new.layers.map(\.descriptor.digest) where !content.contains(digest) {
+            throw StrataError(.blobUnknown, "blob \(digest) is missing from the content store")
+        }
+        let now = Date().timeIntervalSince1970
+        try db.write {
+            let created: SQLValue = new.config.created.map { .real($0.timeIntervalSince1970) } ?? .null
+            let size = new.layers.reduce(Int64(0)) { $0 + $1.size }
+            try db.execute("""
+                INSERT INTO images (id, manifest, manifest_media_type, created, size, parent, added) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO NOTHING
+                """, [.text(new.configDigest.description), .text(new.manifestDigest.description), .text(new.manifestMediaType.rawValue),
+                      created, .integer(size), .text(new.parent?.description ?? ""), .real(now)])
+            for layer in new.layers {
+                try db.execute("INSERT OR IGNORE INTO layers (digest, diff_id, media_type, size) VALUES (?, ?, ?, ?)",
+                               [.text(layer.descriptor.digest.description), .text(layer.diffID.description),
+                                .text(layer.descriptor.mediaType.rawValue), .integer(layer.size)])
+            }
+            for digest in Set([new.manifestDigest, new.configDigest] + new.layers.map(\.descriptor.digest)) {
+                try db.execute("INSERT OR IGNORE INTO image_blobs (image_id, digest) VALUES (?, ?)",
+                               [.text(new.configDigest.description), .text(digest.description)])
+            }
+            for tag in tags { try setTag(tag, image: new.configDigest, now: now) }
+            for ref in repoDigests {
+                guard let digest = ref.digest else { continue }
+                try db.execute("INSERT OR REPLACE INTO repo_digests (repository, digest, image_id) VALUES (?, ?, ?)",
+                               [.text(ref.name), .text(digest.description), .text(new.configDigest.description)])
+            }
+        }
+        guard let image = try image(id: new.configDigest) else { throw Self.noSuchImage(new.configDigest.description) }
+        return image
+    }
+
+    /// Points `reference` (tag added if missing) at an image. Runs inside a write transaction.
+    func setTag(_ reference: Reference, image: Digest, now: Double) throws {
+        try db.execute("INSERT INTO tags (name, image_id) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
+                       [.text(reference.withDefaultTag.description), .text(image.description)])
+        try db.execute("UPDATE images SET last_tag_time = ? WHERE id = ?", [.real(now), .text(image.description)])
+    }
+
+    /// `strata tag SOURCE TARGET`.
+    public func tag(_ source: String, as target: String) throws {
+        let ref = try Reference(parsing: target)
+        guard ref.digest == nil else {
+            throw StrataError(.invalidReference, "invalid reference \"\(target)\": a tag target cannot contain a digest")
+        }
+        let image = try resolve(source)
+        try db.write { try setTag(ref, image: image.id, now: Date().timeIntervalSince1970) }
+    }
+}

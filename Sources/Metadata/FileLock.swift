@@ -1,0 +1,31 @@
+import ImageSpec
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An advisory lock on a file (flock), shared or exclusive, released by the kernel when the
+/// process dies — so a `kill -9` never leaves the store locked.
+///
+/// Ingesting processes hold it shared; garbage collection holds it exclusive, so it never
+/// deletes a blob another process has just written but not yet recorded.
+public final class FileLock {
+    private let fd: Int32
+
+    public enum Mode { case shared, exclusive }
+
+    public init(path: String, mode: Mode) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StrataError.posix("cannot open lock \(path)", errno: errno) }
+        while flock(fd, mode == .shared ? LOCK_SH : LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            let e = errno
+            close(fd)
+            throw StrataError.posix("cannot lock \(path)", errno: e)
+        }
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}

@@ -1,0 +1,57 @@
+/// The metadata schema, versioned by `PRAGMA user_version`; each migration runs once, in order.
+public enum Schema {
+    public static let migrations: [String] = [
+        // 1: images, names, layers
+        """
+        CREATE TABLE images (
+            id TEXT PRIMARY KEY,              -- image ID: the config digest
+            manifest TEXT NOT NULL,           -- manifest digest
+            manifest_media_type TEXT NOT NULL,
+            created REAL,                     -- from the config, seconds since 1970
+            size INTEGER NOT NULL,            -- sum of the layers' uncompressed sizes
+            parent TEXT NOT NULL DEFAULT '',  -- local parent image (commit, build)
+            added REAL NOT NULL,
+            last_tag_time REAL
+        );
+        CREATE TABLE tags (
+            name TEXT PRIMARY KEY,            -- normalised, e.g. docker.io/library/busybox:latest
+            image_id TEXT NOT NULL REFERENCES images(id)
+        );
+        CREATE INDEX tags_image ON tags(image_id);
+        CREATE TABLE repo_digests (
+            repository TEXT NOT NULL,         -- normalised name without tag
+            digest TEXT NOT NULL,             -- manifest digest in that repository
+            image_id TEXT NOT NULL REFERENCES images(id),
+            PRIMARY KEY (repository, digest)
+        );
+        CREATE INDEX repo_digests_image ON repo_digests(image_id);
+        CREATE TABLE layers (
+            digest TEXT PRIMARY KEY,          -- blob digest (compressed or not)
+            diff_id TEXT NOT NULL,            -- digest of the uncompressed tar
+            media_type TEXT NOT NULL,
+            size INTEGER NOT NULL             -- uncompressed size
+        );
+        CREATE INDEX layers_diff ON layers(diff_id);
+        CREATE TABLE image_blobs (            -- every blob an image needs: manifest, config, layers
+            image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            digest TEXT NOT NULL,
+            PRIMARY KEY (image_id, digest)
+        );
+        CREATE INDEX image_blobs_digest ON image_blobs(digest);
+        """,
+    ]
+}
+
+extension Database {
+    /// Brings the schema up to date, once, under the write lock.
+    public func migrate() throws {
+        if userVersion == Schema.migrations.count { return }
+        try write {
+            let current = userVersion
+            for (i, sql) in Schema.migrations.enumerated() where i >= current {
+                try executeScript(sql)
+            }
+            try execute("PRAGMA user_version = \(Schema.migrations.count)")
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import ImageSpec
+import ImageStore
+
+extension ImageStore.SaveFormat: ExpressibleByArgument {}
+
+/// `strata save`: images to a docker-archive or an OCI image layout.
+struct Save: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Save one or more images to a tar archive (streamed to STDOUT by default).")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "Write to a file (or, with --format oci, a directory: an existing one or a path ending in /).")
+    var output: String?
+    @Option(help: "docker (docker save's layout) or oci (an OCI image layout).") var format: ImageStore.SaveFormat = .docker
+    @Argument(help: "Images to save.") var images: [String]
+
+    func run() async throws {
+        guard !images.isEmpty else { throw ValidationError("\"save\" requires at least 1 argument.") }
+        let store = try global.store()
+        guard let output, output != "-" else {
+            if isatty(1) != 0 {
+                throw StrataError(.invalidArgument, "cowardly refusing to save to a terminal. Use the -o flag or redirect")
+            }
+            let out = FileWriter(fd: 1, path: "standard output")
+            try store.save(images, format: format, to: out)
+            return
+        }
+        // Written beside the target and renamed into place: a failed save leaves nothing behind.
+        let temp = "\(output.hasSuffix("/") ? String(output.dropLast()) : output).tmp-\(getpid())"
+        if format == .oci, output.hasSuffix("/") || FileSystem.isDirectory(output) {
+            let target = output.hasSuffix("/") ? String(output.dropLast()) : output
+            if FileSystem.isDirectory(target), !FileSystem.listDirectory(target).isEmpty {
+                throw StrataError(.invalidArgument, "\(target) is not empty: save an OCI layout into a new or empty directory")
+            }
+            do {
+                try store.save(images, toDirectory: temp)
+                rmdir(target)
+                guard rename(temp, target) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(target)", errno: errno) }
+            } catch {
+                FileSystem.removeTree(temp)
+                throw error
+            }
+            return
+        }
+        do {
+            let writer = try FileWriter(path: temp, exclusive: true)
+            try store.save(images, format: format, to: writer)
+            try writer.sync()
+            guard rename(temp, output) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(output)", errno: errno) }
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+}
+
+/// `strata load`: a docker-archive or OCI layout (tar, compressed tar, directory) into the store.
+struct Load: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Load images from a tar archive or an OCI layout (STDIN by default).")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "Read from a tar archive file (plain, gzip or zstd) or an OCI layout directory.")
+    var input: String?
+    @Flag(name: .shortAndLong, help: "Suppress the load output.") var quiet = false
+
+    func run() async throws {
+        let source = input ?? "-"
+        if source == "-", isatty(0) != 0 {
+            throw StrataError(.invalidArgument, "requested load from stdin, but stdin is empty")
+        }
+        let loaded = try global.store().load(from: source)
+        guard !quiet else { return }
+        var out = ""
+        for item in loaded {
+            if item.tags.isEmpty {
+                out += "Loaded image ID: \(item.image.id)\n"
+            } else {
+                for tag in item.tags { out += "Loaded image: \(tag.withDefaultTag.familiarString)\n" }
+            }
+        }
+        emit(out)
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import ImageSpec
+import ImageStore
+
+/// `strata`: the Docker image model, daemonless.
+public struct Strata: AsyncParsableCommand {
+    public static let version = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "strata",
+        abstract: "A daemonless container-image engine: images, layers and containers, Docker's model done right.",
+        version: version,
+        subcommands: [
+            Images.self, History.self, Inspect.self, Tag.self, Rmi.self,
+            Import.self, Save.self, Load.self,
+            ImageGroup.self, SystemGroup.self,
+        ]
+    )
+
+    public init() {}
+}
+
+/// Options every command takes.
+public struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Store root (default: $STRATA_ROOT, /var/lib/strata as root, ~/.local/share/strata otherwise).", valueName: "dir"))
+    public var root: String?
+
+    public init() {}
+
+    public func store() throws -> ImageStore {
+        try ImageStore(root: root ?? ImageStore.defaultRoot)
+    }
+}
+
+struct ImageGroup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image",
+        abstract: "Manage images.",
+        subcommands: [
+            Images.self, History.self, Inspect.self, Tag.self, ImageRm.self, ImagePrune.self,
+            Import.self, Save.self, Load.self,
+        ]
+    )
+}
+
+struct SystemGroup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "system",
+        abstract: "Manage Strata.",
+        subcommands: [SystemDf.self]
+    )
+}
+
+/// `strata --root DIR images` as well as `strata images --root DIR`: global options written before
+/// the subcommand are moved after it, where every command's `GlobalOptions` parses them.
+func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
+    var leading: [String] = []
+    var rest = arguments[...]
+    while let first = rest.first {
+        if first == "--root", rest.count >= 2 {
+            leading += rest.prefix(2)
+            rest = rest.dropFirst(2)
+        } else if first.hasPrefix("--root=") {
+            leading.append(first)
+            rest = rest.dropFirst()
+        } else {
+            break
+        }
+    }
+    guard !leading.isEmpty else { return arguments }
+    // Subcommand words (`image ls`, `system df`) come first, then the hoisted options.
+    var words: [String] = []
+    while let w = rest.first, !w.hasPrefix("-"), ["image", "system"].contains(w) || words.isEmpty || ["image", "system"].contains(words.last!) {
+        words.append(w)
+        rest = rest.dropFirst()
+        if !["image", "system"].contains(w) { break }
+    }
+    return words + leading + Array(rest)
+}
+
+/// Writes to standard output in one piece.
+func emit(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
+
+/// Writes a line to standard error.
+func warn(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+extension Strata {
+    /// The entry point: parse, run (async commands too), and turn errors into Docker-style
+    /// `Error: …` lines with a non-zero exit.
+    public static func runMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
+        do {
+            var command = try parseAsRoot(hoistingGlobalOptions(arguments))
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            exit(withError: nil)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

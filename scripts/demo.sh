@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The main job: make a busybox image from Debian's busybox-static, then show what Strata knows about it.
+set -euo pipefail
+: "${STRATA:?path to the strata binary}"
+: "${DEMO_ROOT:=/tmp/strata-demo}"
+export STRATA_ROOT="$DEMO_ROOT/store"
+rm -rf "$DEMO_ROOT"
+mkdir -p "$DEMO_ROOT/rootfs/bin" "$DEMO_ROOT/rootfs/etc" "$DEMO_ROOT/rootfs/tmp"
+
+# A root filesystem: the static busybox and its applet links.
+cp /bin/busybox "$DEMO_ROOT/rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$DEMO_ROOT/rootfs/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$DEMO_ROOT/rootfs/etc/passwd"
+echo 'root:x:0:' > "$DEMO_ROOT/rootfs/etc/group"
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+step "$STRATA" import -m "busybox from Debian's busybox-static" \
+    -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' -c 'WORKDIR /' -c 'LABEL org.opencontainers.image.title=busybox' \
+    "$DEMO_ROOT/rootfs" demo/busybox:latest
+step "$STRATA" tag demo/busybox:latest demo/busybox:1.35
+step "$STRATA" images
+step "$STRATA" history demo/busybox
+step "$STRATA" inspect demo/busybox
+step "$STRATA" inspect --format '{{.Id}} {{json .RootFS.Layers}}' demo/busybox
+step "$STRATA" save -o "$DEMO_ROOT/busybox-docker.tar" demo/busybox:latest
+step "$STRATA" save --format oci -o "$DEMO_ROOT/busybox-oci.tar" demo/busybox:latest
+step "$STRATA" --root "$DEMO_ROOT/second" load -i "$DEMO_ROOT/busybox-oci.tar"
+step "$STRATA" --root "$DEMO_ROOT/second" images --digests
+step "$STRATA" system df -v
