@@ -1,0 +1,287 @@
+import Foundation
+import Testing
+import ImageSpec
+import Archive
+@testable import ImageStore
+
+struct ImportTests {
+    let store = try! ImageStore(root: Fixtures.temporaryDirectory("store"))
+
+    @Test func importsADirectoryAsOneLayer() throws {
+        let rootfs = Fixtures.rootfs()
+        var options = ImageStore.ImportOptions()
+        options.reference = try Reference(parsing: "demo/app:1")
+        options.changes = try ["CMD [\"/bin/hello\"]", "ENV A=1 B=\"two words\"", "WORKDIR /srv", "EXPOSE 80 53/udp", "LABEL k=v"]
+            .map { try ConfigChange(parsing: $0) }
+        options.message = "first"
+        let image = try store.importImage(from: rootfs, options: options)
+        let (config, bytes) = try store.config(of: image)
+        #expect(image.id == Digest.sha256(of: bytes))
+        #expect(config.rootfs.diffIDs.count == 1)
+        #expect(config.config.cmd == ["/bin/hello"])
+        #expect(config.config.env == ["A=1", "B=two words"])
+        #expect(config.config.workingDir == "/srv")
+        #expect(config.config.exposedPorts == ["53/udp", "80/tcp"])
+        #expect(config.config.labels == ["k": "v"])
+        #expect(config.history.first?.comment == "first")
+        #expect(try store.resolve("demo/app:1").id == image.id)
+        #expect(try store.resolve(image.id.short).id == image.id)
+        #expect(try store.resolve(image.id.description).id == image.id)
+        // The layer is a real tar of the tree.
+        let layer = try store.layers(of: image)[0]
+        let tar = TarReader(try store.content.open(layer.descriptor.digest))
+        var names: [String] = []
+        while let h = try tar.next() { names.append(h.name) }
+        #expect(names == ["bin/", "bin/hello", "etc/", "etc/hostname"])
+    }
+
+    @Test(arguments: [Compression.none, .gzip, .zstd])
+    func importsTarsOfEveryCompression(_ compression: Compression) throws {
+        let tar = try Fixtures.layer(["x": "1", "y/z": "2"])
+        let file = Fixtures.temporaryDirectory() + "/rootfs.tar"
+        let out = MemoryWriter()
+        let w = try Codecs.compressing(out, as: compression)
+        try w.write(tar)
+        try w.finish()
+        try Data(out.bytes).write(to: URL(fileURLWithPath: file))
+        let image = try store.importImage(from: file)
+        // The layer is stored uncompressed: its digest is the diff ID of the tar.
+        #expect(try store.layers(of: image)[0].diffID == Digest.sha256(of: tar))
+        #expect(try store.tags(of: image.id).isEmpty)
+    }
+
+    @Test(arguments: [
+        ("garbage", Array("this is not a tar archive at all, just text, long enough to fill a header block".utf8) + [UInt8](repeating: 65, count: 600)),
+        ("truncated", Array(try! Fixtures.layer(["a": String(repeating: "x", count: 5000)])[0..<2000])),
+        ("truncated gzip", Array(try! Fixtures.gzip(Fixtures.layer(["a": String(repeating: "x", count: 5000)])).dropLast(30))),
+        ("empty", []),
+    ])
+    func refusesBadArchivesAndChangesNothing(_ name: String, _ bytes: [UInt8]) throws {
+        _ = try store.importImage(from: Fixtures.rootfs())
+        let before = try StoreSnapshot(store)
+        let file = Fixtures.temporaryDirectory() + "/bad.tar"
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        #expect(throws: StrataError.self) { _ = try store.importImage(from: file) }
+        #expect(try StoreSnapshot(store) == before)
+    }
+
+    @Test func sameLayerIsStoredOnce() throws {
+        let rootfs = Fixtures.rootfs()
+        var a = ImageStore.ImportOptions(), b = ImageStore.ImportOptions()
+        a.reference = try Reference(parsing: "one")
+        b.reference = try Reference(parsing: "two")
+        b.changes = [try ConfigChange(parsing: "CMD sh")]
+        let one = try store.importImage(from: rootfs, options: a)
+        let two = try store.importImage(from: rootfs, options: b)
+        #expect(one.id != two.id)
+        #expect(try store.layers(of: one)[0].descriptor.digest == store.layers(of: two)[0].descriptor.digest)
+        // 1 layer + 2 configs + 2 manifests.
+        #expect(FileSystem.listDirectory(store.root + "/blobs/sha256").count == 5)
+    }
+
+    @Test(arguments: [("FROM x", "not a valid change command"), ("CMD", "requires at least one argument"),
+                      ("EXPOSE 99999", "invalid port"), ("ENV =x", "is not KEY=VALUE")])
+    func rejectsBadChanges(_ line: String, _ reason: String) {
+        #expect {
+            var c = ContainerConfig()
+            try ConfigChange(parsing: line).apply(to: &c)
+        } throws: { error in
+            (error as? StrataError)?.message.contains(reason) ?? false
+        }
+    }
+}
+
+struct NamesTests {
+    let store = try! ImageStore(root: Fixtures.temporaryDirectory("store"))
+
+    func importImage(_ name: String?, files: [String: String] = ["f": "1"]) throws -> ImageStore.Image {
+        var o = ImageStore.ImportOptions()
+        o.reference = try name.map { try Reference(parsing: $0) }
+        return try store.importImage(from: Fixtures.rootfs(files: files), options: o)
+    }
+
+    func blobCount() -> Int { FileSystem.listDirectory(store.root + "/blobs/sha256").count }
+
+    @Test func tagThenRemoveNamesOneByOne() throws {
+        let image = try importImage("app:1")
+        try store.tag("app:1", as: "app:latest")
+        try store.tag(image.id.short, as: "registry.example.com:5000/team/app:2")
+        #expect(try store.tags(of: image.id).map(\.familiarString) == ["app:1", "app:latest", "registry.example.com:5000/team/app:2"])
+        #expect(try store.remove("app", force: false) == [.untagged("app:latest")])
+        #expect(try store.remove("app:1", force: false) == [.untagged("app:1")])
+        let last = try store.remove("registry.example.com:5000/team/app:2", force: false)
+        #expect(last.first == .untagged("registry.example.com:5000/team/app:2"))
+        #expect(last.contains(.deleted(image.id)))
+        #expect(try store.images().isEmpty)
+        #expect(blobCount() == 0)
+    }
+
+    @Test func removeByIDWithSeveralNamesNeedsForce() throws {
+        let image = try importImage("a")
+        try store.tag("a", as: "b")
+        #expect {
+            _ = try store.remove(image.id.short, force: false)
+        } throws: { error in
+            (error as? StrataError)?.message.contains("must be forced") ?? false
+        }
+        let events = try store.remove(image.id.short, force: true)
+        #expect(events.contains(.untagged("a:latest")) && events.contains(.untagged("b:latest")) && events.contains(.deleted(image.id)))
+    }
+
+    @Test func removingOneImageKeepsSharedLayers() throws {
+        let a = try importImage("a", files: ["shared": "x"])
+        var o = ImageStore.ImportOptions()
+        o.reference = try Reference(parsing: "b")
+        o.changes = [try ConfigChange(parsing: "CMD b")]
+        let b = try store.importImage(from: Fixtures.rootfs(files: ["shared": "x"]), options: o)
+        _ = try store.remove("a", force: false)
+        #expect(try store.image(id: a.id) == nil)
+        #expect(store.content.contains(try store.layers(of: b)[0].descriptor.digest))
+        #expect(blobCount() == 3)
+    }
+
+    @Test func errorsNameTheProblem() throws {
+        #expect(throws: StrataError(.imageUnknown, "No such image: nosuch:img")) { _ = try store.resolve("nosuch:img") }
+        #expect(throws: StrataError.self) { try store.tag("nosuch", as: "x") }
+        _ = try importImage("x")
+        #expect {
+            try store.tag("x", as: "Bad/Name")
+        } throws: { error in
+            (error as? StrataError)?.code == .invalidReference
+        }
+    }
+
+    @Test func retaggingLeavesTheOldImageDangling() throws {
+        let old = try importImage("app", files: ["v": "1"])
+        _ = try importImage("app", files: ["v": "2"])
+        #expect(try store.tags(of: old.id).isEmpty)
+        let (events, reclaimed) = try store.prune(all: false)
+        #expect(events.contains(.deleted(old.id)))
+        #expect(reclaimed > 0)
+        #expect(try store.images().count == 1)
+    }
+
+    @Test func diskUsageReclaimableIsWhatPruneFrees() throws {
+        _ = try importImage("a", files: ["a": String(repeating: "a", count: 10_000)])
+        _ = try importImage("b", files: ["b": String(repeating: "b", count: 20_000)])
+        let usage = try store.diskUsage()
+        #expect(usage.images.count == 2)
+        #expect(usage.totalSize == usage.images.reduce(0) { $0 + $1.uniqueSize })
+        let (_, reclaimed) = try store.prune(all: true)
+        #expect(reclaimed == usage.reclaimable)
+        #expect(blobCount() == 0)
+    }
+}
+
+struct SaveLoadTests {
+    let store = try! ImageStore(root: Fixtures.temporaryDirectory("store"))
+
+    func twoImagesSharingABase() throws -> Fixtures.Layout {
+        var layout = Fixtures.Layout()
+        try layout.addImage(layers: [["base": "b"], ["top1": "1"]], name: "docker.io/library/one:latest")
+        try layout.addImage(layers: [["base": "b"], ["top2": "2"]], name: "example.com/two:v2")
+        try layout.write()
+        return layout
+    }
+
+    @Test func loadsAnOCILayoutSharingTheBaseLayer() throws {
+        let layout = try twoImagesSharingABase()
+        let loaded = try store.load(from: layout.root)
+        #expect(loaded.flatMap(\.tags).map(\.familiarString) == ["one:latest", "example.com/two:v2"])
+        // 3 distinct layers + 2 configs + 2 manifests: the shared base once.
+        #expect(FileSystem.listDirectory(store.root + "/blobs/sha256").count == 7)
+        let one = try store.resolve("one")
+        #expect(try store.layers(of: one).map(\.size).allSatisfy { $0 > 0 })
+        #expect(try store.history(of: one).count == 2)
+        // Loading again changes nothing.
+        let before = try StoreSnapshot(store)
+        _ = try store.load(from: layout.root)
+        #expect(try StoreSnapshot(store) == before)
+    }
+
+    @Test(arguments: [SaveFormat.docker, .oci])
+    func saveThenLoadRoundTrips(_ format: ImageStore.SaveFormat) throws {
+        _ = try store.load(from: try twoImagesSharingABase().root)
+        let file = Fixtures.temporaryDirectory() + "/out.tar"
+        let writer = try FileWriter(path: file)
+        try store.save(["one", "example.com/two:v2"], format: format, to: writer)
+        try writer.finish()
+        let other = try ImageStore(root: Fixtures.temporaryDirectory("store2"))
+        let loaded = try other.load(from: file)
+        #expect(Set(loaded.flatMap(\.tags).map(\.familiarString)) == ["one:latest", "example.com/two:v2"])
+        for name in ["one", "example.com/two:v2"] {
+            #expect(try other.resolve(name).id == store.resolve(name).id)
+            #expect(try other.layers(of: other.resolve(name)).map(\.diffID) == store.layers(of: store.resolve(name)).map(\.diffID))
+        }
+    }
+
+    @Test func savesAnOCILayoutDirectory() throws {
+        _ = try store.load(from: try twoImagesSharingABase().root)
+        let dir = Fixtures.temporaryDirectory() + "/layout"
+        try store.save(["one"], toDirectory: dir)
+        #expect(FileSystem.exists(dir + "/oci-layout") && FileSystem.exists(dir + "/index.json"))
+        let other = try ImageStore(root: Fixtures.temporaryDirectory("store2"))
+        #expect(try other.load(from: dir).first?.image.id == store.resolve("one").id)
+    }
+
+    typealias SaveFormat = ImageStore.SaveFormat
+
+    @Test(arguments: ["layer0", "config", "manifest"])
+    func corruptBlobsAreRefusedAndNothingIsStored(_ target: String) throws {
+        var layout = Fixtures.Layout()
+        layout.tamper = { name, bytes in if name == target { bytes[bytes.count / 2] ^= 1 } }
+        try layout.addImage(layers: [["a": "1"]], name: "docker.io/library/bad:latest")
+        try layout.write()
+        let before = try StoreSnapshot(store)
+        #expect {
+            _ = try store.load(from: layout.root)
+        } throws: { error in
+            (error as? StrataError)?.message.contains("digest mismatch") ?? false
+        }
+        #expect(try StoreSnapshot(store) == before)
+    }
+
+    @Test func wrongDiffIDIsRefused() throws {
+        var layout = Fixtures.Layout()
+        try layout.addImage(layers: [["a": "1"]], name: "x", diffIDOverride: [Digest.sha256(of: [1])])
+        try layout.write()
+        let before = try StoreSnapshot(store)
+        #expect {
+            _ = try store.load(from: layout.root)
+        } throws: { error in
+            (error as? StrataError)?.message.contains("does not match the image config: diff ID expected") ?? false
+        }
+        #expect(try StoreSnapshot(store) == before)
+    }
+
+    @Test(arguments: [
+        ("missing blob", "is referenced but not in the archive"),
+        ("no index", "neither a docker-archive"),
+        ("malformed index", "malformed"),
+        ("truncated tar", "invalid tar"),
+    ])
+    func badArchivesAreRefused(_ kind: String, _ reason: String) throws {
+        var layout = Fixtures.Layout()
+        try layout.addImage(layers: [["a": "1"]], name: "x")
+        try layout.write()
+        let tarFile = Fixtures.temporaryDirectory() + "/bad.tar"
+        switch kind {
+        case "missing blob": try FileManager.default.removeItem(atPath: layout.root + "/blobs/sha256/" + layout.manifests[0].digest.encoded)
+        case "no index": try FileManager.default.removeItem(atPath: layout.root + "/index.json")
+        case "malformed index": try Data("{\"manifests\": [".utf8).write(to: URL(fileURLWithPath: layout.root + "/index.json"))
+        default: break
+        }
+        try Fixtures.tarDirectory(layout.root, to: tarFile)
+        if kind == "truncated tar" {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: tarFile))
+            try bytes.prefix(bytes.count / 2 + 100).write(to: URL(fileURLWithPath: tarFile))
+        }
+        let before = try StoreSnapshot(store)
+        #expect {
+            _ = try store.load(from: tarFile)
+        } throws: { error in
+            (error as? StrataError)?.message.contains(reason) ?? false
+        }
+        #expect(try StoreSnapshot(store) == before)
+    }
+}
