@@ -701,8 +701,8 @@ private enum Fmt {
         }
     }
 
-    /// Docker's `json`: compact encoding/json output with sorted keys. Docker turns HTML escaping
-    /// off (SetEscapeHTML(false)), so `<`, `>`, `&` stay as they are; U+2028/9 are always escaped.
+    /// Docker's `json`: compact encoding/json output with sorted keys. Docker 20.10 keeps Go's HTML
+    /// escaping (`"Digest":"\u003cnone\u003e"` in `docker images --format '{{json .}}'`), so we do too.
     static func json(_ v: JSONValue) -> String {
         switch v {
         case .null: return "null"
@@ -722,6 +722,7 @@ private enum Fmt {
                 case "\t": out += "\\t"
                 case "\u{08}": out += "\\b"
                 case "\u{0C}": out += "\\f"
+                case "<", ">", "&": out += "\\u" + hex(u.value, 4)
                 case _ where u.value < 0x20 || u == "\u{2028}" || u == "\u{2029}": out += "\\u" + hex(u.value, 4)
                 default: out.unicodeScalars.append(u)
                 }

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+/// Interop with real peers: skopeo and umoci read what `strata save` writes, and strata loads what skopeo writes.
+@Suite(.serialized) struct PeerInteropTests {
+    let root = CLI.temporaryDirectory("store")
+    let work = CLI.temporaryDirectory("work")
+
+    init() throws {
+        let r = try CLI.strata(root, ["import", "-c", "CMD [\"/bin/sh\"]", try CLI.busyboxRootfs(), "interop/busybox:1"])
+        precondition(r.status == 0, r.stderr)
+    }
+
+    func ourLayers(_ root: String, _ name: String) throws -> [String] {
+        let out = try CLI.strata(root, ["inspect", "--format", "{{json .RootFS.Layers}}", name]).stdout
+        return try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String]
+    }
+
+    /// The diff IDs skopeo reads from an image's config.
+    func skopeoLayers(_ ref: String) throws -> [String] {
+        let r = try CLI.run(CLI.which("skopeo")!, ["inspect", "--config", ref])
+        #expect(r.status == 0, "skopeo inspect \(ref): \(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        return (object["rootfs"] as! [String: Any])["diff_ids"] as! [String]
+    }
+
+    @Test(.enabled(if: CLI.which("skopeo") != nil), arguments: ["docker", "oci"])
+    func skopeoReadsWhatStrataSaves(_ format: String) throws {
+        let file = "\(work)/\(format).tar"
+        #expect(try CLI.strata(root, ["save", "--format", format, "-o", file, "interop/busybox:1"]).status == 0)
+        let transport = format == "docker" ? "docker-archive" : "oci-archive"
+        #expect(try skopeoLayers("\(transport):\(file)") == ourLayers(root, "interop/busybox:1"))
+        // A full copy through skopeo, and back into a fresh store: the same layers.
+        let copy = "\(work)/copy-\(format).tar"
+        let r = try CLI.run(CLI.which("skopeo")!, ["copy", "\(transport):\(file)", "oci-archive:\(copy):again/busybox:2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let other = CLI.temporaryDirectory("store2")
+        #expect(try CLI.strata(other, ["load", "-i", copy]).stdout == "Loaded image: again/busybox:2\n")
+        #expect(try ourLayers(other, "again/busybox:2") == ourLayers(root, "interop/busybox:1"))
+    }
+
+    @Test(.enabled(if: CLI.which("skopeo") != nil), arguments: ["docker-archive", "oci-archive"])
+    func strataLoadsWhatSkopeoWrites(_ transport: String) throws {
+        let ours = "\(work)/ours.tar"
+        #expect(try CLI.strata(root, ["save", "--format", "oci", "-o", ours, "interop/busybox:1"]).status == 0)
+        let theirs = "\(work)/theirs-\(transport).tar"
+        let r = try CLI.run(CLI.which("skopeo")!, ["copy", "oci-archive:\(ours)", "\(transport):\(theirs):from/skopeo:3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let other = CLI.temporaryDirectory("store2")
+        let load = try CLI.strata(other, ["load", "-i", theirs])
+        #expect(load.status == 0, "\(load.stderr)")
+        #expect(load.stdout == "Loaded image: from/skopeo:3\n")
+        #expect(try ourLayers(other, "from/skopeo:3") == skopeoLayers("\(transport):\(theirs)"))
+    }
+
+    @Test(.enabled(if: CLI.which("umoci") != nil))
+    func umociUnpacksWhatStrataSaves() throws {
+        let layout = "\(work)/layout/"
+        #expect(try CLI.strata(root, ["save", "--format", "oci", "-o", layout, "interop/busybox:1"]).status == 0)
+        let bundle = "\(work)/bundle"
+        let r = try CLI.run(CLI.which("umoci")!, ["unpack", "--image", "\(work)/layout:1", bundle])
+        #expect(r.status == 0, "\(r.stderr)")
+        let motd = try String(contentsOfFile: "\(bundle)/rootfs/etc/motd", encoding: .utf8)
+        #expect(motd == "hello from strata\n")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(bundle)/rootfs/bin/sh") == "busybox")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(bundle)/config.json"))) as! [String: Any]
+        #expect(((config["process"] as? [String: Any])?["args"] as? [String]) == ["/bin/sh"])
+    }
+}
