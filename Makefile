@@ -3,7 +3,7 @@ SWIFT        ?= swift
 CONFIG       ?= debug
 DEMO_ROOT    ?= /tmp/strata-demo
 # Build and link: C codecs and SQLite. Tests and demo: the peers Strata interoperates with.
-APT_PACKAGES := libisal-dev libzstd-dev zlib1g-dev libsqlite3-dev pkg-config \
+APT_PACKAGES := libisal-dev libzstd-dev libsqlite3-dev pkg-config \
                 busybox-static skopeo umoci runc docker-registry zstd tar
 
 .PHONY: deps build run test bench clean

@@ -16,9 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
-        // C libraries from Debian: ISA-L (fast inflate/deflate), zstd, zlib (gzip CRC fallback).
+        // C libraries from Debian: ISA-L (fast gzip inflate/deflate) and zstd.
         .systemLibrary(name: "CCodecs", path: "Sources/CCodecs",
-                       providers: [.apt(["libisal-dev", "libzstd-dev", "zlib1g-dev"])]),
+                       providers: [.apt(["libisal-dev", "libzstd-dev"])]),
         // Linux headers Swift's Glibc module leaves out (xattrs, mount).
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite",

@@ -156,7 +156,7 @@ public final class GzipReader: ByteReader {
 }
 
 /// gzip compression with ISA-L at its fastest useful level (1): layer compression must keep
-/// pace with the disk and the network; the ratio is within a few percent of zlib -6 on tars.
+/// pace with the disk and the network, trading some ratio against zlib -6 for several times the speed.
 public final class GzipWriter: ByteWriter {
     private let sink: ByteWriter
     private let stream: UnsafeMutablePointer<isal_zstream>
