@@ -18,19 +18,19 @@ public struct TreeArchiver {
         return Int64(String(cString: raw))
     }
 
-    /// Archives everything below `root` (not `root` itself) into `writer`. Returns the entry count.
+    /// Archives everything below `root` (not `root` itself) into `writer`.
     @discardableResult
-    public func archive(directory root: String, into writer: TarWriter) throws -> Int {
+    public func archive(directory root: String, into writer: TarWriter) throws -> LayerStats {
         guard FileSystem.isDirectory(root) else {
             throw StrataError(.invalidArgument, "\(root) is not a directory")
         }
         var state = WalkState()
         try walk(root: root, relative: "", writer: writer, state: &state)
-        return state.entries
+        return state.stats
     }
 
     private struct WalkState {
-        var entries = 0
+        var stats = LayerStats()
         /// (device, inode) of files with several links → the first name archived, for hard links.
         var linkTargets: [InodeKey: String] = [:]
     }
@@ -82,7 +82,7 @@ public struct TreeArchiver {
                 continue  // sockets have no place in a layer
             }
             try writer.append(header, body: body)
-            state.entries += 1
+            state.stats.add(header)
             if type == S_IFDIR { try walk(root: root, relative: rel, writer: writer, state: &state) }
         }
     }

@@ -98,6 +98,10 @@ extension Reference {
             rest = rest[..<colon]
         }
         guard !rest.isEmpty else { throw invalid("repository name is missing") }
+        // Also with a tag or digest: "<64 hex>:v1" would shadow image IDs wherever names and IDs mix.
+        if rest.utf8.count == 64, rest.unicodeScalars.allSatisfy(\.isLowerHex) {
+            throw invalid("cannot specify 64-byte hexadecimal strings as a repository name (that is an image ID)")
+        }
 
         // splitDockerDomain: the first component is a domain only if it is "localhost", holds "." or ":",
         // or has uppercase (which a path may not). So "localhost:5000" alone is docker.io/library/localhost:5000.

@@ -20,23 +20,24 @@ extension ImageStore {
 
         let ingest = try content.ingest()
         let layerDigest: Digest
-        let layerSize: Int64
+        let tarSize: Int64
+        let stats: LayerStats
         do {
             if source != "-", FileSystem.isDirectory(source) {
                 let tar = TarWriter(ingest)
-                try TreeArchiver().archive(directory: source, into: tar)
+                stats = try TreeArchiver().archive(directory: source, into: tar)
                 try tar.finish()
             } else {
                 let file: FileReader = source == "-" ? FileReader(fd: 0, path: "standard input") : try FileReader(path: source)
-                try Self.copyValidatedTar(from: file, to: ingest, name: source == "-" ? "standard input" : source)
+                stats = try Self.copyValidatedTar(from: file, to: ingest, name: source == "-" ? "standard input" : source)
             }
-            (layerDigest, layerSize) = try ingest.commit()
+            (layerDigest, tarSize) = try ingest.commit()
         } catch {
             ingest.abort()
             throw error
         }
-        let layer = Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: layerDigest, size: layerSize),
-                          diffID: layerDigest, size: layerSize)
+        let layer = Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: layerDigest, size: tarSize),
+                          diffID: layerDigest, size: stats.contentSize, tarSize: tarSize)
 
         let created = TreeArchiver.sourceDateEpoch.map { Date(timeIntervalSince1970: Double($0)) } ?? Date()
         var config = ImageConfig(architecture: options.platform.architecture, os: options.platform.os,
@@ -45,9 +46,10 @@ extension ImageStore {
         var container = ContainerConfig()
         for change in options.changes { try change.apply(to: &container) }
         if !container.json.isEmpty { config.config = container }
+        // As `docker import`: the message, or where the image came from, is both comment and history.
         let comment = options.message ?? "Imported from \(source)"
         config.history = [History(created: created, createdBy: "", comment: comment)]
-        if options.message != nil { config.comment = options.message }
+        config.comment = comment
 
         return try store(config: config, layers: [layer], tags: options.reference.map { [$0] } ?? [])
     }
@@ -63,23 +65,22 @@ extension ImageStore {
         let manifestBytes = Array(try JSONCoding.encoder.encode(manifest))
         let manifestDigest = try content.ingest(bytes: manifestBytes)
         return try record(NewImage(manifestDigest: manifestDigest, manifestMediaType: .ociManifest, config: config,
-                                   configDigest: configDigest, layers: layers, parent: parent), tags: tags)
+                                   configDigest: configDigest, layers: layers, parent: parent), tags: tags).image
     }
 
     /// Decompresses (gzip or zstd, sniffed) and copies a tar into `sink`, checking as it goes that it
     /// is a well-formed tar — so a corrupt or truncated archive is refused before it is stored.
-    static func copyValidatedTar(from source: ByteReader, to sink: ByteWriter, name: String) throws {
+    static func copyValidatedTar(from source: ByteReader, to sink: ByteWriter, name: String) throws -> LayerStats {
         let (reader, _) = try Codecs.decompressing(source)
         let tee = TeeReader(reader, into: sink)
-        let tar = TarReader(tee)
         do {
-            var entries = 0
-            while try tar.next() != nil { entries += 1 }
+            let stats = try LayerStats.measure(tee)
             // Whatever follows the end-of-archive blocks belongs to the blob too.
             try tee.drain()
-            if entries == 0, tee.count == 0 {
+            if stats.entries == 0, tee.count == 0 {
                 throw StrataError(.invalidArchive, "\(name) is empty: expected a tar archive or a directory")
             }
+            return stats
         } catch let error as StrataError {
             throw StrataError(error.code, "\(name): \(error.message)")
         }

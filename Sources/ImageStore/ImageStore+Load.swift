@@ -7,6 +7,8 @@ extension ImageStore {
     public struct LoadedImage: Sendable {
         public var image: Image
         public var tags: [Reference]
+        /// Names that pointed at another image before this load took them.
+        public var moved: [MovedTag]
     }
 
     /// `strata load`: a `docker save` archive or an OCI image layout (a tar, possibly gzip or
@@ -35,16 +37,23 @@ extension ImageStore {
         }
         guard !plans.isEmpty else { throw StrataError(.invalidArchive, "\(staged.source) contains no image") }
 
-        // Everything checked out: publish the blobs, then the records, image by image.
+        // Everything checked out: publish the blobs, then the records, image by image. An image
+        // already here keeps its blobs (perhaps compressed differently); it only gains the names.
         var loaded: [LoadedImage] = []
         for plan in plans {
-            for path in plan.layerPaths { _ = try staged.commitBlob(path) }
-            let configDigest = try content.ingest(bytes: plan.configBytes)
-            let manifestDigest = try content.ingest(bytes: plan.manifestBytes)
-            let image = try record(NewImage(manifestDigest: manifestDigest, manifestMediaType: plan.manifestMediaType,
-                                            config: plan.config, configDigest: configDigest, layers: plan.layers),
-                                   tags: plan.tags)
-            loaded.append(LoadedImage(image: image, tags: plan.tags))
+            let configDigest = Digest.sha256(of: plan.configBytes)
+            var manifestDigest = Digest.sha256(of: plan.manifestBytes)
+            if let existing = try image(id: configDigest) {
+                manifestDigest = existing.manifestDigest
+            } else {
+                for path in plan.layerPaths { _ = try staged.commitBlob(path) }
+                try content.ingest(bytes: plan.configBytes, expected: configDigest)
+                try content.ingest(bytes: plan.manifestBytes, expected: manifestDigest)
+            }
+            let (image, moved) = try record(NewImage(manifestDigest: manifestDigest, manifestMediaType: plan.manifestMediaType,
+                                                     config: plan.config, configDigest: configDigest, layers: plan.layers),
+                                            tags: plan.tags)
+            loaded.append(LoadedImage(image: image, tags: plan.tags, moved: moved))
         }
         return loaded
     }
@@ -80,18 +89,18 @@ extension ImageStore {
             for (i, path) in entry.Layers.enumerated() {
                 let (digest, size) = try staged.digestAndSize(path)
                 let compression = Compression.detect(try staged.reader(path).readPrefix(4))
-                let (diffID, uncompressed) = compression == .none
-                    ? (digest, size) : try Self.diffID(of: staged.reader(path), compression: compression)
-                try Self.check(diffID: diffID, expected: diffIDs[i], layer: i, path: path, source: staged.source)
-                layers.append(Layer(descriptor: Descriptor(mediaType: .layer(compression, docker: true), digest: digest, size: size),
-                                    diffID: diffID, size: uncompressed))
+                let measured = try Self.measureLayer(staged.reader(path), compression: compression, path: path, source: staged.source)
+                try Self.check(diffID: measured.diffID, expected: diffIDs[i], layer: i, path: path, source: staged.source)
+                layers.append(Layer(descriptor: Descriptor(mediaType: .layer(compression), digest: digest, size: size),
+                                    diffID: measured.diffID, size: measured.contentSize, tarSize: measured.tarSize))
             }
-            let manifest = Manifest(mediaType: .dockerManifest,
-                                    config: Descriptor(mediaType: .dockerConfig, digest: Digest.sha256(of: configBytes),
+            // A docker-archive carries no manifest: write an OCI one, as for any image Strata makes.
+            let manifest = Manifest(mediaType: .ociManifest,
+                                    config: Descriptor(mediaType: .ociConfig, digest: Digest.sha256(of: configBytes),
                                                        size: Int64(configBytes.count)),
                                     layers: layers.map(\.descriptor))
-            let tags = try (entry.RepoTags ?? []).map { try Reference(parsing: $0) }
-            return PlannedImage(manifestBytes: Array(try JSONCoding.encoder.encode(manifest)), manifestMediaType: .dockerManifest,
+            let tags = try (entry.RepoTags ?? []).map { try Self.tag($0, source: staged.source) }
+            return PlannedImage(manifestBytes: Array(try JSONCoding.encoder.encode(manifest)), manifestMediaType: .ociManifest,
                                 configBytes: configBytes, config: config, layers: layers, layerPaths: entry.Layers, tags: tags)
         }
     }
@@ -124,10 +133,9 @@ extension ImageStore {
                 let layerPath = Self.blobPath(layer.digest)
                 try staged.verify(layerPath, against: layer)
                 let compression = layer.mediaType.layerCompression ?? .none
-                let (diffID, size) = compression == .none
-                    ? (layer.digest, layer.size) : try Self.diffID(of: staged.reader(layerPath), compression: compression)
-                try Self.check(diffID: diffID, expected: diffIDs[i], layer: i, path: layerPath, source: staged.source)
-                layers.append(Layer(descriptor: layer, diffID: diffID, size: size))
+                let measured = try Self.measureLayer(staged.reader(layerPath), compression: compression, path: layerPath, source: staged.source)
+                try Self.check(diffID: measured.diffID, expected: diffIDs[i], layer: i, path: layerPath, source: staged.source)
+                layers.append(Layer(descriptor: layer, diffID: measured.diffID, size: measured.contentSize, tarSize: measured.tarSize))
             }
             plans.append(PlannedImage(manifestBytes: manifestBytes,
                                       manifestMediaType: manifest.mediaType ?? manifestDescriptor.mediaType,
@@ -163,7 +171,7 @@ extension ImageStore {
     /// Names an OCI layout gives a manifest: the full image name (containerd, Docker, skopeo), or a
     /// ref name that is itself a full reference. A bare tag such as `latest` names no repository.
     static func names(from annotations: [String: String]) -> [Reference] {
-        if let full = annotations[AnnotationKey.imageName], let ref = try? Reference(parsing: full) { return [ref] }
+        if let full = annotations[AnnotationKey.imageName], let ref = try? Reference(parsing: full), ref.digest == nil { return [ref] }
         if let name = annotations[AnnotationKey.refName], name.contains("/") || name.contains(":"),
            let ref = try? Reference(parsing: name), ref.digest == nil { return [ref] }
         return []
@@ -171,11 +179,30 @@ extension ImageStore {
 
     static func blobPath(_ digest: Digest) -> String { "blobs/\(digest.algorithm.rawValue)/\(digest.encoded)" }
 
-    /// Decompresses a layer to compute its diff ID and uncompressed size.
-    static func diffID(of reader: ByteReader, compression: Compression) throws -> (Digest, Int64) {
+    /// Reads a layer through: its diff ID, Docker's size for it, and the length of its tar — and
+    /// on the way, proof that it decompresses and is a well-formed tar.
+    static func measureLayer(_ reader: ByteReader, compression: Compression, path: String, source: String)
+        throws -> (diffID: Digest, contentSize: Int64, tarSize: Int64) {
         let digesting = DigestingReader(try Codecs.decompressing(reader, as: compression))
-        try digesting.copy(to: NullWriter())
-        return (digesting.digest(), digesting.count)
+        do {
+            let stats = try LayerStats.measure(digesting)
+            try digesting.copy(to: NullWriter())
+            return (digesting.digest(), stats.contentSize, digesting.count)
+        } catch let error as StrataError {
+            throw StrataError(error.code, "\(source): layer \(path): \(error.message)")
+        }
+    }
+
+    /// A docker-archive `RepoTags` entry: a name with a tag, and no digest (as `docker load` demands).
+    static func tag(_ string: String, source: String) throws -> Reference {
+        let ref: Reference
+        do { ref = try Reference(parsing: string) } catch let error as StrataError {
+            throw StrataError(.invalidReference, "\(source): manifest.json: invalid tag: \(error.message)")
+        }
+        guard ref.digest == nil, ref.tag != nil else {
+            throw StrataError(.invalidReference, "\(source): manifest.json: invalid tag \"\(string)\": RepoTags entries must be NAME:TAG")
+        }
+        return ref
     }
 
     private static func check(diffID: Digest, expected: Digest, layer: Int, path: String, source: String) throws {

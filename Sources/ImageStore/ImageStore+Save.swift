@@ -72,7 +72,7 @@ extension ImageStore {
                 // docker-archive layers are the uncompressed tars, whatever the store keeps.
                 let compression = layer.descriptor.mediaType.layerCompression ?? .none
                 let reader = try Codecs.decompressing(try content.open(layer.descriptor.digest), as: compression)
-                try sink.addFile("\(dir)/layer.tar", size: layer.size, from: reader)
+                try sink.addFile("\(dir)/layer.tar", size: layer.tarSize, from: reader)
             }
             let configName = "\(item.image.id.encoded).json"
             try sink.addFile(configName, bytes: try content.read(item.image.id))
@@ -103,13 +103,30 @@ extension ImageStore {
         }
         for item in items {
             let manifest = try self.manifest(of: item.image)
-            try blob(item.image.manifestDigest)
             try blob(manifest.config.digest)
             for layer in manifest.layers { try blob(layer.digest) }
-            let size = content.size(of: item.image.manifestDigest) ?? 0
-            let config = try self.config(of: item.image).config
-            var base = Descriptor(mediaType: item.image.manifestMediaType, digest: item.image.manifestDigest, size: size,
-                                  platform: config.platform)
+            var manifestDescriptor: Descriptor
+            if item.image.manifestMediaType == .dockerManifest {
+                // OCI tools (umoci, skopeo's oci: transport) want OCI manifests in an OCI layout:
+                // the same config and layers, described with OCI media types.
+                let converted = Manifest(mediaType: .ociManifest,
+                                         config: Descriptor(mediaType: .ociConfig, digest: manifest.config.digest, size: manifest.config.size),
+                                         layers: manifest.layers.map { layer in
+                                             var l = layer
+                                             l.mediaType = .layer(layer.mediaType.layerCompression ?? .none)
+                                             return l
+                                         }, annotations: manifest.annotations)
+                let bytes = Array(try JSONCoding.encoder.encode(converted))
+                let digest = Digest.sha256(of: bytes)
+                if written.insert(digest).inserted { try sink.addFile(Self.blobPath(digest), bytes: bytes) }
+                manifestDescriptor = Descriptor(mediaType: .ociManifest, digest: digest, size: Int64(bytes.count))
+            } else {
+                try blob(item.image.manifestDigest)
+                manifestDescriptor = Descriptor(mediaType: item.image.manifestMediaType, digest: item.image.manifestDigest,
+                                                size: content.size(of: item.image.manifestDigest) ?? 0)
+            }
+            manifestDescriptor.platform = try self.config(of: item.image).config.platform
+            var base = manifestDescriptor
             if item.names.isEmpty {
                 manifests.append(base)
             }

@@ -17,6 +17,11 @@ public final class ImageStore {
         content = try ContentStore(root: root)
         db = try Database(path: "\(root)/metadata.db")
         try db.migrate()
+        // Temp files of ingests killed midway: safe to remove when no other process is ingesting.
+        if let lock = FileLock(tryExclusive: "\(root)/gc.lock") {
+            content.removeAbandonedIngests()
+            withExtendedLifetime(lock) {}
+        }
     }
 
     /// The default store root: `STRATA_ROOT`, else `/var/lib/strata` as root, else `~/.local/share/strata`.
@@ -104,9 +109,13 @@ public final class ImageStore {
         if let ref = try? Reference(parsing: input) {
             let rows: [Row]
             if let digest = ref.digest {
-                rows = try db.query(
-                    "SELECT image_id FROM repo_digests WHERE repository = ? AND digest = ? UNION SELECT id FROM images WHERE manifest = ?",
-                    [.text(ref.name), .text(digest.description), .text(digest.description)])
+                // The digest must belong to that repository: a recorded repo digest, or the manifest
+                // of an image tagged in it — never any image anywhere with that manifest.
+                rows = try db.query("""
+                    SELECT image_id FROM repo_digests WHERE repository = ? AND digest = ?
+                    UNION SELECT i.id FROM images i JOIN tags t ON t.image_id = i.id
+                    WHERE i.manifest = ? AND substr(t.name, 1, length(?) + 1) = ? || ':'
+                    """, [.text(ref.name), .text(digest.description), .text(digest.description), .text(ref.name), .text(ref.name)])
             } else {
                 rows = try db.query("SELECT image_id FROM tags WHERE name = ?", [.text(ref.withDefaultTag.description)])
             }
@@ -142,21 +151,23 @@ public final class ImageStore {
         return (try ImageConfig.decode(bytes, what: "config \(image.id)"), bytes)
     }
 
-    /// One layer's record: its blob, its diff ID and its uncompressed size.
+    /// One layer's record: its blob, its diff ID, its size as Docker counts it (file contents),
+    /// and the length of its uncompressed tar.
     public struct Layer: Sendable, Equatable {
         public var descriptor: Descriptor
         public var diffID: Digest
         public var size: Int64
+        public var tarSize: Int64
     }
 
     /// The layers of an image, lowest first, with their diff IDs and uncompressed sizes.
     public func layers(of image: Image) throws -> [Layer] {
         try manifest(of: image).layers.map { descriptor in
-            let row = try db.query("SELECT diff_id, size FROM layers WHERE digest = ?", [.text(descriptor.digest.description)]).first
+            let row = try db.query("SELECT diff_id, size, tar_size FROM layers WHERE digest = ?", [.text(descriptor.digest.description)]).first
             guard let row, let diff = row.string(0) else {
                 throw StrataError(.blobUnknown, "layer \(descriptor.digest) of image \(image.id.short) is not recorded in the store")
             }
-            return Layer(descriptor: descriptor, diffID: try Digest(parsing: diff), size: row.int(1) ?? 0)
+            return Layer(descriptor: descriptor, diffID: try Digest(parsing: diff), size: row.int(1) ?? 0, tarSize: row.int(2) ?? 0)
         }
     }
 
@@ -182,32 +193,25 @@ public final class ImageStore {
         }
     }
 
+    /// A name that pointed at another image before `record` moved it.
+    public struct MovedTag: Sendable, Equatable {
+        public var reference: Reference
+        public var previous: Digest
+    }
+
     /// Records an image and names it, in one transaction. The caller holds the ingest lock,
-    /// so the blobs it wrote cannot be collected before they are referenced here.
+    /// so the blobs it wrote cannot be collected before they are referenced here. An image
+    /// already in the store keeps its record and blobs; only the names are added.
     @discardableResult
-    public func record(_ new: NewImage, tags: [Reference] = [], repoDigests: [Reference] = []) throws -> Image {
-        for digest in [new.manifestDigest, new.configDigest] + new.layers.map(\.descriptor.digest) where !content.contains(digest) {
-            throw StrataError(.blobUnknown, "blob \(digest) is missing from the content store")
-        }
+    public func record(_ new: NewImage, tags: [Reference] = [], repoDigests: [Reference] = []) throws -> (image: Image, moved: [MovedTag]) {
+        var moved: [MovedTag] = []
         let now = Date().timeIntervalSince1970
         try db.write {
-            let created: SQLValue = new.config.created.map { .real($0.timeIntervalSince1970) } ?? .null
-            let size = new.layers.reduce(Int64(0)) { $0 + $1.size }
-            try db.execute("""
-                INSERT INTO images (id, manifest, manifest_media_type, created, size, parent, added) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO NOTHING
-                """, [.text(new.configDigest.description), .text(new.manifestDigest.description), .text(new.manifestMediaType.rawValue),
-                      created, .integer(size), .text(new.parent?.description ?? ""), .real(now)])
-            for layer in new.layers {
-                try db.execute("INSERT OR IGNORE INTO layers (digest, diff_id, media_type, size) VALUES (?, ?, ?, ?)",
-                               [.text(layer.descriptor.digest.description), .text(layer.diffID.description),
-                                .text(layer.descriptor.mediaType.rawValue), .integer(layer.size)])
+            let exists = !(try db.query("SELECT 1 FROM images WHERE id = ?", [.text(new.configDigest.description)]).isEmpty)
+            if !exists { try insert(new, now: now) }
+            for tag in tags {
+                if let previous = try setTag(tag, image: new.configDigest, now: now) { moved.append(MovedTag(reference: tag, previous: previous)) }
             }
-            for digest in Set([new.manifestDigest, new.configDigest] + new.layers.map(\.descriptor.digest)) {
-                try db.execute("INSERT OR IGNORE INTO image_blobs (image_id, digest) VALUES (?, ?)",
-                               [.text(new.configDigest.description), .text(digest.description)])
-            }
-            for tag in tags { try setTag(tag, image: new.configDigest, now: now) }
             for ref in repoDigests {
                 guard let digest = ref.digest else { continue }
                 try db.execute("INSERT OR REPLACE INTO repo_digests (repository, digest, image_id) VALUES (?, ?, ?)",
@@ -215,14 +219,43 @@ public final class ImageStore {
             }
         }
         guard let image = try image(id: new.configDigest) else { throw Self.noSuchImage(new.configDigest.description) }
-        return image
+        return (image, moved)
     }
 
-    /// Points `reference` (tag added if missing) at an image. Runs inside a write transaction.
-    func setTag(_ reference: Reference, image: Digest, now: Double) throws {
+    /// The image's rows: record, layers, and the blobs it references. Inside a write transaction.
+    private func insert(_ new: NewImage, now: Double) throws {
+        for digest in [new.manifestDigest, new.configDigest] + new.layers.map(\.descriptor.digest) where !content.contains(digest) {
+            throw StrataError(.blobUnknown, "blob \(digest) is missing from the content store")
+        }
+        let created: SQLValue = new.config.created.map { .real($0.timeIntervalSince1970) } ?? .null
+        let size = new.layers.reduce(Int64(0)) { $0 + $1.size }
+        try db.execute("""
+            INSERT INTO images (id, manifest, manifest_media_type, created, size, parent, added) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO NOTHING
+            """, [.text(new.configDigest.description), .text(new.manifestDigest.description), .text(new.manifestMediaType.rawValue),
+                  created, .integer(size), .text(new.parent?.description ?? ""), .real(now)])
+        for layer in new.layers {
+            try db.execute("INSERT OR IGNORE INTO layers (digest, diff_id, media_type, size, tar_size) VALUES (?, ?, ?, ?, ?)",
+                           [.text(layer.descriptor.digest.description), .text(layer.diffID.description),
+                            .text(layer.descriptor.mediaType.rawValue), .integer(layer.size), .integer(layer.tarSize)])
+        }
+        for digest in Set([new.manifestDigest, new.configDigest] + new.layers.map(\.descriptor.digest)) {
+            try db.execute("INSERT OR IGNORE INTO image_blobs (image_id, digest) VALUES (?, ?)",
+                           [.text(new.configDigest.description), .text(digest.description)])
+        }
+    }
+
+    /// Points `reference` (tag added if missing) at an image; returns the image it pointed at
+    /// before, if another. Runs inside a write transaction.
+    @discardableResult
+    func setTag(_ reference: Reference, image: Digest, now: Double) throws -> Digest? {
+        let name = reference.withDefaultTag.description
+        let previous = try db.query("SELECT image_id FROM tags WHERE name = ?", [.text(name)]).first?.string(0)
+            .flatMap { try? Digest(parsing: $0) }
         try db.execute("INSERT INTO tags (name, image_id) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id",
-                       [.text(reference.withDefaultTag.description), .text(image.description)])
+                       [.text(name), .text(image.description)])
         try db.execute("UPDATE images SET last_tag_time = ? WHERE id = ?", [.real(now), .text(image.description)])
+        return previous == image ? nil : previous
     }
 
     /// `strata tag SOURCE TARGET`.
@@ -232,6 +265,6 @@ public final class ImageStore {
             throw StrataError(.invalidReference, "invalid reference \"\(target)\": a tag target cannot contain a digest")
         }
         let image = try resolve(source)
-        try db.write { try setTag(ref, image: image.id, now: Date().timeIntervalSince1970) }
+        try db.write { _ = try setTag(ref, image: image.id, now: Date().timeIntervalSince1970) }
     }
 }

@@ -64,6 +64,7 @@ public final class Database {
     }
 
     /// Runs `body` in one write transaction: all of it commits, or none of it does.
+    @discardableResult
     public func write<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN IMMEDIATE")
         do {

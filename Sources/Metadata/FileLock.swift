@@ -24,6 +24,16 @@ public final class FileLock {
         }
     }
 
+    /// Takes the lock exclusively if no one holds it; nil otherwise (never waits).
+    public init?(tryExclusive path: String) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return nil }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+    }
+
     deinit {
         flock(fd, LOCK_UN)
         close(fd)

@@ -29,7 +29,8 @@ public enum Schema {
             digest TEXT PRIMARY KEY,          -- blob digest (compressed or not)
             diff_id TEXT NOT NULL,            -- digest of the uncompressed tar
             media_type TEXT NOT NULL,
-            size INTEGER NOT NULL             -- uncompressed size
+            size INTEGER NOT NULL,            -- Docker's layer size: file bytes plus symlink targets
+            tar_size INTEGER NOT NULL         -- length of the uncompressed tar
         );
         CREATE INDEX layers_diff ON layers(diff_id);
         CREATE TABLE image_blobs (            -- every blob an image needs: manifest, config, layers

@@ -79,6 +79,15 @@ func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
     return words + leading + Array(rest)
 }
 
+/// Docker's Go flags take `-H=false`; argument-parser spells a false flag `--no-human`.
+func goStyleBoolean(_ argument: String) -> String {
+    switch argument {
+    case "-H=false", "--human=false": return "--no-human"
+    case "-H=true", "--human=true": return "--human"
+    default: return argument
+    }
+}
+
 /// Writes to standard output in one piece.
 func emit(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
@@ -94,7 +103,7 @@ extension Strata {
     /// `Error: …` lines with a non-zero exit.
     public static func runMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
         do {
-            var command = try parseAsRoot(hoistingGlobalOptions(arguments))
+            var command = try parseAsRoot(hoistingGlobalOptions(arguments).map(goStyleBoolean))
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -101,6 +101,7 @@ private let invalid: [InvalidReference] = [
     .init("a!b", "invalid character \"!\" in path component \"a!b\""),
     .init("x/é", "invalid character \"é\""),
     .init(hex64, "cannot specify 64-byte hexadecimal strings"),
+    .init("\(hex64):v1", "cannot specify 64-byte hexadecimal strings"),
     .init(longest + "a", "repository name must not be more than 255 characters"),
     .init("foo.com/" + String(repeating: "b", count: 248), "must not be more than 255 characters"),
     .init("foo_bar.com/x", "invalid domain \"foo_bar.com\": invalid character \"_\""),

@@ -33,6 +33,9 @@ struct ImportTests {
         var names: [String] = []
         while let h = try tar.next() { names.append(h.name) }
         #expect(names == ["bin/", "bin/hello", "etc/", "etc/hostname"])
+        // Docker's size: the bytes of the files, not of the tar around them.
+        #expect(image.size == Int64("#!/bin/sh\necho hi\n".utf8.count + "strata\n".utf8.count))
+        #expect(config.comment == "first")
     }
 
     @Test(arguments: [Compression.none, .gzip, .zstd])
@@ -140,6 +143,23 @@ struct NamesTests {
         #expect(blobCount() == 3)
     }
 
+    @Test func deletedLinesNameLayersByChainIDTopFirst() throws {
+        var layout = Fixtures.Layout()
+        try layout.addImage(layers: [["base": "b"], ["top": "t"]], name: "docker.io/library/two:latest")
+        try layout.write()
+        let image = try store.load(from: layout.root)[0].image
+        let chain = ChainID.compute(try store.layers(of: image).map(\.diffID))
+        #expect(try store.remove("two", force: false) == [.untagged("two:latest"), .deleted(image.id), .deleted(chain[1]), .deleted(chain[0])])
+    }
+
+    @Test func digestReferencesOnlyMatchTheirRepository() throws {
+        let image = try importImage("one")
+        #expect(try store.resolve("one@\(image.manifestDigest)").id == image.id)
+        #expect(throws: StrataError.self) { _ = try store.resolve("other/repo@\(image.manifestDigest)") }
+        #expect(throws: StrataError.self) { _ = try store.remove("other/repo@\(image.manifestDigest)", force: false) }
+        #expect(try store.image(id: image.id) != nil)
+    }
+
     @Test func errorsNameTheProblem() throws {
         #expect(throws: StrataError(.imageUnknown, "No such image: nosuch:img")) { _ = try store.resolve("nosuch:img") }
         #expect(throws: StrataError.self) { try store.tag("nosuch", as: "x") }
@@ -197,6 +217,51 @@ struct SaveLoadTests {
         let before = try StoreSnapshot(store)
         _ = try store.load(from: layout.root)
         #expect(try StoreSnapshot(store) == before)
+    }
+
+    @Test func loadingAnImageAlreadyStoredAddsOnlyNames() throws {
+        _ = try store.load(from: try twoImagesSharingABase().root)
+        let usage = try store.diskUsage().totalSize
+        let blobs = FileSystem.listDirectory(store.root + "/blobs/sha256").count
+        // The same images, now as a docker-archive with uncompressed layers, under a new name.
+        let file = Fixtures.temporaryDirectory() + "/again.tar"
+        try store.tag("one", as: "again:1")
+        let writer = try FileWriter(path: file)
+        try store.save(["again:1"], format: .docker, to: writer)
+        try writer.finish()
+        _ = try store.remove("again:1", force: false)
+        let loaded = try store.load(from: file)
+        #expect(loaded[0].image.id == (try store.resolve("one").id))
+        #expect(FileSystem.listDirectory(store.root + "/blobs/sha256").count == blobs)
+        #expect(try store.diskUsage().totalSize == usage)
+        #expect(try store.resolve("again:1").id == store.resolve("one").id)
+    }
+
+    @Test func dockerArchiveTagsMustBeNameAndTag() throws {
+        _ = try store.load(from: try twoImagesSharingABase().root)
+        let dir = Fixtures.temporaryDirectory()
+        let writer = try FileWriter(path: dir + "/a.tar")
+        try store.save(["one"], format: .docker, to: writer)
+        try writer.finish()
+        for bad in ["one@sha256:" + String(repeating: "b", count: 64), "one", "Bad:1"] {
+            let unpacked = Fixtures.temporaryDirectory()
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/tar")
+            p.arguments = ["-xf", dir + "/a.tar", "-C", unpacked]
+            try p.run()
+            p.waitUntilExit()
+            var manifest = try String(contentsOfFile: unpacked + "/manifest.json", encoding: .utf8)
+            manifest = manifest.replacingOccurrences(of: "\"one:latest\"", with: "\"\(bad)\"")
+            try manifest.write(toFile: unpacked + "/manifest.json", atomically: true, encoding: .utf8)
+            try Fixtures.tarDirectory(unpacked, to: dir + "/b.tar")
+            let other = try ImageStore(root: Fixtures.temporaryDirectory("store3"))
+            #expect {
+                _ = try other.load(from: dir + "/b.tar")
+            } throws: { error in
+                (error as? StrataError)?.message.contains("invalid tag") ?? false
+            }
+            #expect(try other.images().isEmpty)
+        }
     }
 
     @Test(arguments: [SaveFormat.docker, .oci])

@@ -27,7 +27,8 @@ import Testing
         #expect(CLI.columns(digests.lines[0]) == ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"])
         #expect(digests.lines[1].contains("<none>"))
         #expect(try CLI.strata(root, ["images", "--no-trunc"]).stdout.contains(id))
-        #expect(try CLI.strata(root, ["images", "-q"]).lines == [String(id.dropFirst(7).prefix(12))])
+        // One ID per row, like Docker: two tags, two lines.
+        #expect(try CLI.strata(root, ["images", "-q"]).lines == Array(repeating: String(id.dropFirst(7).prefix(12)), count: 2))
 
         let json = try CLI.strata(root, ["images", "--format", "json"])
         for line in json.lines {
@@ -41,6 +42,7 @@ import Testing
         let history = try CLI.strata(root, ["history", "mine:1.0"])
         #expect(CLI.columns(history.lines[0]) == ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"])
         #expect(history.lines[1].hasSuffix("test image"))
+        #expect(try CLI.strata(root, ["history", "-H", "mine:1.0"]).stdout == history.stdout)
         let raw = try CLI.strata(root, ["history", "-H=false", "mine:1.0"])
         #expect(CLI.columns(raw.lines[0]) == ["IMAGE", "CREATED AT", "CREATED BY", "SIZE", "COMMENT"])
         #expect(raw.lines[1].range(of: #"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+\d+\s"#, options: .regularExpression) != nil)
@@ -62,6 +64,7 @@ import Testing
         let format = try CLI.strata(root, ["inspect", "--format", "{{.Id}} {{json .RootFS.Layers}}", "mine:1.0"])
         #expect(format.stdout.range(of: #"^sha256:[0-9a-f]{64} \["sha256:[0-9a-f]{64}"\]\n$"#, options: .regularExpression) != nil)
         #expect(try CLI.strata(root, ["image", "inspect", "-f", "{{.Config.Cmd}}", id]).stdout == "[/bin/sh]\n")
+        #expect(try CLI.strata(root, ["inspect", "-f", "{{.Comment}}", id]).stdout == "test image\n")
     }
 
     @Test func errorsExitNonZeroWithDockersWords() throws {
@@ -110,6 +113,17 @@ import Testing
         let loaded = try CLI.strata(other, ["load"], stdin: saved.data)
         #expect(loaded.stdout == "Loaded image: pipe/me:1\n", "\(loaded.stderr)")
         #expect(try CLI.strata(other, ["images", "-q"]).stdout == CLI.strata(root, ["images", "-q"]).stdout)
+    }
+
+    @Test func loadSaysWhenItTakesANameFromAnotherImage() throws {
+        let first = try importBusybox("app:1")
+        let file = CLI.temporaryDirectory() + "/app.tar"
+        #expect(try CLI.strata(root, ["save", "-o", file, "app:1"]).status == 0)
+        _ = try importBusybox("app:1", ["-c", "ENV X=2"])
+        let load = try CLI.strata(root, ["load", "-i", file])
+        #expect(load.lines.first?.hasPrefix("The image app:1 already exists, renaming the old one with ID sha256:") == true)
+        #expect(load.lines.last == "Loaded image: app:1")
+        #expect(try CLI.strata(root, ["inspect", "-f", "{{.Id}}", "app:1"]).stdout == first + "\n")
     }
 
     /// Several strata processes at once on one store: all succeed, and the store stays whole.

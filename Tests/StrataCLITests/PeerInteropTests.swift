@@ -53,6 +53,20 @@ import Testing
         #expect(try ourLayers(other, "from/skopeo:3") == skopeoLayers("\(transport):\(theirs)"))
     }
 
+    /// A docker-archive has no manifest; saved again as OCI, umoci and skopeo must read it.
+    @Test(.enabled(if: CLI.which("umoci") != nil && CLI.which("skopeo") != nil))
+    func dockerArchiveImagesSaveAsOCIManifests() throws {
+        let docker = "\(work)/d.tar"
+        #expect(try CLI.strata(root, ["save", "-o", docker, "interop/busybox:1"]).status == 0)
+        let other = CLI.temporaryDirectory("store2")
+        #expect(try CLI.strata(other, ["load", "-i", docker]).status == 0)
+        let layout = "\(work)/from-docker/"
+        #expect(try CLI.strata(other, ["save", "--format", "oci", "-o", layout, "interop/busybox:1"]).status == 0)
+        let r = try CLI.run(CLI.which("umoci")!, ["unpack", "--image", "\(work)/from-docker:1", "\(work)/bundle2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try skopeoLayers("oci:\(work)/from-docker:1") == ourLayers(root, "interop/busybox:1"))
+    }
+
     @Test(.enabled(if: CLI.which("umoci") != nil))
     func umociUnpacksWhatStrataSaves() throws {
         let layout = "\(work)/layout/"

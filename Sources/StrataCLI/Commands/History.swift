@@ -8,7 +8,8 @@ struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the history of an image.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("H"), .long], help: "Print sizes and dates in human readable format.") var human: Bool = true
+    @Flag(name: [.customShort("H"), .long], inversion: .prefixedNo,
+          help: "Print sizes and dates in human readable format (-H=false for raw).") var human = true
     @Flag(help: "Don't truncate output.") var noTrunc = false
     @Flag(name: .shortAndLong, help: "Only show image IDs.") var quiet = false
     @Option(help: "Output: table (default), json, or a Go template.") var format: String?

@@ -41,8 +41,8 @@ struct Images: AsyncParsableCommand {
         let now = Date()
         func id(_ image: ImageStore.Image) -> String { noTrunc ? image.id.description : image.id.short }
         if quiet {
-            var seen = Set<Digest>()
-            emit(rows.filter { seen.insert($0.image.id).inserted }.map { id($0.image) + "\n" }.joined())
+            // One ID per row, as Docker prints them: an image with two tags shows twice.
+            emit(rows.map { id($0.image) + "\n" }.joined())
             return
         }
         let json = rows.map { row -> JSONValue in

@@ -74,6 +74,9 @@ struct Load: AsyncParsableCommand {
         guard !quiet else { return }
         var out = ""
         for item in loaded {
+            for moved in item.moved {
+                out += "The image \(moved.reference.withDefaultTag.familiarString) already exists, renaming the old one with ID \(moved.previous) to empty string\n"
+            }
             if item.tags.isEmpty {
                 out += "Loaded image ID: \(item.image.id)\n"
             } else {
