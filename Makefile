@@ -6,7 +6,10 @@ DEMO_ROOT    ?= /tmp/strata-demo
 APT_PACKAGES := libisal-dev libzstd-dev libsqlite3-dev pkg-config \
                 busybox-static skopeo umoci runc docker-registry zstd tar
 
-.PHONY: deps build run test bench clean
+# Benchmarks: the peers Strata is measured against, and what builds the workloads.
+BENCH_PACKAGES := docker.io podman buildah skopeo umoci runc debootstrap isal e2fsprogs python3
+
+.PHONY: deps bench-deps build run test bench clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -25,6 +28,13 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(APT_PACKAGES) $(BENCH_PACKAGES)"
+
+bench: bench-deps
+	$(SWIFT) build -c release
+	python3 bench/bench.py $(if $(QUICK),--quick) --strata $$($(SWIFT) build -c release --show-bin-path)/strata
 
 clean:
 	rm -rf .build $(DEMO_ROOT)

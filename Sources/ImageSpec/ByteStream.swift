@@ -77,6 +77,18 @@ public final class NullWriter: ByteWriter {
     public func finish() throws {}
 }
 
+/// Passes reads through, counting bytes.
+public final class CountingReader: ByteReader {
+    private let base: ByteReader
+    public private(set) var count: Int64 = 0
+    public init(_ base: ByteReader) { self.base = base }
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try base.read(into: buffer)
+        count += Int64(n)
+        return n
+    }
+}
+
 /// Passes reads through while feeding a digester and counting bytes.
 public final class DigestingReader: ByteReader {
     private let base: ByteReader

@@ -89,7 +89,7 @@ extension ImageStore {
             for (i, path) in entry.Layers.enumerated() {
                 let (digest, size) = try staged.digestAndSize(path)
                 let compression = Compression.detect(try staged.reader(path).readPrefix(4))
-                let measured = try Self.measureLayer(staged.reader(path), compression: compression, path: path, source: staged.source)
+                let measured = try Self.measureLayer(staged.reader(path), compression: compression, digest: digest, path: path, source: staged.source)
                 try Self.check(diffID: measured.diffID, expected: diffIDs[i], layer: i, path: path, source: staged.source)
                 layers.append(Layer(descriptor: Descriptor(mediaType: .layer(compression), digest: digest, size: size),
                                     diffID: measured.diffID, size: measured.contentSize, tarSize: measured.tarSize))
@@ -133,7 +133,8 @@ extension ImageStore {
                 let layerPath = Self.blobPath(layer.digest)
                 try staged.verify(layerPath, against: layer)
                 let compression = layer.mediaType.layerCompression ?? .none
-                let measured = try Self.measureLayer(staged.reader(layerPath), compression: compression, path: layerPath, source: staged.source)
+                let measured = try Self.measureLayer(staged.reader(layerPath), compression: compression, digest: layer.digest,
+                                                     path: layerPath, source: staged.source)
                 try Self.check(diffID: measured.diffID, expected: diffIDs[i], layer: i, path: layerPath, source: staged.source)
                 layers.append(Layer(descriptor: layer, diffID: measured.diffID, size: measured.contentSize, tarSize: measured.tarSize))
             }
@@ -181,8 +182,19 @@ extension ImageStore {
 
     /// Reads a layer through: its diff ID, Docker's size for it, and the length of its tar — and
     /// on the way, proof that it decompresses and is a well-formed tar.
-    static func measureLayer(_ reader: ByteReader, compression: Compression, path: String, source: String)
+    /// An uncompressed layer's diff ID is its (already verified) blob digest: it is only parsed, not hashed again.
+    static func measureLayer(_ reader: ByteReader, compression: Compression, digest: Digest, path: String, source: String)
         throws -> (diffID: Digest, contentSize: Int64, tarSize: Int64) {
+        if compression == .none {
+            let counting = CountingReader(reader)
+            do {
+                let stats = try LayerStats.measure(counting)
+                try counting.copy(to: NullWriter())
+                return (digest, stats.contentSize, counting.count)
+            } catch let error as StrataError {
+                throw StrataError(error.code, "\(source): layer \(path): \(error.message)")
+            }
+        }
         let digesting = DigestingReader(try Codecs.decompressing(reader, as: compression))
         do {
             let stats = try LayerStats.measure(digesting)

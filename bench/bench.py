@@ -1,0 +1,496 @@
+#!/usr/bin/env python3
+"""Strata benchmarks, side by side with the peer tools, on one fair disk.
+
+Run through `make bench` (or `make bench QUICK=1`): see bench/README.md. Every write target of
+Strata and of the peers lives on a loop-mounted ext4 made for this run and removed after it.
+Peer and Strata alternate (A B A B ...) after a warm-up; the table reports medians, min-max,
+and the Strata/peer ratio computed pair by pair.
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.environ.get("STRATA_BENCH_CACHE", "/var/cache/strata-bench")
+MOUNT = "/mnt/strata-bench"
+IMAGE_FILE = "/var/tmp/strata-bench.ext4"
+DOCKER = "/usr/bin/docker"  # Debian's docker.io client, matching its dockerd (not a newer client elsewhere on PATH)
+DOCKER_SOCK = "/run/strata-bench-docker.sock"
+
+
+def sh(cmd, check=True, quiet=True, env=None, timeout=None):
+    """Runs a shell command; returns its stdout."""
+    r = subprocess.run(cmd, shell=True, capture_output=quiet, text=True, env=env, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"`{cmd}` failed ({r.returncode}): {(r.stderr or '').strip()[-600:]}")
+    return r.stdout if quiet else ""
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------- disk
+
+class FairDisk:
+    """A fresh ext4 on a loop device: the host root slows down file creation after big deletes."""
+
+    def __init__(self, size_gb):
+        self.size_gb = size_gb
+
+    def __enter__(self):
+        self.cleanup()
+        sh(f"truncate -s {self.size_gb}G {IMAGE_FILE}")
+        sh(f"mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 {IMAGE_FILE}")
+        os.makedirs(MOUNT, exist_ok=True)
+        sh(f"mount -o loop,noatime {IMAGE_FILE} {MOUNT}")
+        return self
+
+    def path(self, *parts):
+        p = os.path.join(MOUNT, *parts)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        return p
+
+    def cleanup(self):
+        if os.path.ismount(MOUNT):
+            sh(f"umount -l {MOUNT}", check=False)
+        if os.path.exists(IMAGE_FILE):
+            os.remove(IMAGE_FILE)
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+def fresh_dir(path):
+    if os.path.exists(path):
+        sh(f"rm -rf --one-file-system {path}")
+    os.makedirs(path)
+    return path
+
+
+def drop_caches():
+    sh("sync; echo 3 > /proc/sys/vm/drop_caches", check=False)
+
+
+# ----------------------------------------------------------------------------------- workloads
+
+def umoci_image(name, layers, tag):
+    """Builds an OCI layout with umoci (independent of Strata), then a docker-archive with skopeo."""
+    layout = os.path.join(CACHE, "layouts", name)
+    if os.path.exists(os.path.join(CACHE, f"{name}.docker.tar")):
+        return
+    shutil.rmtree(layout, ignore_errors=True)
+    os.makedirs(os.path.dirname(layout), exist_ok=True)
+    sh(f"umoci init --layout {layout}")
+    sh(f"umoci new --image {layout}:{tag}")
+    for src, dest in layers:
+        sh(f"umoci insert --rootless --image {layout}:{tag} {src} {dest}")
+    sh(f"umoci config --image {layout}:{tag} --config.cmd /bin/sh")
+    sh(f"skopeo copy oci:{layout}:{tag} docker-archive:{CACHE}/{name}.docker.tar:lab/{name}:latest")
+    sh(f"skopeo copy oci:{layout}:{tag} oci-archive:{CACHE}/{name}.oci.tar:{tag}")
+
+
+def make_tree(root, files, size_range, incompressible=False, seed=1):
+    rng = random.Random(seed)
+    os.makedirs(root, exist_ok=True)
+    for i in range(files):
+        d = os.path.join(root, f"d{i % 97:02d}", f"e{(i // 97) % 23:02d}")
+        os.makedirs(d, exist_ok=True)
+        n = rng.randint(*size_range)
+        data = os.urandom(n) if incompressible else (f"{i} ".encode() * (n // 4 + 1))[:n]
+        with open(os.path.join(d, f"f{i}"), "wb") as f:
+            f.write(data)
+
+
+def prepare_workloads(names):
+    os.makedirs(CACHE, exist_ok=True)
+    trees = os.path.join(CACHE, "trees")
+    if "tiny" in names:
+        t = os.path.join(trees, "tiny")
+        if not os.path.exists(t):
+            os.makedirs(t + "/bin")
+            shutil.copy("/bin/busybox", t + "/bin/busybox")
+            for a in ["sh", "ls", "cat", "true"]:
+                os.symlink("busybox", f"{t}/bin/{a}")
+        umoci_image("tiny", [(t, "/")], "latest")
+    if "debian" in names or "debian-plus" in names:
+        t = os.path.join(trees, "debian")
+        if not os.path.exists(os.path.join(t, "etc/debian_version")):
+            log("debootstrap minbase bookworm (once; cached in %s)" % CACHE)
+            shutil.rmtree(t, ignore_errors=True)
+            sh(f"debootstrap --variant=minbase bookworm {t} http://deb.debian.org/debian", timeout=1800)
+        umoci_image("debian", [(t, "/")], "latest")
+        plus = os.path.join(trees, "plus")
+        if not os.path.exists(plus):
+            make_tree(plus, 200, (100, 2000), seed=7)
+        umoci_image("debian-plus", [(t, "/"), (plus, "/opt/lab")], "latest")
+    if "manyfiles" in names:
+        t = os.path.join(trees, "manyfiles")
+        if not os.path.exists(t):
+            make_tree(t, 50_000, (100, 8192))
+        umoci_image("manyfiles", [(t, "/data")], "latest")
+    if "large" in names:
+        t = os.path.join(trees, "large")
+        if not os.path.exists(t):
+            os.makedirs(t)
+            for i in range(5):
+                with open(f"{t}/blob{i}", "wb") as f:
+                    for _ in range(100):
+                        f.write(os.urandom(1 << 20))
+        umoci_image("large", [(t, "/data")], "latest")
+
+
+def archive(name, kind):
+    return os.path.join(CACHE, f"{name}.{kind}.tar")
+
+
+def layer_tar(name):
+    """The uncompressed tar of a workload's first layer (for the tar -x limit)."""
+    out = os.path.join(CACHE, f"{name}.layer0.tar")
+    if not os.path.exists(out):
+        manifest = json.loads(sh(f"tar -xOf {archive(name, 'docker')} manifest.json"))
+        layer = manifest[0]["Layers"][0]
+        sh(f"tar -xOf {archive(name, 'docker')} {layer} > {out}")
+    return out
+
+
+# -------------------------------------------------------------------------------------- peers
+
+class Peers:
+    """Peer tools, each started with private state on the bench disk and stopped by PID."""
+
+    def __init__(self, disk):
+        self.disk = disk
+        self.status = {}
+        self.dockerd = None
+
+    def start(self):
+        self.status["skopeo"] = "ok" if shutil.which("skopeo") else "not installed"
+        self.status["umoci"] = "ok" if shutil.which("umoci") else "not installed"
+        self.status["podman"] = self._podman_check()
+        self.status["docker"] = self._start_docker()
+
+    def _podman_check(self):
+        if not shutil.which("podman"):
+            return "not installed"
+        conf = self.disk.path("podman", "containers.conf")
+        with open(conf, "w") as f:
+            # crun 1.8 rejects this host's hybrid cgroups; podman's default rlimits exceed what the host allows.
+            f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n'
+                    '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
+        os.environ["CONTAINERS_CONF"] = conf
+        try:
+            sh(self.podman("info") + " >/dev/null")
+            return "ok"
+        except Exception as e:
+            return f"cannot run: {e}"
+
+    def podman(self, args):
+        root = self.disk.path("podman", "root", "x")[:-2]
+        return f"podman --root {root} --runroot /run/strata-bench-podman --storage-driver overlay {args}"
+
+    def _start_docker(self):
+        if not os.path.exists("/usr/sbin/dockerd") and not shutil.which("dockerd"):
+            return "not installed"
+        data = self.disk.path("docker", "data", "x")[:-2]
+        logf = open(self.disk.path("docker", "dockerd.log"), "w")
+        self.dockerd = subprocess.Popen(
+            ["dockerd", "--data-root", data, "--exec-root", "/run/strata-bench-docker",
+             "--pidfile", "/run/strata-bench-docker.pid", "-H", f"unix://{DOCKER_SOCK}",
+             "--iptables=false", "--ip-masq=false", "--bridge=none", "--storage-driver=overlay2"],
+            stdout=logf, stderr=logf)
+        for _ in range(120):
+            if self.dockerd.poll() is not None:
+                return "dockerd exited: see " + logf.name
+            if subprocess.run(self.docker("version") + " >/dev/null 2>&1", shell=True).returncode == 0:
+                return "ok"
+            time.sleep(0.5)
+        return "dockerd did not answer within 60 s"
+
+    def docker(self, args):
+        return f"DOCKER_BUILDKIT=0 {DOCKER} -H unix://{DOCKER_SOCK} {args}"
+
+    def stop(self):
+        if self.dockerd and self.dockerd.poll() is None:
+            self.dockerd.send_signal(signal.SIGTERM)
+            try:
+                self.dockerd.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.dockerd.kill()
+        sh("umount -R /run/strata-bench-docker 2>/dev/null; rm -rf /run/strata-bench-docker /run/strata-bench-podman", check=False)
+
+
+# ----------------------------------------------------------------------------------- measuring
+
+def timed(cmd, setup=None):
+    if setup:
+        setup()
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"`{cmd}` failed: {r.stderr.strip()[-400:]}")
+    return dt
+
+
+def ab(peer, strata, runs, peer_setup=None, strata_setup=None):
+    """Warm-up, then peer and Strata alternate; returns the two lists of seconds."""
+    timed(peer, peer_setup)
+    timed(strata, strata_setup)
+    ps, ss = [], []
+    for _ in range(runs):
+        ps.append(timed(peer, peer_setup))
+        ss.append(timed(strata, strata_setup))
+    return ps, ss
+
+
+def fmt(xs):
+    if not xs:
+        return "—"
+    med = statistics.median(xs)
+    return f"{med:.3f} s ({min(xs):.3f}–{max(xs):.3f})"
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def pair(self, scenario, workload, peer_name, ps, ss, note=""):
+        ratios = [s / p for s, p in zip(ss, ps) if p > 0]
+        ratio = f"{statistics.median(ratios):.2f}×" if ratios else "—"
+        self.rows.append([scenario, workload, peer_name, fmt(ps), fmt(ss), ratio, note])
+
+    def missing(self, scenario, workload, peer_name, why):
+        self.rows.append([scenario, workload, peer_name, "—", "—", "—", why])
+
+    def limit(self, scenario, workload, xs, note=""):
+        self.rows.append([scenario, workload, "machine limit", fmt(xs), "—", "—", note])
+
+    def markdown(self):
+        head = ["scenario", "workload", "peer", "peer median (min–max)", "Strata median (min–max)", "Strata/peer", "notes"]
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(r) + " |" for r in self.rows]
+        return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------- scenarios
+
+def run(args):
+    strata_bin = args.strata
+    workloads = ["tiny", "debian"] if args.quick else ["tiny", "debian", "debian-plus", "manyfiles", "large"]
+    runs = 3 if args.quick else args.runs
+    prepare_workloads(workloads)
+    table = Table()
+    with FairDisk(args.disk_gb) as disk:
+        peers = Peers(disk)
+        try:
+            peers.start()
+            log("peers: " + ", ".join(f"{k}={v}" for k, v in peers.status.items()))
+            limits(table, disk, workloads, runs)
+            for w in workloads:
+                scenario_load(table, disk, peers, strata_bin, w, runs)
+                scenario_save(table, disk, peers, strata_bin, w, runs)
+                scenario_import(table, disk, peers, strata_bin, w, runs)
+            scenario_listing(table, disk, peers, strata_bin, 100 if args.quick else 500, runs)
+            for s in ["unpack only (vs umoci unpack)", "pull with unpack from a loopback registry", "blob-only pull and push (vs skopeo copy)",
+                      "push of an image already present", "run --rm IMAGE true", "build cold / fully cached",
+                      "registry server throughput"]:
+                table.missing(s, "all", "docker, podman, skopeo, umoci, runc", "not yet: Strata does not have this capability yet")
+        finally:
+            peers.stop()
+    return table, peers.status
+
+
+def limits(table, disk, workloads, runs):
+    big = archive("large" if "large" in workloads else "debian", "docker")
+    size = os.path.getsize(big)
+    xs = [timed(f"sha256sum {big} >/dev/null") for _ in range(runs)]
+    table.limit("SHA-256 throughput", os.path.basename(big), xs, f"{size / statistics.median(xs) / 1e9:.2f} GB/s (sha256sum, page cache)")
+    sample = disk.path("limits", "layer.gz")
+    with open(sample, "wb") as f:
+        f.write(first_gzip_layer(archive("debian", "oci")))
+    raw = os.path.getsize(sample)
+    for tool, cmd in [("zlib (gzip -dc)", f"gzip -dc < {sample} > /dev/null"), ("ISA-L (igzip -dc)", f"igzip -dc < {sample} > /dev/null")]:
+        if tool.startswith("ISA") and not shutil.which("igzip"):
+            table.missing("inflate throughput", "debian layer", tool, "igzip not installed")
+            continue
+        xs = [timed(cmd) for _ in range(runs)]
+        table.limit(f"inflate throughput, {tool}", "debian layer", xs, f"{raw / statistics.median(xs) / 1e6:.0f} MB/s of compressed input")
+    for w in workloads:
+        tar = layer_tar(w)
+        dest = disk.path("limits", "x")
+        xs = [timed(f"tar -xf {tar} -C {dest}", setup=lambda: (fresh_dir(dest), drop_caches())) for _ in range(runs)]
+        table.limit("tar -x of the layer", w, xs, "fresh directory on the bench disk")
+        src = disk.path("limits", "src")
+        fresh_dir(src)
+        sh(f"tar -xf {tar} -C {src}")
+        xs = [timed(f"cp -a {src} {disk.path('limits', 'cp')}", setup=lambda: sh(f"rm -rf {disk.path('limits', 'cp')}")) for _ in range(runs)]
+        table.limit("cp -a of the tree", w, xs)
+        sh(f"rm -rf {src} {dest} {disk.path('limits', 'cp')}")
+
+
+def first_gzip_layer(oci_archive):
+    """The bytes of the first gzip layer of an OCI archive (for the inflate limit)."""
+    import tarfile
+    with tarfile.open(oci_archive) as t:
+        read = lambda name: t.extractfile(name).read()
+        index = json.loads(read("index.json"))
+        manifest = json.loads(read("blobs/sha256/" + index["manifests"][0]["digest"].split(":")[1]))
+        for layer in manifest["layers"]:
+            if layer["mediaType"].endswith("gzip"):
+                return read("blobs/sha256/" + layer["digest"].split(":")[1])
+    raise RuntimeError(f"{oci_archive} has no gzip layer")
+
+
+def strata_root(disk):
+    return disk.path("strata", "root", "x")[:-2]
+
+
+def scenario_load(table, disk, peers, strata, w, runs):
+    tar = archive(w, "docker")
+    root = strata_root(disk)
+    strata_cmd = f"{strata} --root {root} load -q -i {tar}"
+    reset_strata = lambda: fresh_dir(root)
+    copy_limit = [timed(f"cp {tar} {disk.path('limits', 'copy.tar')}", setup=lambda: sh(f"rm -f {disk.path('limits', 'copy.tar')}"))
+                  for _ in range(runs)]
+    table.limit("copy of the archive (cp)", w, copy_limit, "the disk-bound floor for load")
+    note = "Strata stores verified blobs; docker and podman also unpack into their graph driver"
+    if peers.status.get("docker") == "ok":
+        ps, ss = ab(peers.docker(f"load -q -i {tar}"), strata_cmd, runs,
+                    peer_setup=lambda: sh(peers.docker("image rm -f lab/" + w + ":latest") + " >/dev/null 2>&1; " + peers.docker("image prune -af") + " >/dev/null", check=False),
+                    strata_setup=reset_strata)
+        table.pair("load (docker-archive)", w, "docker load", ps, ss, note)
+    else:
+        table.missing("load (docker-archive)", w, "docker load", peers.status.get("docker", "?"))
+    if peers.status.get("podman") == "ok":
+        ps, ss = ab(peers.podman(f"load -q -i {tar}"), strata_cmd, runs,
+                    peer_setup=lambda: sh(peers.podman("rmi -af") + " >/dev/null 2>&1", check=False), strata_setup=reset_strata)
+        table.pair("load (docker-archive)", w, "podman load", ps, ss, note)
+    else:
+        table.missing("load (docker-archive)", w, "podman load", peers.status.get("podman", "?"))
+    if peers.status.get("skopeo") == "ok":
+        dest = disk.path("skopeo", "oci")
+        ps, ss = ab(f"skopeo copy -q docker-archive:{tar} oci:{dest}:x", strata_cmd, runs,
+                    peer_setup=lambda: fresh_dir(dest), strata_setup=reset_strata)
+        table.pair("load (docker-archive)", w, "skopeo copy → oci:", ps, ss, "both: blobs only, no unpack")
+    sm = statistics.median(ss) if peers.status.get("skopeo") == "ok" else None
+    if sm:
+        table.rows[-1][6] += f"; Strata at {statistics.median(copy_limit) / sm:.0%} of cp speed"
+
+
+def loaded_strata_root(disk, strata, w):
+    root = strata_root(disk)
+    fresh_dir(root)
+    sh(f"{strata} --root {root} load -q -i {archive(w, 'docker')}")
+    return root
+
+
+def scenario_save(table, disk, peers, strata, w, runs):
+    root = loaded_strata_root(disk, strata, w)
+    out = disk.path("save", "out.tar")
+    rm_out = lambda: sh(f"rm -f {out}")
+    strata_cmd = f"{strata} --root {root} save -o {out} lab/{w}:latest"
+    if peers.status.get("docker") == "ok":
+        sh(peers.docker(f"load -q -i {archive(w, 'docker')}"))
+        ps, ss = ab(peers.docker(f"save -o {out} lab/{w}:latest"), strata_cmd, runs, rm_out, rm_out)
+        table.pair("save (docker-archive)", w, "docker save", ps, ss)
+    else:
+        table.missing("save (docker-archive)", w, "docker save", peers.status.get("docker", "?"))
+    if peers.status.get("podman") == "ok":
+        sh(peers.podman(f"load -q -i {archive(w, 'docker')}"))
+        ps, ss = ab(peers.podman(f"save -o {out} lab/{w}:latest"), strata_cmd, runs, rm_out, rm_out)
+        table.pair("save (docker-archive)", w, "podman save", ps, ss)
+    else:
+        table.missing("save (docker-archive)", w, "podman save", peers.status.get("podman", "?"))
+
+
+def scenario_import(table, disk, peers, strata, w, runs):
+    tar = layer_tar(w)
+    root = strata_root(disk)
+    strata_cmd = f"{strata} --root {root} import {tar} imp/{w}:1"
+    reset = lambda: fresh_dir(root)
+    if peers.status.get("docker") == "ok":
+        ps, ss = ab(peers.docker(f"import {tar} imp/{w}:1"), strata_cmd, runs,
+                    peer_setup=lambda: sh(peers.docker(f"image rm -f imp/{w}:1") + " >/dev/null 2>&1", check=False), strata_setup=reset)
+        table.pair("import (rootfs tar)", w, "docker import", ps, ss, "docker and podman also unpack")
+    else:
+        table.missing("import (rootfs tar)", w, "docker import", peers.status.get("docker", "?"))
+    if peers.status.get("podman") == "ok":
+        ps, ss = ab(peers.podman(f"import -q {tar} imp/{w}:1"), strata_cmd, runs,
+                    peer_setup=lambda: sh(peers.podman(f"rmi -f imp/{w}:1") + " >/dev/null 2>&1", check=False), strata_setup=reset)
+        table.pair("import (rootfs tar)", w, "podman import", ps, ss, "docker and podman also unpack")
+    else:
+        table.missing("import (rootfs tar)", w, "podman import", peers.status.get("podman", "?"))
+
+
+def scenario_listing(table, disk, peers, strata, count, runs):
+    root = loaded_strata_root(disk, strata, "tiny")
+    image_id = sh(f"{strata} --root {root} images -q --no-trunc").split()[0]
+    for i in range(count):
+        sh(f"{strata} --root {root} tag {image_id} many/img{i}:v{i % 7}")
+    # Distinct images too, not only tags: one per 10 tags, imported from a small tree.
+    tree = disk.path("listing", "tree")
+    os.makedirs(tree, exist_ok=True)
+    for i in range(count // 10):
+        with open(f"{tree}/f", "w") as f:
+            f.write(str(i))
+        sh(f"{strata} --root {root} import {tree} distinct/img{i}:1")
+    n = count + count // 10
+    for label, args in [("images", "images"), ("inspect", "inspect many/img1:v1")]:
+        strata_cmd = f"{strata} --root {root} {args} >/dev/null"
+        if peers.status.get("docker") == "ok":
+            sh(peers.docker(f"load -q -i {archive('tiny', 'docker')}"))
+            for i in range(count):
+                sh(peers.docker(f"tag lab/tiny:latest many/img{i}:v{i % 7}"))
+            ps, ss = ab(peers.docker(args) + " >/dev/null", strata_cmd, runs)
+            table.pair(f"{label} latency", f"{n} names", f"docker {label}", ps, ss, "docker: a client call to a running daemon")
+        else:
+            table.missing(f"{label} latency", f"{n} names", f"docker {label}", peers.status.get("docker", "?"))
+        if peers.status.get("podman") == "ok":
+            sh(peers.podman(f"load -q -i {archive('tiny', 'docker')}"))
+            for i in range(count):
+                sh(peers.podman(f"tag lab/tiny:latest many/img{i}:v{i % 7}"))
+            ps, ss = ab(peers.podman(args) + " >/dev/null", strata_cmd, runs)
+            table.pair(f"{label} latency", f"{n} names", f"podman {label}", ps, ss)
+        else:
+            table.missing(f"{label} latency", f"{n} names", f"podman {label}", peers.status.get("podman", "?"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--strata", default=os.path.join(REPO, ".build/release/strata"))
+    ap.add_argument("--quick", action="store_true", help="reduced set, under 3 minutes once workloads are cached")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--disk-gb", type=int, default=24)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root (loop mounts, peers' daemons)")
+    started = time.time()
+    table, status = run(args)
+    commit = sh(f"git -C {REPO} rev-parse --short HEAD", check=False).strip() or "unknown"
+    dirty = " (with uncommitted changes)" if sh(f"git -C {REPO} status --porcelain --untracked-files=no", check=False).strip() else ""
+    header = (f"# Strata benchmarks — {datetime.date.today().isoformat()}\n\n"
+              f"Commit `{commit}`{dirty}; {platform.node()}, {os.cpu_count()} cores, kernel {platform.release()}; "
+              f"{'QUICK' if args.quick else 'full'} set, {3 if args.quick else args.runs} A/B pairs after a warm-up; "
+              f"took {time.time() - started:.0f} s.\n\nPeers: " + ", ".join(f"{k}: {v}" for k, v in status.items()) + "\n\n"
+              "Times are wall-clock medians (min–max); Strata/peer is the median of per-pair ratios (below 1 means Strata is faster).\n\n")
+    text = header + table.markdown() + "\n"
+    print(text)
+    os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
+    suffix = "-quick" if args.quick else ""
+    with open(os.path.join(REPO, "bench", "results", f"{datetime.date.today().isoformat()}{suffix}.md"), "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
