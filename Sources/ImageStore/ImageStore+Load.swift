@@ -85,14 +85,12 @@ extension ImageStore {
                 throw StrataError(.invalidArchive,
                     "\(staged.source): \(entry.Config) names \(diffIDs.count) layers but manifest.json lists \(entry.Layers.count)")
             }
-            var layers: [Layer] = []
-            for (i, path) in entry.Layers.enumerated() {
+            let layers = try entry.Layers.enumerated().map { i, path in
+                // docker-archive layers are named by path: their type is what their bytes say.
                 let (digest, size) = try staged.digestAndSize(path)
                 let compression = Compression.detect(try staged.reader(path).readPrefix(4))
-                let measured = try Self.measureLayer(staged.reader(path), compression: compression, digest: digest, path: path, source: staged.source)
-                try Self.check(diffID: measured.diffID, expected: diffIDs[i], layer: i, path: path, source: staged.source)
-                layers.append(Layer(descriptor: Descriptor(mediaType: .layer(compression), digest: digest, size: size),
-                                    diffID: measured.diffID, size: measured.contentSize, tarSize: measured.tarSize))
+                return try Self.layer(Descriptor(mediaType: .layer(compression), digest: digest, size: size), at: path,
+                                      index: i, expected: diffIDs[i], in: staged)
             }
             // A docker-archive carries no manifest: write an OCI one, as for any image Strata makes.
             let manifest = Manifest(mediaType: .ociManifest,
@@ -128,15 +126,10 @@ extension ImageStore {
                 throw StrataError(.invalidArchive,
                     "\(staged.source): config names \(diffIDs.count) layers but manifest \(manifestDescriptor.digest) has \(manifest.layers.count)")
             }
-            var layers: [Layer] = []
-            for (i, layer) in manifest.layers.enumerated() {
+            let layers = try manifest.layers.enumerated().map { i, layer in
                 let layerPath = Self.blobPath(layer.digest)
                 try staged.verify(layerPath, against: layer)
-                let compression = layer.mediaType.layerCompression ?? .none
-                let measured = try Self.measureLayer(staged.reader(layerPath), compression: compression, digest: layer.digest,
-                                                     path: layerPath, source: staged.source)
-                try Self.check(diffID: measured.diffID, expected: diffIDs[i], layer: i, path: layerPath, source: staged.source)
-                layers.append(Layer(descriptor: layer, diffID: measured.diffID, size: measured.contentSize, tarSize: measured.tarSize))
+                return try Self.layer(layer, at: layerPath, index: i, expected: diffIDs[i], in: staged)
             }
             plans.append(PlannedImage(manifestBytes: manifestBytes,
                                       manifestMediaType: manifest.mediaType ?? manifestDescriptor.mediaType,
@@ -182,6 +175,15 @@ extension ImageStore {
 
     /// Reads a layer through: its diff ID, Docker's size for it, and the length of its tar — and
     /// on the way, proof that it decompresses and is a well-formed tar.
+    /// Reads a staged layer through and checks it against the diff ID its config expects.
+    private static func layer(_ descriptor: Descriptor, at path: String, index: Int, expected: Digest,
+                              in staged: StagedArchive) throws -> Layer {
+        let measured = try measureLayer(staged.reader(path), compression: descriptor.mediaType.layerCompression ?? .none,
+                                        digest: descriptor.digest, path: path, source: staged.source)
+        try check(diffID: measured.diffID, expected: expected, layer: index, path: path, source: staged.source)
+        return Layer(descriptor: descriptor, diffID: measured.diffID, size: measured.contentSize, tarSize: measured.tarSize)
+    }
+
     /// An uncompressed layer's diff ID is its (already verified) blob digest: it is only parsed, not hashed again.
     static func measureLayer(_ reader: ByteReader, compression: Compression, digest: Digest, path: String, source: String)
         throws -> (diffID: Digest, contentSize: Int64, tarSize: Int64) {

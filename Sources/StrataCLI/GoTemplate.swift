@@ -712,22 +712,9 @@ private enum Fmt {
         case .array(let items): return "[" + items.map(json).joined(separator: ",") + "]"
         case .object(let o): return "{" + sortedKeys(o).map { json(.string($0)) + ":" + json(o[$0]!) }.joined(separator: ",") + "}"
         case .string(let s):
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case "\u{08}": out += "\\b"
-                case "\u{0C}": out += "\\f"
-                case "<", ">", "&": out += "\\u" + hex(u.value, 4)
-                case _ where u.value < 0x20 || u == "\u{2028}" || u == "\u{2029}": out += "\\u" + hex(u.value, 4)
-                default: out.unicodeScalars.append(u)
-                }
-            }
-            return out + "\""
+            var out = ""
+            OrderedJSON.quote(s, into: &out)
+            return out
         }
     }
 
