@@ -84,20 +84,66 @@ def drop_caches():
 
 # ----------------------------------------------------------------------------------- workloads
 
-def umoci_image(name, layers, tag):
-    """Builds an OCI layout with umoci (independent of Strata), then a docker-archive with skopeo."""
-    layout = os.path.join(CACHE, "layouts", name)
-    if os.path.exists(os.path.join(CACHE, f"{name}.docker.tar")):
+def oci_image(name, layers):
+    """Builds a workload image without Strata: each layer a GNU tar (sorted, numeric root owner,
+    fixed times) gzip-compressed into an OCI layout, then a docker-archive of it made by skopeo.
+    (umoci 0.4.7's `insert` wrote a truncated layer for the 50k-file tree, so it is not used.)"""
+    if os.path.exists(archive(name, "docker")):
         return
+    layout = os.path.join(CACHE, "layouts", name)
     shutil.rmtree(layout, ignore_errors=True)
-    os.makedirs(os.path.dirname(layout), exist_ok=True)
-    sh(f"umoci init --layout {layout}")
-    sh(f"umoci new --image {layout}:{tag}")
+    blobs = os.path.join(layout, "blobs", "sha256")
+    os.makedirs(blobs)
+
+    def put(path_or_bytes):
+        data_path = os.path.join(layout, "tmp")
+        if isinstance(path_or_bytes, bytes):
+            with open(data_path, "wb") as f:
+                f.write(path_or_bytes)
+        else:
+            os.replace(path_or_bytes, data_path)
+        h = hashlib.sha256()
+        with open(data_path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        os.replace(data_path, os.path.join(blobs, h.hexdigest()))
+        return "sha256:" + h.hexdigest(), os.path.getsize(os.path.join(blobs, h.hexdigest()))
+
+    descriptors, diff_ids = [], []
     for src, dest in layers:
-        sh(f"umoci insert --rootless --image {layout}:{tag} {src} {dest}")
-    sh(f"umoci config --image {layout}:{tag} --config.cmd /bin/sh")
-    sh(f"skopeo copy oci:{layout}:{tag} docker-archive:{CACHE}/{name}.docker.tar:lab/{name}:latest")
-    sh(f"skopeo copy oci:{layout}:{tag} oci-archive:{CACHE}/{name}.oci.tar:{tag}")
+        tar = os.path.join(layout, "layer.tar")
+        prefix = dest.strip("/")
+        transform = f"--transform 's,^\\./,{prefix}/,;s,^\\.$,{prefix},'" if prefix else ""
+        sh(f"tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1700000000 {transform} -C {src} -cf {tar} .")
+        diff_ids.append(put_digest(tar))
+        sh(f"gzip -6 -n {tar}")
+        digest, size = put(tar + ".gz")
+        descriptors.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size})
+    config = {"architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
+              "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+              "rootfs": {"type": "layers", "diff_ids": diff_ids},
+              "history": [{"created": "2023-11-14T22:13:20Z", "created_by": f"bench layer {i}"} for i in range(len(layers))]}
+    config_digest, config_size = put(json.dumps(config).encode())
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+                "layers": descriptors}
+    manifest_digest, manifest_size = put(json.dumps(manifest).encode())
+    with open(os.path.join(layout, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion":"1.0.0"}')
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                   "digest": manifest_digest, "size": manifest_size, "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, f)
+    sh(f"skopeo copy oci:{layout}:latest oci-archive:{archive(name, 'oci')}.tmp:latest && mv {archive(name, 'oci')}.tmp {archive(name, 'oci')}")
+    sh(f"skopeo copy oci:{layout}:latest docker-archive:{archive(name, 'docker')}.tmp:lab/{name}:latest && "
+       f"mv {archive(name, 'docker')}.tmp {archive(name, 'docker')}")
+
+
+def put_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
 
 
 def make_tree(root, files, size_range, incompressible=False, seed=1):
@@ -122,23 +168,23 @@ def prepare_workloads(names):
             shutil.copy("/bin/busybox", t + "/bin/busybox")
             for a in ["sh", "ls", "cat", "true"]:
                 os.symlink("busybox", f"{t}/bin/{a}")
-        umoci_image("tiny", [(t, "/")], "latest")
+        oci_image("tiny", [(t, "/")])
     if "debian" in names or "debian-plus" in names:
         t = os.path.join(trees, "debian")
         if not os.path.exists(os.path.join(t, "etc/debian_version")):
             log("debootstrap minbase bookworm (once; cached in %s)" % CACHE)
             shutil.rmtree(t, ignore_errors=True)
             sh(f"debootstrap --variant=minbase bookworm {t} http://deb.debian.org/debian", timeout=1800)
-        umoci_image("debian", [(t, "/")], "latest")
+        oci_image("debian", [(t, "/")])
         plus = os.path.join(trees, "plus")
         if not os.path.exists(plus):
             make_tree(plus, 200, (100, 2000), seed=7)
-        umoci_image("debian-plus", [(t, "/"), (plus, "/opt/lab")], "latest")
+        oci_image("debian-plus", [(t, "/"), (plus, "/opt/lab")])
     if "manyfiles" in names:
         t = os.path.join(trees, "manyfiles")
         if not os.path.exists(t):
             make_tree(t, 50_000, (100, 8192))
-        umoci_image("manyfiles", [(t, "/data")], "latest")
+        oci_image("manyfiles", [(t, "/data")])
     if "large" in names:
         t = os.path.join(trees, "large")
         if not os.path.exists(t):
@@ -147,7 +193,7 @@ def prepare_workloads(names):
                 with open(f"{t}/blob{i}", "wb") as f:
                     for _ in range(100):
                         f.write(os.urandom(1 << 20))
-        umoci_image("large", [(t, "/data")], "latest")
+        oci_image("large", [(t, "/data")])
 
 
 def archive(name, kind):
@@ -357,37 +403,40 @@ def strata_root(disk):
     return disk.path("strata", "root", "x")[:-2]
 
 
+def durable_copy_floor(table, disk, path, w, what, runs):
+    """Writing every byte durably is the floor for load, save and import: a copy that is fsynced too."""
+    dest = disk.path("limits", "copy.tar")
+    xs = [timed(f"dd if={path} of={dest} bs=1M conv=fsync status=none", setup=lambda: sh(f"rm -f {dest}")) for _ in range(runs)]
+    table.limit(f"durable copy of the {what} (dd conv=fsync)", w, xs, "the disk-bound floor")
+    sh(f"rm -f {dest}")
+    return statistics.median(xs)
+
+
+def compare(table, peers, scenario, w, strata_cmd, strata_setup, candidates, runs, floor):
+    """Each available peer against Strata, A B A B; a peer that cannot run keeps its row with the reason.
+    `candidates`: (peer, label, command, setup, note)."""
+    for peer, label, command, setup, note in candidates:
+        if peers.status.get(peer) != "ok":
+            table.missing(scenario, w, label, peers.status.get(peer, "?"))
+            continue
+        ps, ss = ab(command, strata_cmd, runs, setup, strata_setup)
+        note = "; ".join(x for x in [note, f"Strata at {statistics.median(ss) / floor:.1f}× the durable-copy floor"] if x)
+        table.pair(scenario, w, label, ps, ss, note)
+
+
 def scenario_load(table, disk, peers, strata, w, runs):
     tar = archive(w, "docker")
     root = strata_root(disk)
-    strata_cmd = f"{strata} --root {root} load -q -i {tar}"
-    reset_strata = lambda: fresh_dir(root)
-    # Load writes every byte durably: the floor is a copy that is fsynced too.
-    copy_limit = [timed(f"dd if={tar} of={disk.path('limits', 'copy.tar')} bs=1M conv=fsync status=none",
-                        setup=lambda: sh(f"rm -f {disk.path('limits', 'copy.tar')}")) for _ in range(runs)]
-    table.limit("durable copy of the archive (dd conv=fsync)", w, copy_limit, "the disk-bound floor for load")
-    note = "Strata stores verified blobs; docker and podman also unpack into their graph driver"
-    if peers.status.get("docker") == "ok":
-        ps, ss = ab(peers.docker(f"load -q -i {tar}"), strata_cmd, runs,
-                    peer_setup=lambda: sh(peers.docker("image rm -f lab/" + w + ":latest") + " >/dev/null 2>&1; " + peers.docker("image prune -af") + " >/dev/null", check=False),
-                    strata_setup=reset_strata)
-        table.pair("load (docker-archive)", w, "docker load", ps, ss, note)
-    else:
-        table.missing("load (docker-archive)", w, "docker load", peers.status.get("docker", "?"))
-    if peers.status.get("podman") == "ok":
-        ps, ss = ab(peers.podman(f"load -q -i {tar}"), strata_cmd, runs,
-                    peer_setup=lambda: sh(peers.podman("rmi -af") + " >/dev/null 2>&1", check=False), strata_setup=reset_strata)
-        table.pair("load (docker-archive)", w, "podman load", ps, ss, note)
-    else:
-        table.missing("load (docker-archive)", w, "podman load", peers.status.get("podman", "?"))
-    if peers.status.get("skopeo") == "ok":
-        dest = disk.path("skopeo", "oci")
-        ps, ss = ab(f"skopeo copy -q docker-archive:{tar} oci:{dest}:x", strata_cmd, runs,
-                    peer_setup=lambda: fresh_dir(dest), strata_setup=reset_strata)
-        table.pair("load (docker-archive)", w, "skopeo copy → oci:", ps, ss, "both: blobs only, no unpack")
-    sm = statistics.median(ss) if peers.status.get("skopeo") == "ok" else None
-    if sm:
-        table.rows[-1][6] += f"; Strata takes {sm / statistics.median(copy_limit):.1f}× the durable-copy floor"
+    floor = durable_copy_floor(table, disk, tar, w, "archive", runs)
+    unpacks = "docker and podman also unpack into their graph driver; Strata stores verified blobs"
+    dest = disk.path("skopeo", "oci")
+    compare(table, peers, "load (docker-archive)", w, f"{strata} --root {root} load -q -i {tar}", lambda: fresh_dir(root), [
+        ("docker", "docker load", peers.docker(f"load -q -i {tar}"),
+         lambda: sh(peers.docker(f"image rm -f lab/{w}:latest") + " >/dev/null 2>&1; " + peers.docker("image prune -af") + " >/dev/null", check=False),
+         unpacks),
+        ("podman", "podman load", peers.podman(f"load -q -i {tar}"), lambda: sh(peers.podman("rmi -af") + " >/dev/null 2>&1", check=False), unpacks),
+        ("skopeo", "skopeo copy → oci:", f"skopeo copy -q docker-archive:{tar} oci:{dest}:x", lambda: fresh_dir(dest), "both: blobs only, no unpack"),
+    ], runs, floor)
 
 
 def loaded_strata_root(disk, strata, w):
@@ -401,71 +450,60 @@ def scenario_save(table, disk, peers, strata, w, runs):
     root = loaded_strata_root(disk, strata, w)
     out = disk.path("save", "out.tar")
     rm_out = lambda: sh(f"rm -f {out}")
-    strata_cmd = f"{strata} --root {root} save -o {out} lab/{w}:latest"
-    if peers.status.get("docker") == "ok":
-        sh(peers.docker(f"load -q -i {archive(w, 'docker')}"))
-        ps, ss = ab(peers.docker(f"save -o {out} lab/{w}:latest"), strata_cmd, runs, rm_out, rm_out)
-        table.pair("save (docker-archive)", w, "docker save", ps, ss)
-    else:
-        table.missing("save (docker-archive)", w, "docker save", peers.status.get("docker", "?"))
-    if peers.status.get("podman") == "ok":
-        sh(peers.podman(f"load -q -i {archive(w, 'docker')}"))
-        ps, ss = ab(peers.podman(f"save -o {out} lab/{w}:latest"), strata_cmd, runs, rm_out, rm_out)
-        table.pair("save (docker-archive)", w, "podman save", ps, ss)
-    else:
-        table.missing("save (docker-archive)", w, "podman save", peers.status.get("podman", "?"))
+    for peer, load in [("docker", peers.docker), ("podman", peers.podman)]:
+        if peers.status.get(peer) == "ok":
+            sh(load(f"load -q -i {archive(w, 'docker')}"))
+    floor = durable_copy_floor(table, disk, archive(w, "docker"), w, "archive", runs)
+    compare(table, peers, "save (docker-archive)", w, f"{strata} --root {root} save -o {out} lab/{w}:latest", rm_out, [
+        ("docker", "docker save", peers.docker(f"save -o {out} lab/{w}:latest"), rm_out, ""),
+        ("podman", "podman save", peers.podman(f"save -o {out} lab/{w}:latest"), rm_out, ""),
+    ], runs, floor)
 
 
 def scenario_import(table, disk, peers, strata, w, runs):
     tar = layer_tar(w)
     root = strata_root(disk)
-    strata_cmd = f"{strata} --root {root} import {tar} imp/{w}:1"
-    reset = lambda: fresh_dir(root)
-    if peers.status.get("docker") == "ok":
-        ps, ss = ab(peers.docker(f"import {tar} imp/{w}:1"), strata_cmd, runs,
-                    peer_setup=lambda: sh(peers.docker(f"image rm -f imp/{w}:1") + " >/dev/null 2>&1", check=False), strata_setup=reset)
-        table.pair("import (rootfs tar)", w, "docker import", ps, ss, "docker and podman also unpack")
-    else:
-        table.missing("import (rootfs tar)", w, "docker import", peers.status.get("docker", "?"))
-    if peers.status.get("podman") == "ok":
-        ps, ss = ab(peers.podman(f"import -q {tar} imp/{w}:1"), strata_cmd, runs,
-                    peer_setup=lambda: sh(peers.podman(f"rmi -f imp/{w}:1") + " >/dev/null 2>&1", check=False), strata_setup=reset)
-        table.pair("import (rootfs tar)", w, "podman import", ps, ss, "docker and podman also unpack")
-    else:
-        table.missing("import (rootfs tar)", w, "podman import", peers.status.get("podman", "?"))
+    floor = durable_copy_floor(table, disk, tar, w, "layer tar", runs)
+    unpacks = "docker and podman also unpack"
+    compare(table, peers, "import (rootfs tar)", w, f"{strata} --root {root} import {tar} imp/{w}:1", lambda: fresh_dir(root), [
+        ("docker", "docker import", peers.docker(f"import {tar} imp/{w}:1"),
+         lambda: sh(peers.docker(f"image rm -f imp/{w}:1") + " >/dev/null 2>&1", check=False), unpacks),
+        ("podman", "podman import", peers.podman(f"import -q {tar} imp/{w}:1"),
+         lambda: sh(peers.podman(f"rmi -f imp/{w}:1") + " >/dev/null 2>&1", check=False), unpacks),
+    ], runs, floor)
 
 
 def scenario_listing(table, disk, peers, strata, count, runs):
-    root = loaded_strata_root(disk, strata, "tiny")
-    image_id = sh(f"{strata} --root {root} images -q --no-trunc").split()[0]
+    """`images` and `inspect` with `count` distinct images in each store (one tiny layer each)."""
+    import io
+    import tarfile
+    root = fresh_dir(strata_root(disk))
+    tars = disk.path("listing", "tars")
+    os.makedirs(tars, exist_ok=True)
+    ready = {name: peers.status.get(name) == "ok" for name in ["docker", "podman"]}
     for i in range(count):
-        sh(f"{strata} --root {root} tag {image_id} many/img{i}:v{i % 7}")
-    # Distinct images too, not only tags: one per 10 tags, imported from a small tree.
-    tree = disk.path("listing", "tree")
-    os.makedirs(tree, exist_ok=True)
-    for i in range(count // 10):
-        with open(f"{tree}/f", "w") as f:
-            f.write(str(i))
-        sh(f"{strata} --root {root} import {tree} distinct/img{i}:1")
-    n = count + count // 10
+        path = f"{tars}/{i}.tar"
+        with tarfile.open(path, "w") as t:
+            data = f"image {i}\n".encode()
+            info = tarfile.TarInfo("id")
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        name = f"many/img{i}:v{i % 7}"
+        sh(f"{strata} --root {root} import {path} {name} >/dev/null")
+        if ready["docker"]:
+            sh(peers.docker(f"import {path} {name}") + " >/dev/null")
+        if ready["podman"]:
+            sh(peers.podman(f"import -q {path} {name}") + " >/dev/null")
     for label, args in [("images", "images"), ("inspect", "inspect many/img1:v1")]:
         strata_cmd = f"{strata} --root {root} {args} >/dev/null"
-        if peers.status.get("docker") == "ok":
-            sh(peers.docker(f"load -q -i {archive('tiny', 'docker')}"))
-            for i in range(count):
-                sh(peers.docker(f"tag lab/tiny:latest many/img{i}:v{i % 7}"))
-            ps, ss = ab(peers.docker(args) + " >/dev/null", strata_cmd, runs)
-            table.pair(f"{label} latency", f"{n} names", f"docker {label}", ps, ss, "docker: a client call to a running daemon")
-        else:
-            table.missing(f"{label} latency", f"{n} names", f"docker {label}", peers.status.get("docker", "?"))
-        if peers.status.get("podman") == "ok":
-            sh(peers.podman(f"load -q -i {archive('tiny', 'docker')}"))
-            for i in range(count):
-                sh(peers.podman(f"tag lab/tiny:latest many/img{i}:v{i % 7}"))
-            ps, ss = ab(peers.podman(args) + " >/dev/null", strata_cmd, runs)
-            table.pair(f"{label} latency", f"{n} names", f"podman {label}", ps, ss)
-        else:
-            table.missing(f"{label} latency", f"{n} names", f"podman {label}", peers.status.get("podman", "?"))
+        for peer in ["docker", "podman"]:
+            if ready[peer]:
+                command = peers.docker(args) if peer == "docker" else peers.podman(args)
+                ps, ss = ab(command + " >/dev/null", strata_cmd, runs)
+                note = "docker: a client call to a running daemon" if peer == "docker" else "both: a fresh process reading its store"
+                table.pair(f"{label} latency", f"{count} images", f"{peer} {label}", ps, ss, note)
+            else:
+                table.missing(f"{label} latency", f"{count} images", f"{peer} {label}", peers.status.get(peer, "?"))
 
 
 def main():
