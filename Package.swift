@@ -29,8 +29,10 @@ let package = Package(
         .target(name: "ContentStore", dependencies: ["ImageSpec"]),
         .target(name: "Metadata", dependencies: ["ImageSpec", "CSQLite"]),
         .target(name: "ImageStore", dependencies: ["ImageSpec", "Archive", "ContentStore", "Metadata"]),
+        .target(name: "Snapshots", dependencies: ["ImageSpec", "Archive", "ContentStore", "ImageStore", "CLinux"]),
+        .target(name: "Runtime", dependencies: ["ImageSpec", "Archive", "ImageStore", "Metadata", "Snapshots"]),
         .target(name: "StrataCLI", dependencies: [
-            "ImageSpec", "Archive", "ContentStore", "ImageStore",
+            "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
@@ -39,6 +41,7 @@ let package = Package(
         .testTarget(name: "ArchiveTests", dependencies: ["Archive"]),
         .testTarget(name: "ContentStoreTests", dependencies: ["ContentStore"]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive"]),
+        .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore"]),
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -29,62 +29,170 @@ public struct TreeArchiver {
         return state.stats
     }
 
+    /// Archives an overlayfs upper directory as an OCI layer: a 0/0 character device becomes a
+    /// `.wh.NAME` whiteout, a directory marked opaque gets a `.wh..wh..opq` entry.
+    @discardableResult
+    public func archiveOverlayUpper(directory root: String, into writer: TarWriter) throws -> LayerStats {
+        var state = WalkState()
+        state.overlay = true
+        try walk(root: root, relative: "", writer: writer, state: &state)
+        return state.stats
+    }
+
+    /// Archives what changed from `lower` to `upper` (two full trees: the copy driver's image and
+    /// container): added and changed entries whole, deleted ones as whiteouts.
+    /// `ignoring`: paths made only to be mount points (not written by the container); they are
+    /// left out themselves, though anything written below them is not.
+    @discardableResult
+    public func archiveChanges(lower: String, upper: String, ignoring: Set<String> = [], into writer: TarWriter) throws -> LayerStats {
+        var state = WalkState()
+        state.ignoring = ignoring
+        try diffWalk(lower: lower, upper: upper, relative: "", writer: writer, state: &state)
+        return state.stats
+    }
+
     private struct WalkState {
         var stats = LayerStats()
         /// (device, inode) of files with several links → the first name archived, for hard links.
         var linkTargets: [InodeKey: String] = [:]
+        var overlay = false
+        var ignoring: Set<String> = []
     }
 
     private struct InodeKey: Hashable { var device: UInt64; var inode: UInt64 }
 
+    static func sortedNames(_ directory: String) -> [String] {
+        FileSystem.listDirectory(directory).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
     private func walk(root: String, relative: String, writer: TarWriter, state: inout WalkState) throws {
         let directory = relative.isEmpty ? root : "\(root)/\(relative)"
-        let names = FileSystem.listDirectory(directory).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        for name in names {
-            let rel = relative.isEmpty ? name : "\(relative)/\(name)"
-            let path = "\(root)/\(rel)"
-            var st = stat()
-            guard lstat(path, &st) == 0 else { throw StrataError.posix("cannot stat \(path)", errno: errno) }
-            var header = TarHeader(name: rel)
-            header.mode = UInt32(st.st_mode) & 0o7777
-            header.uid = Int(st.st_uid)
-            header.gid = Int(st.st_gid)
-            header.modificationTime = Int64(st.st_mtim.tv_sec)
-            if let clampTime, header.modificationTime > clampTime { header.modificationTime = clampTime }
-            header.xattrs = Self.xattrs(path)
-            let type = st.st_mode & S_IFMT
-            var body: FileReader?
-            switch type {
-            case S_IFDIR:
-                header.kind = .directory
-            case S_IFLNK:
-                header.kind = .symlink
-                header.linkName = try Self.readLink(path)
-            case S_IFREG:
-                let key = InodeKey(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-                if st.st_nlink > 1, let first = state.linkTargets[key] {
-                    header.kind = .hardLink
-                    header.linkName = first
-                } else {
-                    if st.st_nlink > 1 { state.linkTargets[key] = rel }
-                    header.kind = .regular
-                    header.size = Int64(st.st_size)
-                    body = try FileReader(path: path)
-                }
-            case S_IFCHR, S_IFBLK:
-                header.kind = type == S_IFCHR ? .characterDevice : .blockDevice
-                let dev = UInt64(st.st_rdev)
-                header.deviceMajor = UInt32(((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfff))
-                header.deviceMinor = UInt32((dev & 0xff) | ((dev >> 12) & ~0xff))
-            case S_IFIFO:
-                header.kind = .fifo
-            default:
-                continue  // sockets have no place in a layer
-            }
-            try writer.append(header, body: body)
-            state.stats.add(header)
-            if type == S_IFDIR { try walk(root: root, relative: rel, writer: writer, state: &state) }
+        for name in Self.sortedNames(directory) {
+            try emit(root: root, relative: relative.isEmpty ? name : "\(relative)/\(name)", writer: writer, state: &state, recurse: true)
         }
+    }
+
+    /// Writes one entry (and, for a directory with `recurse`, everything below it).
+    private func emit(root: String, relative rel: String, writer: TarWriter, state: inout WalkState, recurse: Bool) throws {
+        let path = "\(root)/\(rel)"
+        var st = stat()
+        guard Glibc.lstat(path, &st) == 0 else { throw StrataError.posix("cannot stat \(path)", errno: errno) }
+        let type = st.st_mode & S_IFMT
+        if state.overlay, type == S_IFCHR, st.st_rdev == 0 {
+            try whiteout(rel, writer: writer, state: &state)
+            return
+        }
+        var header = TarHeader(name: rel)
+        header.mode = UInt32(st.st_mode) & 0o7777
+        header.uid = Int(st.st_uid)
+        header.gid = Int(st.st_gid)
+        header.modificationTime = Int64(st.st_mtim.tv_sec)
+        if let clampTime, header.modificationTime > clampTime { header.modificationTime = clampTime }
+        header.xattrs = Self.xattrs(path)
+        var body: FileReader?
+        switch type {
+        case S_IFDIR:
+            header.kind = .directory
+        case S_IFLNK:
+            header.kind = .symlink
+            header.linkName = try Self.readLink(path)
+        case S_IFREG:
+            let key = InodeKey(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+            if st.st_nlink > 1, let first = state.linkTargets[key] {
+                header.kind = .hardLink
+                header.linkName = first
+            } else {
+                if st.st_nlink > 1 { state.linkTargets[key] = rel }
+                header.kind = .regular
+                header.size = Int64(st.st_size)
+                body = try FileReader(path: path)
+            }
+        case S_IFCHR, S_IFBLK:
+            header.kind = type == S_IFCHR ? .characterDevice : .blockDevice
+            let dev = UInt64(st.st_rdev)
+            header.deviceMajor = strata_major(dev)
+            header.deviceMinor = strata_minor(dev)
+        case S_IFIFO:
+            header.kind = .fifo
+        default:
+            return  // sockets have no place in a layer
+        }
+        try writer.append(header, body: body)
+        state.stats.add(header)
+        if type == S_IFDIR {
+            if state.overlay, Self.isOpaque(path) {
+                try writer.append(TarHeader(name: "\(rel)/\(LayerApplier.opaqueMarker)", modificationTime: header.modificationTime), body: nil)
+                state.stats.add(TarHeader(name: LayerApplier.opaqueMarker))
+            }
+            if recurse { try walk(root: root, relative: rel, writer: writer, state: &state) }
+        }
+    }
+
+    private func whiteout(_ rel: String, writer: TarWriter, state: inout WalkState) throws {
+        let parent = PathString(rel).deletingLastComponent
+        let name = PathString(rel).lastComponent
+        let header = TarHeader(name: (parent.isEmpty ? "" : parent + "/") + LayerApplier.whiteoutPrefix + name, mode: 0,
+                               modificationTime: 0)
+        try writer.append(header, body: nil)
+        state.stats.add(header)
+    }
+
+    private func diffWalk(lower: String, upper: String, relative: String, writer: TarWriter, state: inout WalkState) throws {
+        let upperDir = relative.isEmpty ? upper : "\(upper)/\(relative)"
+        let lowerDir = relative.isEmpty ? lower : "\(lower)/\(relative)"
+        let upperNames = Self.sortedNames(upperDir)
+        let lowerNames = Set(FileSystem.listDirectory(lowerDir))
+        let all = (Set(upperNames).union(lowerNames)).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        for name in all {
+            let rel = relative.isEmpty ? name : "\(relative)/\(name)"
+            guard upperNames.contains(name) else {
+                try whiteout(rel, writer: writer, state: &state)
+                continue
+            }
+            guard lowerNames.contains(name), let a = Self.lstat("\(lower)/\(rel)"), let b = Self.lstat("\(upper)/\(rel)") else {
+                if state.ignoring.contains(rel) {
+                    if FileSystem.isDirectory("\(upper)/\(rel)") { try diffWalk(lower: lower, upper: upper, relative: rel, writer: writer, state: &state) }
+                    continue
+                }
+                try emit(root: upper, relative: rel, writer: writer, state: &state, recurse: true)
+                continue
+            }
+            let bothDirectories = (a.st_mode & S_IFMT) == S_IFDIR && (b.st_mode & S_IFMT) == S_IFDIR
+            if bothDirectories {
+                if Self.metadataDiffers(a, b) { try emit(root: upper, relative: rel, writer: writer, state: &state, recurse: false) }
+                try diffWalk(lower: lower, upper: upper, relative: rel, writer: writer, state: &state)
+            } else if Self.differs(a, b, lower: "\(lower)/\(rel)", upper: "\(upper)/\(rel)") {
+                if (a.st_mode & S_IFMT) == S_IFDIR {
+                    // A directory replaced by something else: the directory goes first.
+                    try whiteout(rel, writer: writer, state: &state)
+                }
+                try emit(root: upper, relative: rel, writer: writer, state: &state, recurse: true)
+            }
+        }
+    }
+
+    public static func lstat(_ path: String) -> stat? {
+        var st = stat()
+        return Glibc.lstat(path, &st) == 0 ? st : nil
+    }
+
+    static func metadataDiffers(_ a: stat, _ b: stat) -> Bool {
+        a.st_mode != b.st_mode || a.st_uid != b.st_uid || a.st_gid != b.st_gid
+            || a.st_mtim.tv_sec != b.st_mtim.tv_sec || a.st_mtim.tv_nsec != b.st_mtim.tv_nsec
+    }
+
+    /// Whether an entry changed between two trees: type, metadata, size, device, link target
+    /// (file contents are taken as unchanged when size and nanosecond mtime are, as Docker's naive diff does).
+    static func differs(_ a: stat, _ b: stat, lower: String, upper: String) -> Bool {
+        if metadataDiffers(a, b) || a.st_size != b.st_size || a.st_rdev != b.st_rdev { return true }
+        if (a.st_mode & S_IFMT) == S_IFLNK { return (try? readLink(lower)) != (try? readLink(upper)) }
+        return false
+    }
+
+    static func isOpaque(_ path: String) -> Bool {
+        var value = [UInt8](repeating: 0, count: 4)
+        let n = lgetxattr(path, "trusted.overlay.opaque", &value, value.count)
+        return n == 1 && value[0] == UInt8(ascii: "y")
     }
 
     static func readLink(_ path: String) throws -> String {

@@ -1,3 +1,29 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <sys/xattr.h>
 #include <sys/mount.h>
 #include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+
+/// openat2(2) has no glibc wrapper in Debian 12, and Swift cannot call the variadic syscall().
+static inline int strata_openat2(int dirfd, const char *path, unsigned long long flags, unsigned long long resolve) {
+    struct open_how how = { .flags = flags, .mode = 0, .resolve = resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+/// makedev/major/minor are macros in glibc.
+static inline unsigned long long strata_makedev(unsigned int major, unsigned int minor) { return makedev(major, minor); }
+static inline unsigned int strata_major(unsigned long long dev) { return major(dev); }
+static inline unsigned int strata_minor(unsigned long long dev) { return minor(dev); }
+
+/// O_PATH needs _GNU_SOURCE, which Swift's Glibc module does not define.
+static inline int strata_o_path(void) { return O_PATH; }
+
+#include <spawn.h>
+/// POSIX_SPAWN_SETSID needs _GNU_SOURCE too.
+static inline short strata_spawn_setsid(void) { return POSIX_SPAWN_SETSID; }

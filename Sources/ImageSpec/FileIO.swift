@@ -18,11 +18,11 @@ public final class FileReader: ByteReader {
         owns = true
     }
 
-    /// Wraps a descriptor the caller keeps ownership of (stdin, say).
-    public init(fd: Int32, path: String) {
+    /// Wraps a descriptor; the caller keeps ownership of it (stdin, say) unless `owned`.
+    public init(fd: Int32, path: String, owned: Bool = false) {
         self.fd = fd
         self.path = path
-        owns = false
+        owns = owned
     }
 
     deinit { if owns { close(fd) } }
@@ -61,10 +61,10 @@ public final class FileWriter: ByteWriter {
         buffer = .allocate(byteCount: 1 << 20, alignment: 64)
     }
 
-    public init(fd: Int32, path: String) {
+    public init(fd: Int32, path: String, owned: Bool = false) {
         self.fd = fd
         self.path = path
-        owns = false
+        owns = owned
         buffer = .allocate(byteCount: 1 << 20, alignment: 64)
     }
 

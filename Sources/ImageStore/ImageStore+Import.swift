@@ -51,12 +51,12 @@ extension ImageStore {
         config.history = [History(created: created, createdBy: "", comment: comment)]
         config.comment = comment
 
-        return try store(config: config, layers: [layer], tags: options.reference.map { [$0] } ?? [])
+        return try commitImage(config: config, layers: [layer], tags: options.reference.map { [$0] } ?? [])
     }
 
-    /// Writes a config and an OCI manifest over layers already in the store, and records the image.
-    /// The caller holds the ingest lock.
-    func store(config: ImageConfig, layers: [Layer], tags: [Reference], parent: Digest? = nil) throws -> Image {
+    /// Writes a config and an OCI manifest over layers already in the store, and records the image
+    /// (commit, build). The caller holds the ingest lock.
+    public func commitImage(config: ImageConfig, layers: [Layer], tags: [Reference], parent: Digest? = nil) throws -> Image {
         let configBytes = try config.encoded()
         let configDigest = try content.ingest(bytes: configBytes)
         let manifest = Manifest(mediaType: .ociManifest,

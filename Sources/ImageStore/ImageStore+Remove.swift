@@ -38,7 +38,13 @@ extension ImageStore {
             let names = try tags(of: image.id)
             let digests = try repoDigests(of: image.id)
             var deleteImage = false
+            let users = try containers(using: image.id)
             if let ref = matchedName {
+                // The last name of an image a container uses goes only with force (and the image stays).
+                if names.count + digests.count == 1, let user = users.first, !force {
+                    throw StrataError(.imageInUse,
+                        "conflict: unable to remove repository reference \"\(input)\" (must force) - container \(user.prefix(12)) is using its referenced image \(image.id.short)")
+                }
                 // Untag this one name; the image goes only if no name is left.
                 if let digest = ref.digest {
                     try db.execute("DELETE FROM repo_digests WHERE repository = ? AND digest = ?",
@@ -54,7 +60,7 @@ extension ImageStore {
                                        [.text(d.name), .text(d.digest!.description)])
                         events.append(.untagged(d.familiarString))
                     }
-                    deleteImage = try repoDigests(of: image.id).isEmpty && !hasChildren(image.id)
+                    deleteImage = try repoDigests(of: image.id).isEmpty && !hasChildren(image.id) && containers(using: image.id).isEmpty
                 }
             } else {
                 if Set(names.map(\.name)).count > 1, !force {
@@ -65,9 +71,16 @@ extension ImageStore {
                     throw StrataError(.conflict,
                         "conflict: unable to delete \(image.id.short) (cannot be forced) - image has dependent child images")
                 }
+                if let container = users.first, !force {
+                    throw StrataError(.imageInUse,
+                        "conflict: unable to delete \(image.id.short) (must be forced) - image is being used by container \(container.prefix(12)); remove the container first (strata rm)")
+                }
                 for name in names { events.append(.untagged(name.familiarString)) }
                 for d in digests { events.append(.untagged(d.familiarString)) }
-                deleteImage = true
+                try db.execute("DELETE FROM tags WHERE image_id = ?", [.text(image.id.description)])
+                try db.execute("DELETE FROM repo_digests WHERE image_id = ?", [.text(image.id.description)])
+                // Forced: the names go; the image stays while a container still needs it.
+                deleteImage = users.isEmpty
             }
             if deleteImage {
                 let (deleted, freed) = try deleteRecords(of: image.id)
@@ -130,6 +143,7 @@ extension ImageStore {
                 let candidates = try db.query("""
                     SELECT id FROM images i
                     WHERE NOT EXISTS (SELECT 1 FROM images c WHERE c.parent = i.id)
+                    AND NOT EXISTS (SELECT 1 FROM containers k WHERE k.image_id = i.id)
                     \(all ? "" : "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id) AND NOT EXISTS (SELECT 1 FROM repo_digests r WHERE r.image_id = i.id)")
                     """).compactMap { $0.string(0).flatMap { try? Digest(parsing: $0) } }
                 if candidates.isEmpty { break }

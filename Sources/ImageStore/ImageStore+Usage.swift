@@ -18,7 +18,7 @@ extension ImageStore {
         public var totalSize: Int64
         /// Images some container uses.
         public var activeImages: Int
-        /// What `image prune -a` frees: the layers no image in use by a container needs.
+        /// What `image prune -a` frees: the layers no image used by a container needs.
         public var reclaimable: Int64
     }
 
@@ -35,11 +35,16 @@ extension ImageStore {
                 users[layer, default: 0] += 1
                 sizes[layer] = size
             }
+            var containerCount: [String: Int] = [:]
+            for row in try db.query("SELECT image_id, COUNT(*) FROM containers GROUP BY image_id") {
+                if let id = row.string(0) { containerCount[id] = Int(row.int(1) ?? 0) }
+            }
             let usage = images.map { image -> ImageUsage in
                 let layers = layersOf[image.id] ?? []
                 let shared = layers.filter { (users[$0.0] ?? 0) > 1 }.reduce(Int64(0)) { $0 + $1.1 }
                 let total = layers.reduce(Int64(0)) { $0 + $1.1 }
-                return ImageUsage(image: image, size: image.size, sharedSize: shared, uniqueSize: total - shared, containers: 0)
+                return ImageUsage(image: image, size: image.size, sharedSize: shared, uniqueSize: total - shared,
+                                  containers: containerCount[image.id.description] ?? 0)
             }
             let total = sizes.values.reduce(0, +)
             let active = usage.filter { $0.containers > 0 }

@@ -31,11 +31,20 @@ public final class ImageStore {
         return NSHomeDirectory() + "/.local/share/strata"
     }
 
+    /// The metadata database, shared with the container engine (one store, one transaction log).
+    public var database: Database { db }
+
     // MARK: locks
 
-    /// Held shared while blobs are written and recorded; exclusive while unreferenced blobs are deleted.
-    func ingestLock() throws -> FileLock { try FileLock(path: "\(root)/gc.lock", mode: .shared) }
-    func collectLock() throws -> FileLock { try FileLock(path: "\(root)/gc.lock", mode: .exclusive) }
+    /// Held shared while blobs and snapshots are written and recorded, or a container is being
+    /// created; exclusive while unreferenced blobs and snapshots are deleted.
+    public func ingestLock() throws -> FileLock { try FileLock(path: "\(root)/gc.lock", mode: .shared) }
+    public func collectLock() throws -> FileLock { try FileLock(path: "\(root)/gc.lock", mode: .exclusive) }
+
+    /// Containers (any state) made from an image.
+    public func containers(using image: Digest) throws -> [String] {
+        try db.query("SELECT id FROM containers WHERE image_id = ? ORDER BY created", [.text(image.description)]).compactMap { $0.string(0) }
+    }
 
     // MARK: records
 
@@ -158,6 +167,13 @@ public final class ImageStore {
         public var diffID: Digest
         public var size: Int64
         public var tarSize: Int64
+
+        public init(descriptor: Descriptor, diffID: Digest, size: Int64, tarSize: Int64) {
+            self.descriptor = descriptor
+            self.diffID = diffID
+            self.size = size
+            self.tarSize = tarSize
+        }
     }
 
     /// The layers of an image, lowest first, with their diff IDs and uncompressed sizes.

@@ -40,6 +40,24 @@ public enum Schema {
         );
         CREATE INDEX image_blobs_digest ON image_blobs(digest);
         """,
+        // 2: containers
+        """
+        CREATE TABLE containers (
+            id TEXT PRIMARY KEY,              -- 64 hex characters
+            name TEXT NOT NULL UNIQUE,
+            image_id TEXT NOT NULL REFERENCES images(id),
+            image_name TEXT NOT NULL,         -- as the user named it (ps shows it)
+            created REAL NOT NULL,
+            driver TEXT NOT NULL,             -- overlay | copy
+            config TEXT NOT NULL,             -- JSON: what runs and how
+            state TEXT NOT NULL,              -- created | running | exited
+            pid INTEGER NOT NULL DEFAULT 0,   -- of the process that waits for the container
+            exit_code INTEGER,
+            started REAL,
+            finished REAL
+        );
+        CREATE INDEX containers_image ON containers(image_id);
+        """,
     ]
 }
 

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import ImageSpec
 import ImageStore
+import Runtime
+import Snapshots
 
 /// `strata`: the Docker image model, daemonless.
 public struct Strata: AsyncParsableCommand {
@@ -14,7 +16,9 @@ public struct Strata: AsyncParsableCommand {
         subcommands: [
             Images.self, History.self, Inspect.self, Tag.self, Rmi.self,
             Import.self, Save.self, Load.self,
-            ImageGroup.self, SystemGroup.self,
+            Run.self, Create.self, Start.self, Stop.self, Kill.self, Rm.self, Ps.self, Logs.self,
+            Diff.self, Commit.self, Export.self,
+            ImageGroup.self, ContainerGroup.self, SystemGroup.self, ContainerMonitor.self,
         ]
     )
 
@@ -26,11 +30,35 @@ public struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Store root (default: $STRATA_ROOT, /var/lib/strata as root, ~/.local/share/strata otherwise).", valueName: "dir"))
     public var root: String?
 
+    @Option(name: .long, help: ArgumentHelp("Storage driver for containers: overlay or copy (default: $STRATA_STORAGE_DRIVER, else overlay where it works).", valueName: "driver"))
+    public var storageDriver: String?
+
+    @Option(name: .long, help: ArgumentHelp("OCI runtime to run containers with (default: $STRATA_RUNTIME, else runc, else crun).", valueName: "name-or-path"))
+    public var runtime: String?
+
     public init() {}
 
     public func store() throws -> ImageStore {
         try ImageStore(root: root ?? ImageStore.defaultRoot)
     }
+
+    public func engine() throws -> ContainerEngine {
+        let driver = try storageDriver.map { name -> StorageDriver in
+            guard let d = StorageDriver(rawValue: name) else {
+                throw StrataError(.invalidArgument, "unknown storage driver \"\(name)\" (overlay or copy)")
+            }
+            return d
+        }
+        return try ContainerEngine(store: try store(), driver: driver, runtime: runtime)
+    }
+}
+
+struct ContainerGroup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "container",
+        abstract: "Manage containers.",
+        subcommands: [Run.self, Create.self, Start.self, Stop.self, Kill.self, Rm.self, Ps.self, Logs.self, Diff.self, Commit.self, Export.self]
+    )
 }
 
 struct ImageGroup: AsyncParsableCommand {
@@ -58,10 +86,10 @@ func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
     var leading: [String] = []
     var rest = arguments[...]
     while let first = rest.first {
-        if first == "--root", rest.count >= 2 {
+        if ["--root", "--storage-driver", "--runtime"].contains(first), rest.count >= 2 {
             leading += rest.prefix(2)
             rest = rest.dropFirst(2)
-        } else if first.hasPrefix("--root=") {
+        } else if first.hasPrefix("--root=") || first.hasPrefix("--storage-driver=") || first.hasPrefix("--runtime=") {
             leading.append(first)
             rest = rest.dropFirst()
         } else {
@@ -71,10 +99,11 @@ func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
     guard !leading.isEmpty else { return arguments }
     // Subcommand words (`image ls`, `system df`) come first, then the hoisted options.
     var words: [String] = []
-    while let w = rest.first, !w.hasPrefix("-"), ["image", "system"].contains(w) || words.isEmpty || ["image", "system"].contains(words.last!) {
+    let groups = ["image", "system", "container"]
+    while let w = rest.first, !w.hasPrefix("-") {
         words.append(w)
         rest = rest.dropFirst()
-        if !["image", "system"].contains(w) { break }
+        if !groups.contains(w) { break }
     }
     return words + leading + Array(rest)
 }

@@ -21,6 +21,7 @@ struct ImagePrune: AsyncParsableCommand {
             }
         }
         let (events, reclaimed) = try global.store().prune(all: all)
+        try collectSnapshots(global)
         var out = ""
         if !events.isEmpty {
             out += "Deleted Images:\n" + events.map { event -> String in

@@ -18,10 +18,18 @@ struct RmiOptions: ParsableArguments {
                 failures.append(error.message)
             }
         }
+        try collectSnapshots(global)
         if !failures.isEmpty {
             throw StrataError(.imageUnknown, failures.joined(separator: "\nError: "))
         }
     }
+}
+
+/// Unpacked layers of deleted images go with them (only where containers were ever made).
+func collectSnapshots(_ global: GlobalOptions) throws {
+    let root = global.root ?? ImageStore.defaultRoot
+    guard FileSystem.isDirectory("\(root)/snapshots") else { return }
+    try global.engine().collectSnapshots()
 }
 
 /// `strata rmi IMAGE…`.

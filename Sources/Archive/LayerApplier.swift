@@ -1,0 +1,203 @@
+import CLinux
+import ImageSpec
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Applies layer tars to a directory, safely.
+///
+/// Two forms, for the two storage drivers:
+/// - `.flatten`: the directory is the merged tree; whiteouts delete what lower layers put there.
+/// - `.overlayDiff`: the directory holds this layer alone, as an overlayfs lower layer: a whiteout
+///   becomes a 0/0 character device, an opaque directory gets `trusted.overlay.opaque=y`.
+///
+/// Nothing outside the directory is ever created, linked, changed or deleted: paths resolve
+/// through `RootedDirectory` (`openat2` with `RESOLVE_IN_ROOT`), entries that climb out with `..`
+/// are refused, and the last component is never followed.
+public final class LayerApplier {
+    public enum Mode: Sendable { case flatten, overlayDiff }
+
+    public let mode: Mode
+    let root: RootedDirectory
+    /// Whether to apply ownership and create device nodes (root only).
+    let privileged: Bool
+    /// Paths this layer created, so an opaque marker spares them (flatten mode).
+    private var created: Set<String> = []
+    /// Directory times are set last: creating children changes them.
+    private var directoryTimes: [([String], timespec)] = []
+    private var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+
+    public static let whiteoutPrefix = ".wh."
+    public static let opaqueMarker = ".wh..wh..opq"
+
+    public init(directory: String, mode: Mode, privileged: Bool = geteuid() == 0) throws {
+        self.mode = mode
+        self.privileged = privileged
+        root = try RootedDirectory(path: directory)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Applies one layer, streamed from `tar`. Returns what it held.
+    @discardableResult
+    public func apply(_ tar: TarReader) throws -> LayerStats {
+        var stats = LayerStats()
+        created.removeAll()
+        directoryTimes.removeAll()
+        while let header = try tar.next() {
+            stats.add(header)
+            try apply(header, body: tar)
+        }
+        for (parts, time) in directoryTimes.reversed() {
+            guard let last = parts.last, let dir = try? root.parent(of: parts, create: false) else { continue }
+            var times = [time, time]
+            utimensat(dir, last, &times, AT_SYMLINK_NOFOLLOW)
+        }
+        root.invalidate()
+        return stats
+    }
+
+    /// Applies a layer blob: checks the compressed digest and the diff ID while streaming, and
+    /// fails (leaving the caller to discard the directory) if either does not match.
+    @discardableResult
+    public func apply(blob: ByteReader, compression: Compression, digest: Digest?, diffID: Digest?) throws -> LayerStats {
+        let compressed = DigestingReader(blob)
+        let uncompressed = DigestingReader(try Codecs.decompressing(compressed, as: compression))
+        let stats = try apply(TarReader(uncompressed))
+        try uncompressed.copy(to: NullWriter())  // what follows the end-of-archive blocks counts too
+        try compressed.copy(to: NullWriter())
+        if let digest, compressed.digest() != digest {
+            throw StrataError(.digestMismatch, "layer digest mismatch: expected \(digest), got \(compressed.digest())")
+        }
+        if let diffID, uncompressed.digest() != diffID {
+            throw StrataError(.digestMismatch, "layer diff ID mismatch: expected \(diffID), got \(uncompressed.digest())")
+        }
+        return stats
+    }
+
+    private func apply(_ header: TarHeader, body: TarReader) throws {
+        let parts = try RootedDirectory.components(header.name)
+        guard let base = parts.last else { return }  // the root itself: keep its own metadata
+        let key = parts.joined(separator: "/")
+
+        if base.hasPrefix(Self.whiteoutPrefix) {
+            try applyWhiteout(parts, base: base)
+            return
+        }
+        let dir = try root.parent(of: parts, create: true)
+        if let existing = RootedDirectory.stat(dir, base) {
+            let isDir = (existing.st_mode & S_IFMT) == S_IFDIR
+            if !(isDir && header.kind == .directory) {
+                // A later entry replaces an earlier one, whatever either's type.
+                // The cached parent is `dir` itself, never inside what is removed: it stays valid.
+                try RootedDirectory.removeAll(dir, base)
+            }
+        }
+        created.insert(key)
+        let mtime = timespec(tv_sec: Int(header.modificationTime), tv_nsec: Int(header.modificationNanoseconds))
+
+        switch header.kind {
+        case .regular:
+            let file = openat(dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard file >= 0 else { throw StrataError.posix("cannot create \(key)", errno: errno) }
+            defer { close(file) }
+            var left = header.size
+            while left > 0 {
+                let n = try body.readBody(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), left))]))
+                guard n > 0 else { throw StrataError(.invalidArchive, "invalid tar: truncated body of \"\(header.name)\"") }
+                var offset = 0
+                while offset < n {
+                    let w = write(file, buffer.baseAddress! + offset, n - offset)
+                    if w < 0 { if errno == EINTR { continue }; throw StrataError.posix("cannot write \(key)", errno: errno) }
+                    offset += w
+                }
+                left -= Int64(n)
+            }
+            try finish(fd: file, header: header, key: key, mtime: mtime)
+        case .directory:
+            if mkdirat(dir, base, 0o700) != 0, errno != EEXIST { throw StrataError.posix("cannot create directory \(key)", errno: errno) }
+            let d = openat(dir, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard d >= 0 else { throw StrataError.posix("cannot open directory \(key)", errno: errno) }
+            defer { close(d) }
+            try finish(fd: d, header: header, key: key, mtime: nil)
+            directoryTimes.append((parts, mtime))
+        case .symlink:
+            guard symlinkat(header.linkName, dir, base) == 0 else { throw StrataError.posix("cannot create symlink \(key)", errno: errno) }
+            if privileged { fchownat(dir, base, uid_t(header.uid), gid_t(header.gid), AT_SYMLINK_NOFOLLOW) }
+            var times = [mtime, mtime]
+            utimensat(dir, base, &times, AT_SYMLINK_NOFOLLOW)
+        case .hardLink:
+            let targetParts = try RootedDirectory.components(header.linkName, entry: header.name)
+            guard let targetBase = targetParts.last else {
+                throw StrataError(.invalidArchive, "refusing hard link \"\(header.name)\": it points at the root")
+            }
+            let targetDir = try root.openDirectory(targetParts.dropLast()[...], create: false)
+            defer { close(targetDir) }
+            // linkat without AT_SYMLINK_FOLLOW links the target itself, never what it points to.
+            guard linkat(targetDir, targetBase, dir, base, 0) == 0 else {
+                throw StrataError.posix("cannot hard-link \(key) to \(header.linkName)", errno: errno)
+            }
+        case .characterDevice, .blockDevice, .fifo:
+            let type: mode_t = header.kind == .fifo ? S_IFIFO : header.kind == .characterDevice ? S_IFCHR : S_IFBLK
+            if header.kind != .fifo, !privileged { return }  // only root can make device nodes
+            let dev = header.kind == .fifo ? 0 : dev_t(strata_makedev(header.deviceMajor, header.deviceMinor))
+            guard mknodat(dir, base, type | 0o600, dev) == 0 else { throw StrataError.posix("cannot create \(key)", errno: errno) }
+            if privileged { fchownat(dir, base, uid_t(header.uid), gid_t(header.gid), AT_SYMLINK_NOFOLLOW) }
+            fchmodat(dir, base, mode_t(header.mode), 0)
+            var times = [mtime, mtime]
+            utimensat(dir, base, &times, AT_SYMLINK_NOFOLLOW)
+        }
+    }
+
+    /// Owner, then mode (chown clears setuid), xattrs and times, on an open descriptor.
+    private func finish(fd: Int32, header: TarHeader, key: String, mtime: timespec?) throws {
+        if privileged, fchown(fd, uid_t(header.uid), gid_t(header.gid)) != 0 {
+            throw StrataError.posix("cannot set the owner of \(key)", errno: errno)
+        }
+        guard fchmod(fd, mode_t(header.mode & 0o7777)) == 0 else { throw StrataError.posix("cannot set the mode of \(key)", errno: errno) }
+        for (name, value) in header.xattrs.sorted(by: { $0.key < $1.key }) {
+            // Overlay's private attributes come only from whiteout conversion, never from a tar.
+            if name.hasPrefix("trusted.overlay.") { continue }
+            let rc = value.withUnsafeBytes { fsetxattr(fd, name, $0.baseAddress, $0.count, 0) }
+            if rc != 0, errno != ENOTSUP, !(errno == EPERM && !privileged) {
+                throw StrataError.posix("cannot set extended attribute \(name) on \(key)", errno: errno)
+            }
+        }
+        if let mtime {
+            var times = [mtime, mtime]
+            futimens(fd, &times)
+        }
+    }
+
+    private func applyWhiteout(_ parts: [String], base: String) throws {
+        let dir = try root.parent(of: parts, create: mode == .overlayDiff)
+        if base == Self.opaqueMarker {
+            switch mode {
+            case .flatten:
+                // Everything lower layers put in this directory goes; what this layer added stays.
+                let prefix = parts.dropLast().joined(separator: "/")
+                for name in RootedDirectory.list(dir) where !created.contains(prefix.isEmpty ? name : "\(prefix)/\(name)") {
+                    try RootedDirectory.removeAll(dir, name)
+                }
+            case .overlayDiff:
+                let d = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard d >= 0 else { throw StrataError.posix("cannot open \(parts.dropLast().joined(separator: "/"))", errno: errno) }
+                defer { close(d) }
+                guard fsetxattr(d, "trusted.overlay.opaque", "y", 1, 0) == 0 else {
+                    throw StrataError.posix("cannot mark \(parts.dropLast().joined(separator: "/")) opaque", errno: errno)
+                }
+            }
+            return
+        }
+        let target = String(base.dropFirst(Self.whiteoutPrefix.count))
+        guard !target.isEmpty, target != ".", target != ".." else {
+            throw StrataError(.invalidArchive, "refusing whiteout \"\(parts.joined(separator: "/"))\": it names no file")
+        }
+        try RootedDirectory.removeAll(dir, target)
+        if mode == .overlayDiff {
+            guard mknodat(dir, target, S_IFCHR, 0) == 0 else {
+                throw StrataError.posix("cannot create whiteout for \(target)", errno: errno)
+            }
+        }
+    }
+}

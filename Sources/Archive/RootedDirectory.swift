@@ -1,0 +1,151 @@
+import CLinux
+import ImageSpec
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A directory that untrusted paths are resolved inside, never outside.
+///
+/// Every lookup goes through `openat2(RESOLVE_IN_ROOT)`: `..`, absolute symlinks and symlink
+/// chains are resolved as if the directory were `/` (as a chroot would), so no path — whatever
+/// the links in the tree say — reaches the host. The last component of a path is always
+/// operated on with `*at()` calls that do not follow it.
+public final class RootedDirectory {
+    public let path: String
+    let fd: Int32
+    /// The last parent opened, reused while entries stay in one directory (tars are grouped so).
+    private var cachedParent: (path: String, fd: Int32)?
+
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, strata_o_path() | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw StrataError.posix("cannot open \(path)", errno: errno) }
+    }
+
+    deinit {
+        if let cachedParent { close(cachedParent.fd) }
+        close(fd)
+    }
+
+    /// Splits an archive path into clean components. Leading `/` and `./` are dropped; a path whose
+    /// `..` would climb above the root is refused (not clamped: such an entry is an attack or a bug).
+    public static func components(_ name: String, entry: String? = nil) throws -> [String] {
+        var parts: [String] = []
+        for part in name.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == ".." {
+                guard !parts.isEmpty else {
+                    throw StrataError(.invalidArchive, "refusing tar entry \"\(entry ?? name)\": its path leads outside the root")
+                }
+                parts.removeLast()
+                continue
+            }
+            parts.append(String(part))
+        }
+        return parts
+    }
+
+    /// Opens a directory of the tree (an `strata_o_path()` descriptor the caller closes), creating missing
+    /// directories on the way when `create` is set. Symlinks on the way resolve inside the root.
+    func openDirectory(_ parts: ArraySlice<String>, create: Bool) throws -> Int32 {
+        if parts.isEmpty { return dup(fd) }
+        let joined = parts.joined(separator: "/")
+        let resolve = UInt64(RESOLVE_IN_ROOT) | UInt64(RESOLVE_NO_MAGICLINKS)
+        let flags = UInt64(strata_o_path() | O_DIRECTORY | O_CLOEXEC)
+        var result = strata_openat2(fd, joined, flags, resolve)
+        if result < 0, errno == ENOENT, create {
+            let parent = try openDirectory(parts.dropLast(), create: true)
+            defer { close(parent) }
+            if mkdirat(parent, parts.last!, 0o755) != 0, errno != EEXIST {
+                throw StrataError.posix("cannot create directory \(joined) in \(path)", errno: errno)
+            }
+            result = strata_openat2(fd, joined, flags, resolve)
+        }
+        guard result >= 0 else {
+            if errno == ENOTDIR {
+                throw StrataError(.invalidArchive, "cannot use \(joined) as a directory in \(path): something else is there")
+            }
+            if errno == EXDEV || errno == ELOOP {
+                throw StrataError(.invalidArchive, "refusing path \(joined): it does not resolve inside \(path)")
+            }
+            throw StrataError.posix("cannot open directory \(joined) in \(path)", errno: errno)
+        }
+        return result
+    }
+
+    /// The parent directory of `parts` (cached while entries stay in one directory). Not closed by the caller.
+    func parent(of parts: [String], create: Bool) throws -> Int32 {
+        let key = parts.dropLast().joined(separator: "/")
+        if let cachedParent, cachedParent.path == key { return cachedParent.fd }
+        let opened = try openDirectory(parts.dropLast(), create: create)
+        if let cachedParent { close(cachedParent.fd) }
+        cachedParent = (key, opened)
+        return opened
+    }
+
+    /// Forgets the cached parent (after a directory was removed or replaced).
+    func invalidate() {
+        if let cachedParent { close(cachedParent.fd) }
+        cachedParent = nil
+    }
+
+    /// lstat of a name inside a directory descriptor.
+    static func stat(_ dir: Int32, _ name: String) -> stat? {
+        var st = Glibc.stat()
+        return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st : nil
+    }
+
+    /// Removes `name` in `dir`, recursively for a directory, without following any link.
+    static func removeAll(_ dir: Int32, _ name: String) throws {
+        guard let st = stat(dir, name) else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            let child = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard child >= 0 else { throw StrataError.posix("cannot open \(name) to remove it", errno: errno) }
+            for entry in list(child) { try removeAll(child, entry) }
+            close(child)
+            guard unlinkat(dir, name, AT_REMOVEDIR) == 0 else { throw StrataError.posix("cannot remove directory \(name)", errno: errno) }
+        } else {
+            guard unlinkat(dir, name, 0) == 0 || errno == ENOENT else { throw StrataError.posix("cannot remove \(name)", errno: errno) }
+        }
+    }
+
+    /// Names in a directory descriptor (the descriptor stays open and usable).
+    static func list(_ dir: Int32) -> [String] {
+        let copy = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard copy >= 0, let stream = fdopendir(copy) else { return [] }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let e = readdir(stream) {
+            let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
+
+extension RootedDirectory {
+    /// Reads a small file of the tree, resolving its path inside the root (an image's /etc/passwd
+    /// may be a symlink; it must never lead to the host's). Nil when it does not exist.
+    public func readFile(_ path: String, limit: Int = 4 << 20) throws -> [UInt8]? {
+        let parts = try Self.components(path)
+        let f = strata_openat2(fd, parts.joined(separator: "/"), UInt64(O_RDONLY | O_CLOEXEC),
+                               UInt64(RESOLVE_IN_ROOT) | UInt64(RESOLVE_NO_MAGICLINKS))
+        guard f >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw StrataError.posix("cannot read \(path) in \(self.path)", errno: errno)
+        }
+        return try FileReader(fd: f, path: path, owned: true).readAll(limit: limit)
+    }
+
+    /// Whether `path` names an executable regular file inside the root.
+    public func isExecutable(_ path: String) -> Bool {
+        guard let parts = try? Self.components(path), !parts.isEmpty else { return false }
+        let f = strata_openat2(fd, parts.joined(separator: "/"), UInt64(strata_o_path() | O_CLOEXEC),
+                               UInt64(RESOLVE_IN_ROOT) | UInt64(RESOLVE_NO_MAGICLINKS))
+        guard f >= 0 else { return false }
+        defer { close(f) }
+        var st = Glibc.stat()
+        guard fstat(f, &st) == 0 else { return false }
+        return (st.st_mode & S_IFMT) == S_IFREG && (st.st_mode & 0o111) != 0
+    }
+}

@@ -1,0 +1,82 @@
+import Archive
+import Foundation
+import ImageSpec
+import ImageStore
+import Snapshots
+
+extension ContainerEngine {
+    /// `strata diff`: what the container changed in its read/write layer.
+    public func diff(_ input: String) throws -> [Change] {
+        let c = try lookup(input)
+        return snapshots.changes(directory(c.id), over: try layers(of: c))
+    }
+
+    public struct CommitOptions: Sendable {
+        public var reference: Reference?
+        public var message: String?
+        public var author: String?
+        public var changes: [ConfigChange] = []
+        public init() {}
+    }
+
+    /// `strata commit`: the container's read/write layer becomes one new layer on top of its
+    /// image — only that layer is archived, never the whole root filesystem.
+    public func commit(_ input: String, options: CommitOptions) throws -> ImageStore.Image {
+        let c = try lookup(input)
+        guard let base = try store.image(id: c.imageID) else {
+            throw StrataError(.imageUnknown, "the image of container \(c.shortID) is gone from the store")
+        }
+        let layers = try self.layers(of: c)
+        let lock = try store.ingestLock()
+        defer { withExtendedLifetime(lock) {} }
+
+        let ingest = try store.content.ingest()
+        let stats: LayerStats
+        let layerDigest: Digest
+        let tarSize: Int64
+        do {
+            let tar = TarWriter(ingest)
+            stats = try snapshots.archiveChanges(directory(c.id), over: layers, into: tar)
+            try tar.finish()
+            (layerDigest, tarSize) = try ingest.commit()
+        } catch {
+            ingest.abort()
+            throw error
+        }
+
+        var config = try store.config(of: base).config
+        var runConfig = config.config
+        for change in options.changes { try change.apply(to: &runConfig) }
+        config.config = runConfig
+        let created = TreeArchiver.sourceDateEpoch.map { Date(timeIntervalSince1970: Double($0)) } ?? Date()
+        config.created = created
+        if let author = options.author { config.author = author }
+        config.comment = options.message
+        var rootfs = config.rootfs
+        rootfs.diffIDs.append(layerDigest)
+        config.rootfs = rootfs
+        var history = config.history
+        var step = History(created: created, createdBy: c.command, comment: options.message)
+        step.author = options.author
+        history.append(step)
+        config.history = history
+
+        let newLayer = ImageStore.Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: layerDigest, size: tarSize),
+                                        diffID: layerDigest, size: stats.contentSize, tarSize: tarSize)
+        return try store.commitImage(config: config, layers: try store.layers(of: base) + [newLayer],
+                                     tags: options.reference.map { [$0] } ?? [], parent: base.id)
+    }
+
+    /// `strata export`: the container's whole root filesystem as a tar.
+    public func export(_ input: String, to writer: ByteWriter) throws {
+        let c = try lookup(input)
+        let dir = directory(c.id)
+        let layers = try self.layers(of: c)
+        let wasMounted = c.state == .running
+        let rootfs = try snapshots.mount(dir, over: layers)
+        defer { if !wasMounted { snapshots.unmount(dir) } }
+        let tar = TarWriter(writer)
+        try TreeArchiver(clampTime: nil).archive(directory: rootfs, into: tar)
+        try tar.finish()
+    }
+}

@@ -1,0 +1,246 @@
+import Archive
+import Foundation
+import ImageSpec
+import ImageStore
+import Snapshots
+
+extension ContainerEngine {
+    /// Where a running container's output goes besides its log.
+    public struct Attachment: Sendable {
+        public var stdout: Int32?
+        public var stderr: Int32?
+        public var stdin: Int32?
+        public init(stdout: Int32? = 1, stderr: Int32? = 2, stdin: Int32? = nil) {
+            self.stdout = stdout
+            self.stderr = stderr
+            self.stdin = stdin
+        }
+        public static let none = Attachment(stdout: nil, stderr: nil, stdin: nil)
+    }
+
+    /// Runs a created (or exited) container to completion in this process: mounts its root
+    /// filesystem, writes the bundle, runs the OCI runtime, copies output to the log (and the
+    /// attachment), records the exit code, and unmounts. Returns the container's exit code.
+    public func execute(_ input: String, attach: Attachment) throws -> Int32 {
+        var c = try lookup(input)
+        guard c.state != .running else {
+            throw StrataError(.conflict, "container \(c.shortID) is already running")
+        }
+        let runtimePath = try runtime.executable()
+        let dir = directory(c.id)
+        let layers = try self.layers(of: c)
+        let rootfs = try snapshots.mount(dir, over: layers)
+        do {
+            let spec = try runtimeSpec(c, rootfs: rootfs, directory: dir)
+            try FileSystem.writeAtomically("\(dir)/config.json", Array(try JSONCoding.encoder.encode(spec)))
+        } catch {
+            snapshots.unmount(dir)
+            throw error
+        }
+        runtime.delete(c.id, force: true)  // a stale state from a crash would block the name
+
+        var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        pipe(&outPipe)
+        pipe(&errPipe)
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let pid: pid_t
+        do {
+            let updated = try db.write { () -> Int in
+                try db.execute("UPDATE containers SET state = 'running', pid = ?, exit_code = NULL, started = ?, finished = NULL WHERE id = ? AND state != 'running'",
+                               [.integer(Int64(getpid())), .real(Date().timeIntervalSince1970), .text(c.id)])
+                return try db.query("SELECT changes()").first.flatMap { $0.int(0) }.map(Int.init) ?? 0
+            }
+            guard updated == 1 else { throw StrataError(.conflict, "container \(c.shortID) was started by another process") }
+            pid = try Subprocess.spawn(runtimePath, runtime.arguments(["run", "--bundle", dir, c.id]),
+                                       stdin: attach.stdin ?? null, stdout: outPipe[1], stderr: errPipe[1])
+        } catch {
+            [outPipe[0], outPipe[1], errPipe[0], errPipe[1], null].forEach { close($0) }
+            snapshots.unmount(dir)
+            try? db.execute("UPDATE containers SET state = 'exited', exit_code = 127, finished = ? WHERE id = ? AND pid = ?",
+                            [.real(Date().timeIntervalSince1970), .text(c.id), .integer(Int64(getpid()))])
+            throw error
+        }
+        close(outPipe[1])
+        close(errPipe[1])
+        close(null)
+        let log = try? ContainerLogWriter(path: "\(dir)/container.log")
+        Self.pump([(outPipe[0], "stdout", attach.stdout), (errPipe[0], "stderr", attach.stderr)], log: log)
+        log?.close()
+        let status = Subprocess.wait(pid)
+        runtime.delete(c.id, force: true)
+        snapshots.unmount(dir)
+        try db.execute("UPDATE containers SET state = 'exited', exit_code = ?, finished = ? WHERE id = ?",
+                       [.integer(Int64(status)), .real(Date().timeIntervalSince1970), .text(c.id)])
+        c = try lookup(c.id)
+        if c.spec.autoRemove { _ = try? remove(c.id, force: true) }
+        return status
+    }
+
+    /// Copies container output to the log and the attached descriptors until both pipes close.
+    static func pump(_ streams: [(fd: Int32, name: String, copy: Int32?)], log: ContainerLogWriter?) {
+        var open = streams
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+        defer { buffer.deallocate() }
+        while !open.isEmpty {
+            var fds = open.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            var closed: [Int32] = []
+            for (i, p) in fds.enumerated() where p.revents != 0 {
+                let n = read(p.fd, buffer.baseAddress, buffer.count)
+                if n <= 0 {
+                    closed.append(p.fd)
+                    continue
+                }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                log?.append(chunk, stream: open[i].name)
+                if let target = open[i].copy {
+                    var offset = 0
+                    while offset < n {
+                        let w = write(target, chunk.baseAddress! + offset, n - offset)
+                        if w <= 0 { break }
+                        offset += w
+                    }
+                }
+            }
+            for fd in closed { close(fd) }
+            open.removeAll { closed.contains($0.fd) }
+        }
+    }
+
+    /// `run -d` and `start` without `-a`: a `strata` process in its own session waits for the
+    /// container (so it outlives this one), and this returns once it has started.
+    public func startDetached(_ input: String, executable: String) throws -> Container {
+        let c = try lookup(input)
+        guard c.state != .running else { throw StrataError(.conflict, "container \(c.shortID) is already running") }
+        _ = try runtime.executable()
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(null) }
+        let logFD = open("\(directory(c.id))/monitor.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        defer { if logFD >= 0 { close(logFD) } }
+        _ = try Subprocess.spawn(executable, ["container-monitor", "--root", store.root, c.id],
+                                 stdin: null, stdout: null, stderr: logFD >= 0 ? logFD : null, newSession: true)
+        // Wait until the monitor has the container running (or it already ended, or failed).
+        let deadline = Date().addingTimeInterval(30)
+        var current = c
+        while Date() < deadline {
+            current = try lookup(c.id)
+            if current.state != .created || current.started != c.started { break }
+            usleep(10_000)
+        }
+        if current.state == .created, let message = try? FileSystem.readFile("\(directory(c.id))/monitor.log"), !message.isEmpty {
+            throw StrataError(.io, String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return current
+    }
+
+    /// `strata stop`: the stop signal, then SIGKILL after `timeout` seconds.
+    public func stop(_ input: String, timeout: Double) throws -> Container {
+        let c = try lookup(input)
+        guard c.state == .running else { return c }
+        runtime.kill(c.id, signal: c.spec.stopSignal.hasPrefix("SIG") ? String(c.spec.stopSignal.dropFirst(3)) : c.spec.stopSignal)
+        var after = try waitForExit(c, timeout: timeout)
+        if after.state == .running {
+            runtime.kill(c.id, signal: "KILL")
+            after = try waitForExit(c, timeout: 10)
+        }
+        return after
+    }
+
+    /// `strata kill`: a signal (SIGKILL by default) to a running container.
+    public func kill(_ input: String, signal: String) throws -> Container {
+        let c = try lookup(input)
+        guard c.state == .running else {
+            throw StrataError(.conflict, "Cannot kill container: \(c.shortID): container is not running")
+        }
+        runtime.kill(c.id, signal: signal.hasPrefix("SIG") ? String(signal.dropFirst(3)) : signal)
+        return c
+    }
+
+    /// The bundle's `config.json` for a container.
+    func runtimeSpec(_ c: Container, rootfs: String, directory: String) throws -> RuntimeSpec {
+        let root = try RootedDirectory(path: rootfs)
+        let user = try Users.resolve(c.spec.user, rootfs: root)
+        var env = c.spec.env
+        if !env.contains(where: { $0.hasPrefix("HOSTNAME=") }) { env.append("HOSTNAME=\(c.spec.hostname)") }
+        if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=\(user.home)") }
+        try checkExecutable(c.spec.args[0], env: env, root: root)
+
+        // The host's limits are the ceiling: this machine lacks CAP_SYS_RESOURCE, so asking for
+        // more than the hard limit (as podman's defaults do) fails with "error setting rlimit".
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        let nofile = min(UInt64(limit.rlim_max), 1_048_576)
+
+        var mounts = RuntimeSpec.defaultMounts
+        if c.spec.network == .host {
+            // The host's DNS, and the container's own names, bind-mounted read-only.
+            try FileSystem.writeAtomically("\(directory)/hostname", Array("\(c.spec.hostname)\n".utf8))
+            try FileSystem.writeAtomically("\(directory)/hosts",
+                Array("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t\(c.spec.hostname)\n".utf8))
+            let resolv = (try? FileSystem.readFile("/etc/resolv.conf")) ?? Array("nameserver 127.0.0.1\n".utf8)
+            try FileSystem.writeAtomically("\(directory)/resolv.conf", resolv)
+            for name in ["hostname", "hosts", "resolv.conf"] {
+                mounts.append(RuntimeSpec.Mount(destination: "/etc/\(name)", type: "bind", source: "\(directory)/\(name)",
+                                                options: ["rbind", "ro"]))
+            }
+        }
+        var namespaces = ["pid", "ipc", "uts", "mount"].map { RuntimeSpec.Namespace(type: $0) }
+        if c.spec.network == .none { namespaces.append(RuntimeSpec.Namespace(type: "network")) }
+        let caps = user.user.uid == 0 ? RuntimeSpec.defaultCapabilities : []
+        return RuntimeSpec(
+            process: RuntimeSpec.ProcessSpec(user: user.user, args: c.spec.args, env: env, cwd: c.spec.workingDir,
+                                             capabilities: RuntimeSpec.Capabilities(bounding: RuntimeSpec.defaultCapabilities, effective: caps, permitted: caps),
+                                             rlimits: [RuntimeSpec.Rlimit(type: "RLIMIT_NOFILE", hard: nofile, soft: nofile)],
+                                             noNewPrivileges: nil),
+            root: RuntimeSpec.Root(path: rootfs),
+            hostname: c.spec.hostname,
+            mounts: mounts,
+            linux: RuntimeSpec.Linux(namespaces: namespaces, maskedPaths: RuntimeSpec.maskedPaths, readonlyPaths: RuntimeSpec.readonlyPaths,
+                                     resources: RuntimeSpec.Resources(devices: RuntimeSpec.deviceRules), cgroupsPath: "/strata/\(c.id)"))
+    }
+
+    /// Docker's error for a command the image does not have, before the runtime is involved.
+    func checkExecutable(_ command: String, env: [String], root: RootedDirectory) throws {
+        if command.contains("/") {
+            guard root.isExecutable(command) else {
+                throw StrataError(.invalidArgument, "exec: \"\(command)\": stat \(command): no such file or directory (or not executable) in the image")
+            }
+            return
+        }
+        let path = env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for dir in path.split(separator: ":") where root.isExecutable("\(dir)/\(command)") { return }
+        throw StrataError(.invalidArgument, "exec: \"\(command)\": executable file not found in $PATH")
+    }
+
+    /// `strata logs`: the recorded output, each stream to its own descriptor; `follow` keeps
+    /// reading while the container runs.
+    public func logs(_ input: String, follow: Bool, stdout: Int32 = 1, stderr: Int32 = 2) throws {
+        let c = try lookup(input)
+        let path = "\(directory(c.id))/container.log"
+        var offset: UInt64 = 0
+        var partial = Data()
+        while true {
+            // Read after checking: output written before the container stopped is never missed.
+            let running = follow ? try lookup(c.id).state == .running : false
+            if let handle = FileHandle(forReadingAtPath: path) {
+                try handle.seek(toOffset: offset)
+                let data = handle.readDataToEndOfFile()
+                try? handle.close()
+                offset += UInt64(data.count)
+                partial.append(data)
+                while let newline = partial.firstIndex(of: 0x0a) {
+                    let line = partial[partial.startIndex..<newline]
+                    partial = Data(partial[(newline + 1)...])
+                    guard let record = try? JSONDecoder().decode(LogRecord.self, from: line) else { continue }
+                    let bytes = Array(record.log.utf8)
+                    _ = bytes.withUnsafeBytes { write(record.stream == "stderr" ? stderr : stdout, $0.baseAddress, $0.count) }
+                }
+            }
+            guard running else { return }
+            usleep(100_000)
+        }
+    }
+}

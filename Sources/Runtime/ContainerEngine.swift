@@ -1,0 +1,222 @@
+import Archive
+import Foundation
+import ImageSpec
+import ImageStore
+import Metadata
+import Snapshots
+
+/// Containers without a daemon: each is a row in the store's database, a directory with its
+/// read/write layer, and — while it runs — a `strata` process waiting on the OCI runtime.
+public final class ContainerEngine {
+    public let store: ImageStore
+    public let snapshots: Snapshotter
+    public let runtime: OCIRuntime
+    var db: Database { store.database }
+
+    /// `driver` and `runtime` override the defaults (`STRATA_STORAGE_DRIVER`, `STRATA_RUNTIME`, then detection).
+    /// The driver chosen first is kept in the store, so every container of a store uses one driver.
+    public init(store: ImageStore, driver: StorageDriver? = nil, runtime: String? = nil) throws {
+        self.store = store
+        let chosen = try Self.driver(for: store.root, requested: driver)
+        snapshots = try Snapshotter(storeRoot: store.root, content: store.content, driver: chosen)
+        self.runtime = try OCIRuntime(requested: runtime ?? ProcessInfo.processInfo.environment["STRATA_RUNTIME"],
+                                      stateRoot: "\(store.root)/runtime")
+        try FileSystem.createDirectory(containersRoot, mode: 0o700)
+    }
+
+    var containersRoot: String { "\(store.root)/containers" }
+    func directory(_ id: String) -> String { "\(containersRoot)/\(id)" }
+
+    static func driver(for root: String, requested: StorageDriver?) throws -> StorageDriver {
+        let file = "\(root)/storage-driver"
+        let saved = (try? FileSystem.readFile(file)).flatMap { StorageDriver(rawValue: String(decoding: $0, as: UTF8.self)) }
+        let env = ProcessInfo.processInfo.environment["STRATA_STORAGE_DRIVER"].flatMap { $0.isEmpty ? nil : $0 }
+        if let env, StorageDriver(rawValue: env) == nil {
+            throw StrataError(.invalidArgument, "STRATA_STORAGE_DRIVER=\(env) is not a storage driver (overlay or copy)")
+        }
+        let wanted = requested ?? env.flatMap(StorageDriver.init(rawValue:))
+        if let saved {
+            if let wanted, wanted != saved {
+                throw StrataError(.conflict,
+                    "this store uses the \(saved.rawValue) storage driver; \(wanted.rawValue) was asked for (use another --root for another driver)")
+            }
+            return saved
+        }
+        let chosen = wanted ?? Snapshotter.detectDriver(storeRoot: root)
+        try FileSystem.writeAtomically(file, Array(chosen.rawValue.utf8))
+        return chosen
+    }
+
+    // MARK: records
+
+    static let columns = "id, name, image_id, image_name, created, driver, config, state, pid, exit_code, started, finished"
+
+    static func container(_ row: Row) throws -> Container {
+        let spec = try JSONCoding.decode(ContainerSpec.self, from: Data((row.string(6) ?? "{}").utf8), what: "container record")
+        return Container(id: row.string(0) ?? "", name: row.string(1) ?? "", imageID: try Digest(parsing: row.string(2) ?? ""),
+                         imageName: row.string(3) ?? "", created: Date(timeIntervalSince1970: row.double(4) ?? 0),
+                         driver: row.string(5) ?? "", spec: spec, state: Container.State(rawValue: row.string(7) ?? "") ?? .created,
+                         pid: Int32(row.int(8) ?? 0), exitCode: row.int(9).map { Int32($0) },
+                         started: row.double(10).map(Date.init(timeIntervalSince1970:)),
+                         finished: row.double(11).map(Date.init(timeIntervalSince1970:)))
+    }
+
+    /// Every container, newest first, with the state of those whose waiting process died brought up to date.
+    public func list() throws -> [Container] {
+        try db.query("SELECT \(Self.columns) FROM containers ORDER BY created DESC").map(Self.container).map(refresh)
+    }
+
+    /// Finds a container by name, full ID or unique ID prefix.
+    public func lookup(_ input: String) throws -> Container {
+        let name = input.hasPrefix("/") ? String(input.dropFirst()) : input
+        if let row = try db.query("SELECT \(Self.columns) FROM containers WHERE name = ? OR id = ?", [.text(name), .text(name)]).first {
+            return try refresh(Self.container(row))
+        }
+        if !name.isEmpty, name.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) {
+            let rows = try db.query("SELECT \(Self.columns) FROM containers WHERE id >= ? AND id < ? LIMIT 2", [.text(name), .text(name + "g")])
+            if rows.count > 1 { throw StrataError(.ambiguous, "multiple containers match \"\(name)\": give more characters") }
+            if let row = rows.first { return try refresh(Self.container(row)) }
+        }
+        throw StrataError(.imageUnknown, "No such container: \(input)")
+    }
+
+    /// A container recorded as running whose waiting process is gone (killed with it, or the
+    /// machine restarted) is stopped for real and marked exited.
+    func refresh(_ c: Container) throws -> Container {
+        guard c.state == .running, c.pid > 0, Glibc.kill(c.pid, 0) != 0, errno == ESRCH else { return c }
+        runtime.delete(c.id, force: true)
+        snapshots.unmount(directory(c.id))
+        try db.execute("UPDATE containers SET state = 'exited', exit_code = COALESCE(exit_code, 255), finished = ? WHERE id = ? AND state = 'running'",
+                       [.real(Date().timeIntervalSince1970), .text(c.id)])
+        var updated = c
+        updated.state = .exited
+        updated.exitCode = c.exitCode ?? 255
+        return updated
+    }
+
+    // MARK: create
+
+    public struct CreateOptions: Sendable {
+        public var image: String
+        public var name: String?
+        public var command: [String] = []
+        public var entrypoint: String?
+        public var env: [String] = []
+        public var workingDir: String?
+        public var user: String?
+        public var hostname: String?
+        public var network: ContainerSpec.Network = .host
+        public var autoRemove = false
+
+        public init(image: String) { self.image = image }
+    }
+
+    /// `strata create`: the container's record and read/write layer over the image's unpacked layers.
+    public func create(_ options: CreateOptions) throws -> Container {
+        let image = try store.resolve(options.image)
+        let config = try store.config(of: image).config.config
+        let layers = try store.layers(of: image)
+        if let name = options.name, !ContainerNames.isValid(name) {
+            throw StrataError(.invalidArgument, "Invalid container name (\(name)), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        }
+
+        // Docker's rules: --entrypoint replaces the image's and drops its CMD; arguments replace CMD.
+        let entrypoint = options.entrypoint.map { $0.isEmpty ? [] : [$0] } ?? (config.entrypoint ?? [])
+        let cmd = !options.command.isEmpty ? options.command : (options.entrypoint != nil ? [] : (config.cmd ?? []))
+        let args = entrypoint + cmd
+        guard !args.isEmpty else {
+            throw StrataError(.invalidArgument, "no command specified: the image has no CMD or ENTRYPOINT; give one after the image name")
+        }
+        var env = config.env ?? []
+        if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0) }
+        for item in options.env {
+            let key = item.split(separator: "=", maxSplits: 1).first.map(String.init) ?? item
+            let value = item.contains("=") ? item : ProcessInfo.processInfo.environment[key].map { "\(key)=\($0)" }
+            env.removeAll { $0.hasPrefix(key + "=") }
+            if let value { env.append(value) }
+        }
+        let id = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+        let spec = ContainerSpec(args: args, env: env, workingDir: options.workingDir ?? (config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"),
+                                 user: options.user ?? config.user ?? "", hostname: options.hostname ?? String(id.prefix(12)),
+                                 network: options.network, autoRemove: options.autoRemove, stopSignal: config.stopSignal ?? "SIGTERM")
+
+        // Shared: the snapshots prepared here cannot be collected before the record names the image.
+        let lock = try store.ingestLock()
+        defer { withExtendedLifetime(lock) {} }
+        let prepared = try snapshots.prepare(layers)
+        let dir = directory(id)
+        do {
+            try FileSystem.createDirectory(dir, mode: 0o700)
+            try snapshots.createContainerLayer(in: dir, over: prepared)
+            try db.write {
+                var name = options.name ?? ContainerNames.random()
+                if options.name == nil {
+                    while !(try db.query("SELECT 1 FROM containers WHERE name = ?", [.text(name)]).isEmpty) { name = ContainerNames.random() }
+                }
+                if let other = try db.query("SELECT id FROM containers WHERE name = ?", [.text(name)]).first?.string(0) {
+                    throw StrataError(.conflict,
+                        "Conflict. The container name \"/\(name)\" is already in use by container \"\(other)\". You have to remove (or rename) that container to be able to reuse that name.")
+                }
+                let specJSON = String(decoding: try JSONCoding.encoder.encode(spec), as: UTF8.self)
+                try db.execute("INSERT INTO containers (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, 'created', 0, NULL, NULL, NULL)",
+                               [.text(id), .text(name), .text(image.id.description), .text(options.image),
+                                .real(Date().timeIntervalSince1970), .text(snapshots.driver.rawValue), .text(specJSON)])
+            }
+        } catch {
+            snapshots.removeContainerLayer(dir)
+            throw error
+        }
+        return try lookup(id)
+    }
+
+    /// The image's snapshots for a container (already unpacked when it was created).
+    func layers(of c: Container) throws -> [Snapshot] {
+        guard let image = try store.image(id: c.imageID) else {
+            throw StrataError(.imageUnknown, "the image of container \(c.shortID) (\(c.imageID.short)) is gone from the store")
+        }
+        let lock = try store.ingestLock()
+        defer { withExtendedLifetime(lock) {} }
+        return try snapshots.prepare(try store.layers(of: image))
+    }
+
+    // MARK: remove
+
+    /// `strata rm`: the record and the read/write layer go; the image, its blobs and snapshots stay.
+    public func remove(_ input: String, force: Bool) throws -> Container {
+        var c = try lookup(input)
+        if c.state == .running {
+            guard force else {
+                throw StrataError(.conflict,
+                    "You cannot remove a running container \(c.id). Stop the container before attempting removal or force remove")
+            }
+            runtime.kill(c.id, signal: "KILL")
+            c = try waitForExit(c, timeout: 10)
+        }
+        runtime.delete(c.id, force: true)
+        snapshots.removeContainerLayer(directory(c.id))
+        try db.execute("DELETE FROM containers WHERE id = ?", [.text(c.id)])
+        return c
+    }
+
+    /// Polls until the container's waiting process has recorded its exit.
+    func waitForExit(_ c: Container, timeout: Double) throws -> Container {
+        let deadline = Date().addingTimeInterval(timeout)
+        var current = c
+        while current.state == .running, Date() < deadline {
+            usleep(20_000)
+            current = try lookup(c.id)
+        }
+        return current
+    }
+
+    /// Removes snapshots no image needs any more (after images were deleted).
+    public func collectSnapshots() throws {
+        let lock = try store.collectLock()
+        defer { withExtendedLifetime(lock) {} }
+        var needed = Set<Digest>()
+        for image in try store.images() {
+            needed.formUnion(ChainID.compute(try store.layers(of: image).map(\.diffID)))
+        }
+        snapshots.prune(keeping: needed)
+    }
+}

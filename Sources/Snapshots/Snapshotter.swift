@@ -1,0 +1,208 @@
+import Archive
+import Foundation
+import CLinux
+import ContentStore
+import ImageSpec
+import ImageStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How unpacked layers become a container's root filesystem.
+public enum StorageDriver: String, Sendable, CaseIterable {
+    /// Kernel overlayfs: each layer unpacked once as a lower directory; a container is one thin upper directory.
+    case overlay
+    /// Portable fallback: each layer level is a full tree; a container gets a full copy.
+    case copy
+}
+
+/// One unpacked layer, keyed by its chain ID (the layer together with everything below it).
+public struct Snapshot: Sendable, Equatable {
+    public var chainID: Digest
+    /// overlay: the layer's own files (a lower directory); copy: the full tree at this level.
+    public var path: String
+    /// overlay: the short name under `l/` used in mount options.
+    public var link: String?
+}
+
+/// Unpacks each layer once and shares it among every image and container above it.
+public final class Snapshotter {
+    public let root: String
+    public let driver: StorageDriver
+    let content: ContentStore
+
+    /// Overlay's mount options must fit in one page: short links keep 127 layers well inside it.
+    public static let maxLayers = 127
+    static let linkLength = 12
+
+    public init(storeRoot: String, content: ContentStore, driver: StorageDriver) throws {
+        root = "\(storeRoot)/snapshots/\(driver.rawValue)"
+        self.driver = driver
+        self.content = content
+        try FileSystem.createDirectory(root, mode: 0o700)
+        if driver == .overlay { try FileSystem.createDirectory("\(root)/l", mode: 0o700) }
+    }
+
+    /// The driver to use: `STRATA_STORAGE_DRIVER` or the flag if given, else overlay where a test mount works.
+    public static func detectDriver(storeRoot: String) -> StorageDriver {
+        let probe = "\(storeRoot)/snapshots/probe-\(getpid())"
+        defer { FileSystem.removeTree(probe) }
+        for dir in ["lower", "upper", "work", "merged"] {
+            guard (try? FileSystem.createDirectory("\(probe)/\(dir)")) != nil else { return .copy }
+        }
+        let options = "lowerdir=\(probe)/lower,upperdir=\(probe)/upper,workdir=\(probe)/work"
+        guard Glibc.mount("overlay", "\(probe)/merged", "overlay", 0, options) == 0 else { return .copy }
+        umount2("\(probe)/merged", Int32(MNT_DETACH))
+        return .overlay
+    }
+
+    func directory(_ chainID: Digest) -> String { "\(root)/\(chainID.encoded)" }
+
+    public func snapshot(_ chainID: Digest) -> Snapshot? {
+        let dir = directory(chainID)
+        switch driver {
+        case .overlay:
+            guard FileSystem.isDirectory("\(dir)/diff"), let link = try? FileSystem.readFile("\(dir)/link") else { return nil }
+            return Snapshot(chainID: chainID, path: "\(dir)/diff", link: String(decoding: link, as: UTF8.self))
+        case .copy:
+            return FileSystem.isDirectory("\(dir)/fs") ? Snapshot(chainID: chainID, path: "\(dir)/fs", link: nil) : nil
+        }
+    }
+
+    /// Makes sure every layer is unpacked, lowest first; returns the snapshots, lowest first.
+    /// Layers already unpacked (by any image) are reused, not unpacked again.
+    public func prepare(_ layers: [ImageStore.Layer]) throws -> [Snapshot] {
+        guard layers.count <= Self.maxLayers else {
+            throw StrataError(.invalidArgument,
+                "the image has \(layers.count) layers; more than \(Self.maxLayers) (Docker's limit) cannot be mounted: squash the image into fewer layers")
+        }
+        let chain = ChainID.compute(layers.map(\.diffID))
+        var snapshots: [Snapshot] = []
+        for (i, layer) in layers.enumerated() {
+            if let existing = snapshot(chain[i]) {
+                snapshots.append(existing)
+                continue
+            }
+            snapshots.append(try unpack(layer, chainID: chain[i], below: snapshots.last))
+        }
+        return snapshots
+    }
+
+    /// Unpacks into a private temp directory, verifies both digests, then renames into place:
+    /// a snapshot is visible whole or not at all. A concurrent process making the same one wins harmlessly.
+    private func unpack(_ layer: ImageStore.Layer, chainID: Digest, below: Snapshot?) throws -> Snapshot {
+        let temp = "\(root)/tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let tree = driver == .overlay ? "\(temp)/diff" : "\(temp)/fs"
+        do {
+            try FileSystem.createDirectory(temp, mode: 0o700)
+            if driver == .copy, let below {
+                try Self.copyTree(below.path, to: tree)
+            } else {
+                try FileSystem.createDirectory(tree, mode: 0o755)
+            }
+            let applier = try LayerApplier(directory: tree, mode: driver == .overlay ? .overlayDiff : .flatten)
+            try applier.apply(blob: try content.open(layer.descriptor.digest),
+                              compression: layer.descriptor.mediaType.layerCompression ?? .none,
+                              digest: layer.descriptor.digest, diffID: layer.diffID)
+            var link: String?
+            if driver == .overlay {
+                let short = String(chainID.encoded.prefix(Self.linkLength))
+                try FileSystem.writeAtomically("\(temp)/link", Array(short.utf8))
+                link = short
+            }
+            let target = directory(chainID)
+            if rename(temp, target) != 0 {
+                guard errno == EEXIST || errno == ENOTEMPTY, let existing = snapshot(chainID) else {
+                    throw StrataError.posix("cannot store snapshot \(chainID.short)", errno: errno)
+                }
+                FileSystem.removeTree(temp)
+                return existing
+            }
+            if let link {
+                unlink("\(root)/l/\(link)")
+                symlink("../\(chainID.encoded)/diff", "\(root)/l/\(link)")
+            }
+            FileSystem.syncDirectory(root)
+            return Snapshot(chainID: chainID, path: "\(target)/\(driver == .overlay ? "diff" : "fs")", link: link)
+        } catch {
+            FileSystem.removeTree(temp)
+            if let e = error as? StrataError {
+                throw StrataError(e.code, "cannot unpack layer \(layer.descriptor.digest.short): \(e.message)")
+            }
+            throw error
+        }
+    }
+
+    /// `cp -a`: hard links, xattrs, devices and times kept; reflinks where the filesystem has them.
+    static func copyTree(_ source: String, to destination: String) throws {
+        let status = Subprocess.run("/bin/cp", ["-a", "--reflink=auto", source, destination])
+        guard status == 0 else { throw StrataError(.io, "cannot copy \(source) to \(destination) (cp exited \(status))") }
+    }
+
+    /// Every snapshot present.
+    public func list() -> [Digest] {
+        FileSystem.listDirectory(root).compactMap { try? Digest(algorithm: .sha256, encoded: $0) }
+    }
+
+    /// Removes snapshots no image or container needs; returns how many went.
+    /// The caller holds the store's collection lock.
+    @discardableResult
+    public func prune(keeping needed: Set<Digest>) -> Int {
+        var removed = 0
+        for chainID in list() where !needed.contains(chainID) {
+            if let link = snapshot(chainID)?.link { unlink("\(root)/l/\(link)") }
+            FileSystem.removeTree(directory(chainID))
+            removed += 1
+        }
+        // Temp directories of unpacks killed midway.
+        for name in FileSystem.listDirectory(root) where name.hasPrefix("tmp-") { FileSystem.removeTree("\(root)/\(name)") }
+        return removed
+    }
+}
+
+/// A tiny process runner (posix_spawn), used for cp and the OCI runtime.
+public enum Subprocess {
+    /// Runs a program to completion, with the caller's stdio; returns its exit status (128+signal when killed).
+    @discardableResult
+    public static func run(_ path: String, _ arguments: [String], environment: [String]? = nil) -> Int32 {
+        guard let pid = try? spawn(path, arguments, environment: environment) else { return 127 }
+        return wait(pid)
+    }
+
+    public static func spawn(_ path: String, _ arguments: [String], environment: [String]? = nil,
+                             stdin: Int32? = nil, stdout: Int32? = nil, stderr: Int32? = nil, newSession: Bool = false) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdin { posix_spawn_file_actions_adddup2(&actions, stdin, 0) }
+        if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
+        if let stderr { posix_spawn_file_actions_adddup2(&actions, stderr, 2) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        if newSession { posix_spawnattr_setflags(&attributes, strata_spawn_setsid()) }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let env = (environment ?? ProcessEnvironment.current).map { strdup($0) } + [nil]
+        defer { env.forEach { free($0) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, env)
+        guard rc == 0 else { throw StrataError.posix("cannot run \(path)", errno: rc) }
+        return pid
+    }
+
+    public static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return 127 }
+        }
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
+    }
+}
+
+public enum ProcessEnvironment {
+    public static var current: [String] {
+        ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+    }
+}

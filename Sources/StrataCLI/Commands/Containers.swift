@@ -1,0 +1,290 @@
+import ArgumentParser
+import Foundation
+import ImageSpec
+import ImageStore
+import Runtime
+
+/// Options `run` and `create` share.
+struct ContainerOptions: ParsableArguments {
+    @Option(name: .long, help: "Assign a name to the container.") var name: String?
+    @Option(name: .shortAndLong, help: "Set environment variables (KEY=VALUE, or KEY to pass this process's value).") var env: [String] = []
+    @Option(name: .shortAndLong, help: "Working directory inside the container.") var workdir: String?
+    @Option(name: .shortAndLong, help: "Username or UID (format: <name|uid>[:<group|gid>]).") var user: String?
+    @Option(help: "Overwrite the default ENTRYPOINT of the image.") var entrypoint: String?
+    @Option(help: "Network: host (default) or none.") var network: String = "host"
+    @Option(name: [.customShort("h"), .long], help: "Container host name.") var hostname: String?
+    @Argument(help: "The image.") var image: String
+    @Argument(parsing: .captureForPassthrough, help: "Command and arguments (default: the image's).") var command: [String] = []
+
+    func createOptions(autoRemove: Bool) throws -> ContainerEngine.CreateOptions {
+        var o = ContainerEngine.CreateOptions(image: image)
+        o.name = name
+        o.command = command
+        o.entrypoint = entrypoint
+        o.env = env
+        o.workingDir = workdir
+        o.user = user
+        o.hostname = hostname
+        guard let net = ContainerSpec.Network(rawValue: network) else {
+            throw StrataError(.invalidArgument, "invalid --network \"\(network)\": host or none")
+        }
+        o.network = net
+        o.autoRemove = autoRemove
+        return o
+    }
+}
+
+/// This binary's own path, for the detached container monitor.
+func strataExecutable() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+}
+
+/// A command the image lacks: Docker's exit code 127.
+func runExitCode(_ error: Error) -> Error {
+    if let e = error as? StrataError, e.message.hasPrefix("exec: ") {
+        warn("Error: \(e.message)")
+        return ExitCode(127)
+    }
+    return error
+}
+
+/// `strata run`.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create and run a new container from an image.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Remove the container when it exits.") var rm = false
+    @Flag(name: .shortAndLong, help: "Run in the background and print the container ID.") var detach = false
+    @OptionGroup var options: ContainerOptions
+
+    func run() async throws {
+        let engine = try global.engine()
+        let container = try engine.create(try options.createOptions(autoRemove: rm))
+        if detach {
+            do {
+                _ = try engine.startDetached(container.id, executable: strataExecutable())
+            } catch { throw runExitCode(error) }
+            emit(container.id + "\n")
+            return
+        }
+        let status: Int32
+        do {
+            status = try engine.execute(container.id, attach: .init())
+        } catch {
+            if rm { _ = try? engine.remove(container.id, force: true) }
+            throw runExitCode(error)
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// `strata create`.
+struct Create: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create a new container.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var options: ContainerOptions
+
+    func run() async throws {
+        emit(try global.engine().create(try options.createOptions(autoRemove: false)).id + "\n")
+    }
+}
+
+/// `strata start`.
+struct Start: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start one or more stopped containers.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .shortAndLong, help: "Attach STDOUT/STDERR and wait for the container to exit.") var attach = false
+    @Argument(help: "Containers.") var containers: [String]
+
+    func run() async throws {
+        let engine = try global.engine()
+        if attach {
+            guard containers.count == 1 else { throw ValidationError("you cannot start and attach multiple containers at once") }
+            let status: Int32
+            do { status = try engine.execute(containers[0], attach: .init()) } catch { throw runExitCode(error) }
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
+        for name in containers {
+            do { _ = try engine.startDetached(name, executable: strataExecutable()) } catch { throw runExitCode(error) }
+            emit(name + "\n")
+        }
+    }
+}
+
+/// `strata stop`.
+struct Stop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop one or more running containers.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "Seconds to wait before killing.") var time: Double = 10
+    @Argument(help: "Containers.") var containers: [String]
+
+    func run() async throws {
+        let engine = try global.engine()
+        for name in containers {
+            _ = try engine.stop(name, timeout: time)
+            emit(name + "\n")
+        }
+    }
+}
+
+/// `strata kill`.
+struct Kill: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Kill one or more running containers.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "Signal to send.") var signal: String = "KILL"
+    @Argument(help: "Containers.") var containers: [String]
+
+    func run() async throws {
+        let engine = try global.engine()
+        for name in containers {
+            _ = try engine.kill(name, signal: signal)
+            emit(name + "\n")
+        }
+    }
+}
+
+/// `strata rm`.
+struct Rm: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove one or more containers.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .shortAndLong, help: "Force the removal of a running container (SIGKILL).") var force = false
+    @Argument(help: "Containers.") var containers: [String]
+
+    func run() async throws {
+        let engine = try global.engine()
+        var failures: [String] = []
+        for name in containers {
+            do {
+                _ = try engine.remove(name, force: force)
+                emit(name + "\n")
+            } catch let e as StrataError {
+                failures.append(e.message)
+            }
+        }
+        if !failures.isEmpty { throw StrataError(.conflict, failures.joined(separator: "\nError: ")) }
+    }
+}
+
+/// `strata ps`.
+struct Ps: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List containers.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .shortAndLong, help: "Show all containers (default shows just running).") var all = false
+    @Flag(name: .shortAndLong, help: "Only display container IDs.") var quiet = false
+    @Flag(help: "Don't truncate output.") var noTrunc = false
+    @Option(help: "Output: table (default), json, or a Go template.") var format: String?
+
+    func run() async throws {
+        let containers = try global.engine().list().filter { all || $0.state == .running }
+        let now = Date()
+        func id(_ c: Container) -> String { noTrunc ? c.id : c.shortID }
+        if quiet {
+            emit(containers.map { id($0) + "\n" }.joined())
+            return
+        }
+        func status(_ c: Container) -> String {
+            switch c.state {
+            case .created: return "Created"
+            case .running: return "Up " + Units.humanDuration(since: c.started ?? c.created, now: now)
+            case .exited: return "Exited (\(c.exitCode ?? 255)) " + Units.ago(c.finished, now: now)
+            }
+        }
+        func command(_ c: Container) -> String { "\"" + (noTrunc ? c.command : Units.ellipsis(c.command, 20)) + "\"" }
+        let json = containers.map { c -> JSONValue in
+            .object(["ID": .string(id(c)), "Image": .string(c.imageName), "Command": .string(command(c)),
+                     "CreatedAt": .string(Units.createdAt(c.created)), "RunningFor": .string(Units.ago(c.created, now: now)),
+                     "Status": .string(status(c)), "State": .string(c.state.rawValue), "Ports": .string(""),
+                     "Names": .string(c.name)])
+        }
+        let headers = ["ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
+                       "CreatedAt": "CREATED AT", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "State": "STATE"]
+        emit(try OutputFormat(format).render(json, headers: headers) {
+            var table = Table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"])
+            for c in containers {
+                table.append([id(c), c.imageName, command(c), Units.ago(c.created, now: now), status(c), "", c.name])
+            }
+            return table.render()
+        })
+    }
+}
+
+/// `strata logs`.
+struct Logs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Fetch the logs of a container.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .shortAndLong, help: "Follow log output.") var follow = false
+    @Argument(help: "The container.") var container: String
+
+    func run() async throws {
+        try global.engine().logs(container, follow: follow)
+    }
+}
+
+/// `strata diff`.
+struct Diff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Inspect changes to files or directories on a container's filesystem.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The container.") var container: String
+
+    func run() async throws {
+        emit(try global.engine().diff(container).map { "\($0)\n" }.joined())
+    }
+}
+
+/// `strata commit`.
+struct Commit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create a new image from a container's changes.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "Commit message.") var message: String?
+    @Option(name: .shortAndLong, help: "Author (e.g. \"Jane Doe <jane@example.com>\").") var author: String?
+    @Option(name: .shortAndLong, help: "Apply a Dockerfile instruction to the created image.") var change: [String] = []
+    @Argument(help: "The container.") var container: String
+    @Argument(help: "REPOSITORY[:TAG]") var reference: String?
+
+    func run() async throws {
+        var options = ContainerEngine.CommitOptions()
+        options.reference = try reference.map { try Reference(parsing: $0) }
+        options.message = message
+        options.author = author
+        options.changes = try change.map { try ConfigChange(parsing: $0) }
+        emit(try global.engine().commit(container, options: options).id.description + "\n")
+    }
+}
+
+/// `strata export`.
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Export a container's filesystem as a tar archive.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "Write to a file, instead of STDOUT.") var output: String?
+    @Argument(help: "The container.") var container: String
+
+    func run() async throws {
+        let engine = try global.engine()
+        guard let output, output != "-" else {
+            if isatty(1) != 0 { throw StrataError(.invalidArgument, "cowardly refusing to save to a terminal. Use the -o flag or redirect") }
+            try engine.export(container, to: FileWriter(fd: 1, path: "standard output"))
+            return
+        }
+        let temp = "\(output).tmp-\(getpid())"
+        do {
+            let writer = try FileWriter(path: temp, exclusive: true)
+            try engine.export(container, to: writer)
+            try writer.sync()
+            guard rename(temp, output) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(output)", errno: errno) }
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+}
+
+/// Waits for a detached container (started by `run -d` / `start`); not for people to call.
+struct ContainerMonitor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "container-monitor", shouldDisplay: false)
+    @OptionGroup var global: GlobalOptions
+    @Argument var container: String
+
+    func run() async throws {
+        _ = try global.engine().execute(container, attach: .none)
+    }
+}
