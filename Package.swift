@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "ArchiveTests", dependencies: ["Archive"]),
         .testTarget(name: "ContentStoreTests", dependencies: ["ContentStore"]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive"]),
-        .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore"]),
+        .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore", "CLinux"]),
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore"]),
     ],
     swiftLanguageModes: [.v6]

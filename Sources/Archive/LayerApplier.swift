@@ -170,7 +170,14 @@ public final class LayerApplier {
     }
 
     private func applyWhiteout(_ parts: [String], base: String) throws {
-        let dir = try root.parent(of: parts, create: mode == .overlayDiff)
+        let dir: Int32
+        if mode == .overlayDiff {
+            dir = try root.parent(of: parts, create: true)
+        } else {
+            // Flattening: a whiteout in a directory that is not there has nothing to remove.
+            guard let existing = try? root.parent(of: parts, create: false) else { return }
+            dir = existing
+        }
         if base == Self.opaqueMarker {
             switch mode {
             case .flatten:

@@ -27,3 +27,9 @@ static inline int strata_o_path(void) { return O_PATH; }
 #include <spawn.h>
 /// POSIX_SPAWN_SETSID needs _GNU_SOURCE too.
 static inline short strata_spawn_setsid(void) { return POSIX_SPAWN_SETSID; }
+
+/// Children get exactly stdin, stdout and stderr: a descriptor our parent leaked to us (a pipe,
+/// say) must not stay open in a detached monitor for as long as the container runs.
+static inline int strata_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}

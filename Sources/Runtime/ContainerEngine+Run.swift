@@ -116,24 +116,38 @@ extension ContainerEngine {
         let c = try lookup(input)
         guard c.state != .running else { throw StrataError(.conflict, "container \(c.shortID) is already running") }
         _ = try runtime.executable()
+        // Check here what would make the start fail (user, command), so the error is this process's.
+        let dir = directory(c.id)
+        let rootfs = try snapshots.mount(dir, over: try layers(of: c))
+        do {
+            _ = try runtimeSpec(c, rootfs: rootfs, directory: dir)
+        } catch {
+            snapshots.unmount(dir)
+            throw error
+        }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(null) }
-        let logFD = open("\(directory(c.id))/monitor.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        let logPath = "\(dir)/monitor.log"
+        unlink(logPath)
+        let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         defer { if logFD >= 0 { close(logFD) } }
-        _ = try Subprocess.spawn(executable, ["container-monitor", "--root", store.root, c.id],
-                                 stdin: null, stdout: null, stderr: logFD >= 0 ? logFD : null, newSession: true)
-        // Wait until the monitor has the container running (or it already ended, or failed).
-        let deadline = Date().addingTimeInterval(30)
+        let monitor = try Subprocess.spawn(executable, ["container-monitor", "--root", store.root, c.id],
+                                           stdin: null, stdout: null, stderr: logFD >= 0 ? logFD : null, newSession: true)
+        // Until the monitor has the container running, or has ended.
         var current = c
-        while Date() < deadline {
+        while true {
             current = try lookup(c.id)
-            if current.state != .created || current.started != c.started { break }
-            usleep(10_000)
+            if current.state != .created || current.started != c.started { return current }
+            var status: Int32 = 0
+            if waitpid(monitor, &status, WNOHANG) == monitor {
+                current = try lookup(c.id)
+                if current.state != .created { return current }
+                let message = (try? FileSystem.readFile(logPath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+                throw StrataError(.io, text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : "the container did not start: \(text)")
+            }
+            usleep(5_000)
         }
-        if current.state == .created, let message = try? FileSystem.readFile("\(directory(c.id))/monitor.log"), !message.isEmpty {
-            throw StrataError(.io, String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        return current
     }
 
     /// `strata stop`: the stop signal, then SIGKILL after `timeout` seconds.
