@@ -347,10 +347,14 @@ def run(args):
                 scenario_load(table, disk, peers, strata_bin, w, runs)
                 scenario_save(table, disk, peers, strata_bin, w, runs)
                 scenario_import(table, disk, peers, strata_bin, w, runs)
+                if w != "tiny":
+                    scenario_unpack(table, disk, peers, strata_bin, w, runs)
+            scenario_run(table, disk, peers, strata_bin, runs)
+            if not args.quick:
+                scenario_create_cost(table, disk, peers, strata_bin, runs)
             scenario_listing(table, disk, peers, strata_bin, 100 if args.quick else 500, runs)
-            for s in ["unpack only (vs umoci unpack)", "pull with unpack from a loopback registry", "blob-only pull and push (vs skopeo copy)",
-                      "push of an image already present", "run --rm IMAGE true", "build cold / fully cached",
-                      "registry server throughput"]:
+            for s in ["pull with unpack from a loopback registry", "blob-only pull and push (vs skopeo copy)",
+                      "push of an image already present", "build cold / fully cached", "registry server throughput"]:
                 table.missing(s, "all", "docker, podman, skopeo, umoci, runc", "not yet: Strata does not have this capability yet")
         finally:
             peers.stop()
@@ -419,8 +423,14 @@ def compare(table, peers, scenario, w, strata_cmd, strata_setup, candidates, run
         if peers.status.get(peer) != "ok":
             table.missing(scenario, w, label, peers.status.get(peer, "?"))
             continue
-        ps, ss = ab(command, strata_cmd, runs, setup, strata_setup)
-        note = "; ".join(x for x in [note, f"Strata at {statistics.median(ss) / floor:.1f}× the durable-copy floor"] if x)
+        try:
+            ps, ss = ab(command, strata_cmd, runs, setup, strata_setup)
+        except RuntimeError as e:
+            # A failure of one pair stays in the table, with its reason; the run goes on.
+            table.missing(scenario, w, label, f"failed: {str(e)[:200]}")
+            continue
+        floor_note = f"Strata at {statistics.median(ss) / floor:.1f}× the durable-copy floor" if floor else ""
+        note = "; ".join(x for x in [note, floor_note] if x)
         table.pair(scenario, w, label, ps, ss, note)
 
 
@@ -473,6 +483,70 @@ def scenario_import(table, disk, peers, strata, w, runs):
     ], runs, floor)
 
 
+def loaded_image_id(disk, strata, w, kind="docker"):
+    root = strata_root(disk)
+    fresh_dir(root)
+    sh(f"{strata} --root {root} load -q -i {archive(w, kind)}")
+    return root, sh(f"{strata} --root {root} images -q --no-trunc").split()[0]
+
+
+def scenario_unpack(table, disk, peers, strata, w, runs):
+    """Layers to a root filesystem: umoci unpack of the OCI layout vs Strata unpacking the same
+    (gzip) layers into snapshots when a container is created."""
+    root, image = loaded_image_id(disk, strata, w, "oci")
+    bundle = disk.path("umoci", "bundle")
+    layout = os.path.join(CACHE, "layouts", w)
+
+    def reset_strata():
+        # The image stays loaded; only its unpacked layers and containers go.
+        sh(f"{strata} --root {root} rm -f $({strata} --root {root} ps -aq) >/dev/null 2>&1", check=False)
+        sh(f"rm -rf {root}/snapshots {root}/containers {root}/storage-driver")
+    compare(table, peers, "unpack only", w, f"{strata} --root {root} --storage-driver overlay create {image} true >/dev/null", reset_strata, [
+        ("umoci", "umoci unpack", f"umoci unpack --image {layout}:latest {bundle}", lambda: sh(f"rm -rf {bundle}"),
+         "both decompress gzip layers; Strata unpacks per layer into overlay snapshots"),
+    ], runs, None)
+
+
+def scenario_run(table, disk, peers, strata, runs):
+    """`run --rm IMAGE true` end to end, with bare `runc run` of a prepared bundle as the floor."""
+    root, image = loaded_image_id(disk, strata, "tiny")
+    for peer, load in [("docker", peers.docker), ("podman", peers.podman)]:
+        if peers.status.get(peer) == "ok":
+            sh(load(f"load -q -i {archive('tiny', 'docker')}"))
+    strata_cmd = f"{strata} --root {root} run --rm {image} true"
+    bundle = disk.path("runc", "bundle")
+    fresh_dir(bundle)
+    sh(f"cp -a {CACHE}/trees/tiny {bundle}/rootfs && cd {bundle} && runc spec")
+    with open(f"{bundle}/config.json") as f:
+        spec = json.load(f)
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["/bin/true"]
+    spec["process"]["rlimits"] = []
+    with open(f"{bundle}/config.json", "w") as f:
+        json.dump(spec, f)
+    status = dict(peers.status, runc="ok" if shutil.which("runc") else "not installed")
+    peers_view = type("P", (), {"status": status})
+    compare(table, peers_view, "run --rm IMAGE true", "tiny", strata_cmd, None, [
+        ("runc", "runc run (bare bundle: the floor)", f"runc --root /run/strata-bench-runc run --bundle {bundle} bench-floor", None, ""),
+        ("docker", "docker run --rm", peers.docker("run --rm --network host lab/tiny:latest true"), None, ""),
+        ("podman", "podman run --rm", peers.podman("run --rm --network host lab/tiny:latest true"), None, ""),
+    ], runs, None)
+
+
+def scenario_create_cost(table, disk, peers, strata, runs):
+    """Creating a container on overlay costs the same for a small and a large image (nothing is copied)."""
+    for w in ["tiny", "large"]:
+        root, image = loaded_image_id(disk, strata, w)
+        sh(f"{strata} --root {root} create {image} true >/dev/null")  # unpack once
+        for peer, load in [("docker", peers.docker), ("podman", peers.podman)]:
+            if peers.status.get(peer) == "ok":
+                sh(load(f"load -q -i {archive(w, 'docker')}"))
+        compare(table, peers, "create (image unpacked)", w, f"{strata} --root {root} create {image} true >/dev/null", None, [
+            ("docker", "docker create", peers.docker(f"create --network host lab/{w}:latest true") + " >/dev/null", None, ""),
+            ("podman", "podman create", peers.podman(f"create --network host lab/{w}:latest true") + " >/dev/null", None, ""),
+        ], runs, None)
+
+
 def scenario_listing(table, disk, peers, strata, count, runs):
     """`images` and `inspect` with `count` distinct images in each store (one tiny layer each)."""
     import io
@@ -510,7 +584,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--strata", default=os.path.join(REPO, ".build/release/strata"))
     ap.add_argument("--quick", action="store_true", help="reduced set, under 3 minutes once workloads are cached")
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=4)
     ap.add_argument("--disk-gb", type=int, default=24)
     args = ap.parse_args()
     if os.geteuid() != 0:

@@ -30,3 +30,13 @@ step "$STRATA" save --format oci -o "$DEMO_ROOT/busybox-oci.tar" demo/busybox:la
 step "$STRATA" --root "$DEMO_ROOT/second" load -i "$DEMO_ROOT/busybox-oci.tar"
 step "$STRATA" --root "$DEMO_ROOT/second" images --digests
 step "$STRATA" system df -v
+
+# Containers: a thin read/write layer over the image, run by runc.
+step "$STRATA" run --name demo-1 demo/busybox sh -c 'echo "written by demo-1" > /etc/motd; rm /bin/ls; mkdir /data; echo hello > /data/greeting'
+step "$STRATA" diff demo-1
+step "$STRATA" commit -m "motd and greeting" demo-1 demo/busybox:committed
+step "$STRATA" run --rm demo/busybox:committed sh -c 'cat /etc/motd /data/greeting; ls /bin/ls 2>&1 || true'
+step "$STRATA" run --rm demo/busybox cat /etc/motd 2>&1 || true
+step "$STRATA" ps -a
+step "$STRATA" history demo/busybox:committed
+step "$STRATA" inspect --format '{{.GraphDriver.Name}} {{json .RootFS.Layers}}' demo/busybox:committed

@@ -67,6 +67,32 @@ import Testing
         #expect(try skopeoLayers("oci:\(work)/from-docker:1") == ourLayers(root, "interop/busybox:1"))
     }
 
+    /// A layer Strata generates (commit of a container's changes: a whiteout, a new directory, a
+    /// changed mode, links) unpacks with umoci to the same tree Strata shows.
+    @Test(.enabled(if: CLI.which("umoci") != nil && CLI.which("runc") != nil && getuid() == 0))
+    func umociUnpacksCommittedLayersToTheSameTree() throws {
+        let run = try CLI.strata(root, ["run", "--name", "gen", "interop/busybox:1", "sh", "-c",
+            "rm /bin/ls; mkdir -p /opt/app; echo v1 > /opt/app/file; ln -s file /opt/app/link; ln /opt/app/file /opt/app/hard; chmod 4711 /opt/app/file; echo changed > /etc/motd"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try CLI.strata(root, ["commit", "gen", "gen:1"]).status == 0)
+        let layout = "\(work)/gen/"
+        #expect(try CLI.strata(root, ["save", "--format", "oci", "-o", layout, "gen:1"]).status == 0)
+        let bundle = "\(work)/gen-bundle"
+        let unpack = try CLI.run(CLI.which("umoci")!, ["unpack", "--image", "\(work)/gen:1", bundle])
+        #expect(unpack.status == 0, "\(unpack.stderr)")
+        #expect(try CLI.strata(root, ["create", "--name", "view", "gen:1", "true"]).status == 0)
+        let exported = "\(work)/gen.tar", tree = "\(work)/gen-tree"
+        #expect(try CLI.strata(root, ["export", "-o", exported, "view"]).status == 0)
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        #expect(try CLI.run("/bin/tar", ["-xpf", exported, "-C", tree]).status == 0)
+        // The runtime's mount points are the container's, not the image's.
+        let ignore: Set<String> = ["dev", "proc", "sys", "etc/hostname", "etc/hosts", "etc/resolv.conf"]
+        let ours = try TreeSummary.of(tree).filter { !ignore.contains($0.key) }
+        let theirs = try TreeSummary.of("\(bundle)/rootfs").filter { !ignore.contains($0.key) }
+        #expect(ours == theirs)
+        #expect(ours["bin/ls"] == nil && ours["opt/app/file"]?.hasPrefix("f 4711") == true)
+    }
+
     @Test(.enabled(if: CLI.which("umoci") != nil))
     func umociUnpacksWhatStrataSaves() throws {
         let layout = "\(work)/layout/"
@@ -79,5 +105,23 @@ import Testing
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(bundle)/rootfs/bin/sh") == "busybox")
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(bundle)/config.json"))) as! [String: Any]
         #expect(((config["process"] as? [String: Any])?["args"] as? [String]) == ["/bin/sh"])
+    }
+}
+
+/// path → "type mode uid:gid size target-or-content" for every entry of a tree, to compare trees.
+enum TreeSummary {
+    static func of(_ root: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for path in try FileManager.default.subpathsOfDirectory(atPath: root) {
+            var st = stat()
+            guard lstat("\(root)/\(path)", &st) == 0 else { continue }
+            let type = st.st_mode & S_IFMT
+            let kind = type == S_IFDIR ? "d" : type == S_IFLNK ? "l" : type == S_IFREG ? "f" : "o"
+            var detail = ""
+            if type == S_IFLNK { detail = (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/\(path)")) ?? "" }
+            if type == S_IFREG { detail = String((try? Data(contentsOf: URL(fileURLWithPath: "\(root)/\(path)")))?.hashValue ?? 0) }
+            out[path] = "\(kind) \(String(st.st_mode & 0o7777, radix: 8)) \(st.st_uid):\(st.st_gid) \(type == S_IFDIR ? 0 : st.st_size) \(detail)"
+        }
+        return out
     }
 }

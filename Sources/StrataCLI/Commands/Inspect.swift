@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ImageSpec
 import ImageStore
+import Snapshots
 
 /// `strata inspect IMAGE…` / `strata image inspect`: Docker's JSON shape.
 struct Inspect: AsyncParsableCommand {
@@ -70,6 +71,31 @@ struct ImageInspector {
         return .object(fields)
     }
 
+    /// The storage driver and the image's unpacked layers (Docker's overlay2 shape: the top
+    /// layer as UpperDir, the rest as LowerDir). Layers stay blobs until a container needs them.
+    func graphDriver(_ layers: [ImageStore.Layer]) -> OrderedJSON {
+        let chain = ChainID.compute(layers.map(\.diffID))
+        guard let name = (try? FileSystem.readFile("\(store.root)/storage-driver")).map({ String(decoding: $0, as: UTF8.self) }),
+              let driver = StorageDriver(rawValue: name) else {
+            return .object([("Data", .object([("LayerBlobs", .string(layers.map { store.content.path(for: $0.descriptor.digest) }.joined(separator: ":")))])),
+                            ("Name", .string("none: not unpacked yet"))])
+        }
+        let base = "\(store.root)/snapshots/\(driver.rawValue)"
+        let dirs = chain.map { "\(base)/\($0.encoded)/\(driver == .overlay ? "diff" : "fs")" }
+        guard !dirs.isEmpty, dirs.allSatisfy(FileSystem.isDirectory) else {
+            return .object([("Data", .null), ("Name", .string(driver.rawValue))])
+        }
+        var data: [(String, OrderedJSON)] = []
+        switch driver {
+        case .overlay:
+            if dirs.count > 1 { data.append(("LowerDir", .string(dirs.dropLast().reversed().joined(separator: ":")))) }
+            data.append(("UpperDir", .string(dirs.last!)))
+        case .copy:
+            data.append(("Dir", .string(dirs.last!)))
+        }
+        return .object([("Data", .object(data)), ("Name", .string(driver.rawValue))])
+    }
+
     func inspect(_ image: ImageStore.Image) throws -> OrderedJSON {
         let (config, _) = try store.config(of: image)
         let layers = try store.layers(of: image)
@@ -97,11 +123,7 @@ struct ImageInspector {
         fields += [
             ("Size", .int(image.size)),
             ("VirtualSize", .int(image.size)),
-            // Layers are kept as blobs until a container needs them unpacked.
-            ("GraphDriver", .object([
-                ("Data", .object([("LayerBlobs", .string(layers.map { store.content.path(for: $0.descriptor.digest) }.joined(separator: ":")))])),
-                ("Name", .string("blobs")),
-            ])),
+            ("GraphDriver", graphDriver(layers)),
             ("RootFS", .object([
                 ("Type", .string(config.rootfs.type)),
                 ("Layers", .array(config.rootfs.diffIDs.map { .string($0.description) })),
