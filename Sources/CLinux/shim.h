@@ -1,6 +1,3 @@
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <sys/xattr.h>
 #include <sys/mount.h>
 #include <sys/sysmacros.h>
@@ -21,12 +18,13 @@ static inline unsigned long long strata_makedev(unsigned int major, unsigned int
 static inline unsigned int strata_major(unsigned long long dev) { return major(dev); }
 static inline unsigned int strata_minor(unsigned long long dev) { return minor(dev); }
 
-/// O_PATH needs _GNU_SOURCE, which Swift's Glibc module does not define.
-static inline int strata_o_path(void) { return O_PATH; }
+/// O_PATH is only spelled so under _GNU_SOURCE, which must not be defined here (it would change
+/// glibc's struct definitions and clash with Swift's Glibc module); glibc always defines __O_PATH.
+static inline int strata_o_path(void) { return __O_PATH; }
 
 #include <spawn.h>
-/// POSIX_SPAWN_SETSID needs _GNU_SOURCE too.
-static inline short strata_spawn_setsid(void) { return POSIX_SPAWN_SETSID; }
+/// POSIX_SPAWN_SETSID (glibc, Linux) is likewise behind _GNU_SOURCE: its value is fixed ABI.
+static inline short strata_spawn_setsid(void) { return 0x80; }
 
 /// Children get exactly stdin, stdout and stderr: a descriptor our parent leaked to us (a pipe,
 /// say) must not stay open in a detached monitor for as long as the container runs.
