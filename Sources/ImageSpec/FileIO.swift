@@ -159,30 +159,36 @@ public enum FileSystem {
         syncDirectory(PathString(path).deletingLastComponent)
     }
 
-    /// `rm -rf` without following symlinks.
+    /// `rm -rf --one-file-system`: never follows symlinks, and never descends into another
+    /// filesystem mounted below `path` (a container's still-mounted root, say).
     public static func removeTree(_ path: String) {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            if let dir = opendir(path) {
-                var names: [String] = []
-                while let e = readdir(dir) {
-                    let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
-                    if name != "." && name != ".." { names.append(name) }
-                }
-                closedir(dir)
-                for n in names { removeTree(path + "/" + n) }
-            }
-            rmdir(path)
-        } else {
+        removeTree(path, st: st, device: st.st_dev)
+    }
+
+    private static func removeTree(_ path: String, st: stat, device: dev_t) {
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
             unlink(path)
+            return
         }
+        guard st.st_dev == device else { return }
+        for name in listDirectory(path) {
+            var child = stat()
+            if lstat(path + "/" + name, &child) == 0 { removeTree(path + "/" + name, st: child, device: device) }
+        }
+        rmdir(path)
     }
 
     /// Names in a directory (no `.` and `..`), unsorted.
     public static func listDirectory(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
+        return names(in: dir)
+    }
+
+    /// Reads an open directory stream to its end (no `.` and `..`).
+    public static func names(in dir: OpaquePointer) -> [String] {
         var names: [String] = []
         while let e = readdir(dir) {
             let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }

@@ -73,6 +73,32 @@ public enum JSONCoding {
 
     public static var decoder: JSONDecoder { JSONDecoder() }
 
+    /// A JSON string literal as Go's encoding/json writes it; `escapeHTML` also escapes <, > and &
+    /// (Go's default, which Docker 20.10's `inspect` and `--format '{{json .}}'` output keep).
+    public static func quote(_ s: String, escapeHTML: Bool) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "<", ">", "&":
+                if escapeHTML { out += unicodeEscape(scalar.value) } else { out.unicodeScalars.append(scalar) }
+            case "\u{2028}", "\u{2029}": out += unicodeEscape(scalar.value)
+            default:
+                if scalar.value < 0x20 { out += unicodeEscape(scalar.value) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out + "\""
+    }
+
+    private static func unicodeEscape(_ value: UInt32) -> String {
+        let hex = String(value, radix: 16)
+        return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    }
+
     /// Decodes `T`, turning decoding failures into an error that names what was being read.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data, what: String) throws -> T {
         do {

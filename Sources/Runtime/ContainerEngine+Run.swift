@@ -63,6 +63,10 @@ extension ContainerEngine {
         close(outPipe[1])
         close(errPipe[1])
         close(null)
+        // Ctrl-C reaches the runtime (same process group), which passes it to the container; this
+        // process stays to record how the container ended.
+        let previousInterrupt = signal(SIGINT, SIG_IGN)
+        defer { signal(SIGINT, previousInterrupt) }
         let log = try? ContainerLogWriter(path: "\(dir)/container.log")
         Self.pump([(outPipe[0], "stdout", attach.stdout), (errPipe[0], "stderr", attach.stderr)], log: log)
         log?.close()

@@ -34,7 +34,7 @@ final class ContainerLogWriter {
 
     private func record(_ line: [UInt8], stream: String) {
         var out = #"{"log":"#
-        out += JSONString.quote(String(decoding: line, as: UTF8.self))
+        out += JSONCoding.quote(String(decoding: line, as: UTF8.self), escapeHTML: false)
         out += #","stream":"\#(stream)","time":"\#(RFC3339.format(Date()))"}"# + "\n"
         try? writer.write(Array(out.utf8))
     }
@@ -44,27 +44,4 @@ final class ContainerLogWriter {
 struct LogRecord: Decodable {
     var log: String
     var stream: String
-}
-
-enum JSONString {
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
 }

@@ -181,7 +181,12 @@ public enum Subprocess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        if newSession { posix_spawnattr_setflags(&attributes, strata_spawn_setsid()) }
+        // Children start with default signal handling whatever this process ignores (SIGINT while
+        // it waits for a container, SIGPIPE inherited from a test harness…).
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF) | (newSession ? strata_spawn_setsid() : 0))
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let env = (environment ?? ProcessEnvironment.current).map { strdup($0) } + [nil]

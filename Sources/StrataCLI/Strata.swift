@@ -117,6 +117,21 @@ func goStyleBoolean(_ argument: String) -> String {
     }
 }
 
+/// Writes an output file through a temp file beside it, synced and renamed into place only when
+/// complete: a failed or interrupted command leaves no half-written file.
+func writeOutputFile(_ path: String, _ body: (FileWriter) throws -> Void) throws {
+    let temp = "\(path).tmp-\(getpid())"
+    do {
+        let writer = try FileWriter(path: temp, exclusive: true)
+        try body(writer)
+        try writer.sync()
+        guard rename(temp, path) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(path)", errno: errno) }
+    } catch {
+        unlink(temp)
+        throw error
+    }
+}
+
 /// Writes to standard output in one piece.
 func emit(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))

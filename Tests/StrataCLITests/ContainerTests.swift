@@ -111,6 +111,8 @@ struct ContainerTests {
         #expect(try strata(driver, ["create", "--name", "dup", "box:1", "true"]).status == 0)
         let dup = try strata(driver, ["create", "--name", "dup", "box:1", "true"])
         #expect(dup.status != 0 && dup.stderr.contains("is already in use by container"))
+        let noRuntime = try CLI.run(CLI.binary, ["--root", root, "--runtime", "/nonexistent/runc", "run", "--rm", "box:1", "true"])
+        #expect(noRuntime.status != 0 && noRuntime.stderr.contains("no OCI runtime found"))
         let noImage = try strata(driver, ["run", "nosuch:image"])
         #expect(noImage.status != 0 && noImage.stderr.contains("No such image: nosuch:image"))
         #expect(try strata(driver, ["rm", "nosuch"]).stderr.contains("No such container: nosuch"))

@@ -265,16 +265,7 @@ struct Export: AsyncParsableCommand {
             try engine.export(container, to: FileWriter(fd: 1, path: "standard output"))
             return
         }
-        let temp = "\(output).tmp-\(getpid())"
-        do {
-            let writer = try FileWriter(path: temp, exclusive: true)
-            try engine.export(container, to: writer)
-            try writer.sync()
-            guard rename(temp, output) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(output)", errno: errno) }
-        } catch {
-            unlink(temp)
-            throw error
-        }
+        try writeOutputFile(output) { try engine.export(container, to: $0) }
     }
 }
 

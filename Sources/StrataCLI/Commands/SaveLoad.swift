@@ -44,15 +44,7 @@ struct Save: AsyncParsableCommand {
             }
             return
         }
-        do {
-            let writer = try FileWriter(path: temp, exclusive: true)
-            try store.save(images, format: format, to: writer)
-            try writer.sync()
-            guard rename(temp, output) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(output)", errno: errno) }
-        } catch {
-            unlink(temp)
-            throw error
-        }
+        try writeOutputFile(output) { try store.save(images, format: format, to: $0) }
     }
 }
 
