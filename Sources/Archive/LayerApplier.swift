@@ -61,13 +61,18 @@ public final class LayerApplier {
     /// fails (leaving the caller to discard the directory) if either does not match.
     @discardableResult
     public func apply(blob: ByteReader, compression: Compression, digest: Digest?, diffID: Digest?) throws -> LayerStats {
-        let compressed = DigestingReader(blob)
-        let uncompressed = DigestingReader(try Codecs.decompressing(compressed, as: compression))
-        let stats = try apply(TarReader(uncompressed))
-        try uncompressed.copy(to: NullWriter())  // what follows the end-of-archive blocks counts too
-        try compressed.copy(to: NullWriter())
-        if let digest, compressed.digest() != digest {
-            throw StrataError(.digestMismatch, "layer digest mismatch: expected \(digest), got \(compressed.digest())")
+        // An uncompressed layer's digest is its diff ID: one hash serves both checks.
+        let compressed = compression == .none ? nil : DigestingReader(blob)
+        let uncompressed = DigestingReader(try Codecs.decompressing(compressed ?? blob, as: compression))
+        // Reading, inflating and hashing run a step ahead on a second thread; this one makes files.
+        let pipeline = PipelinedReader(uncompressed)
+        defer { pipeline.cancel() }
+        let stats = try apply(TarReader(pipeline))
+        try pipeline.copy(to: NullWriter())  // what follows the end-of-archive blocks counts too
+        try compressed?.copy(to: NullWriter())
+        let blobDigest = compressed?.digest() ?? uncompressed.digest()
+        if let digest, blobDigest != digest {
+            throw StrataError(.digestMismatch, "layer digest mismatch: expected \(digest), got \(blobDigest)")
         }
         if let diffID, uncompressed.digest() != diffID {
             throw StrataError(.digestMismatch, "layer diff ID mismatch: expected \(diffID), got \(uncompressed.digest())")
@@ -93,7 +98,7 @@ public final class LayerApplier {
                 try RootedDirectory.removeAll(dir, base)
             }
         }
-        created.insert(key)
+        if mode == .flatten { created.insert(key) }
         let mtime = timespec(tv_sec: Int(header.modificationTime), tv_nsec: Int(header.modificationNanoseconds))
 
         switch header.kind {

@@ -232,3 +232,38 @@ struct LayerSemanticsTests {
         #expect(try archive(root) == first)
     }
 }
+
+struct PipelinedReaderTests {
+    @Test func passesEveryByteInOrder() throws {
+        let data = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let pipeline = PipelinedReader(MemoryReader(data), chunkSize: 65_536, depth: 3)
+        #expect(try pipeline.readAll(limit: 1 << 30) == data)
+    }
+
+    @Test func reportsTheSourcesError() {
+        final class Failing: ByteReader {
+            var calls = 0
+            func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+                calls += 1
+                if calls > 3 { throw StrataError(.io, "disk on fire") }
+                buffer[0] = 1
+                return 1
+            }
+        }
+        let pipeline = PipelinedReader(Failing())
+        #expect(throws: StrataError(.io, "disk on fire")) { _ = try pipeline.readAll() }
+    }
+
+    @Test func aLayerThatFailsMidwayStopsThePipeline() throws {
+        // A truncated gzip layer: the error reaches the applier through the pipeline.
+        let layer = try LayerBuilder().file("a", String(repeating: "x", count: 100_000)).bytes()
+        let out = MemoryWriter()
+        let gz = try GzipWriter(out)
+        try gz.write(layer)
+        try gz.finish()
+        let applier = try LayerApplier(directory: temporaryDirectory(), mode: .flatten)
+        #expect(throws: StrataError.self) {
+            try applier.apply(blob: MemoryReader(Array(out.bytes.prefix(out.bytes.count / 2))), compression: .gzip, digest: nil, diffID: nil)
+        }
+    }
+}
