@@ -89,16 +89,25 @@ public final class LayerApplier {
             try applyWhiteout(parts, base: base)
             return
         }
-        let dir = try root.parent(of: parts, create: true)
+        let dir: Int32
+        do {
+            dir = try root.parent(of: parts, create: true)
+        } catch where mode == .overlayDiff {
+            // An entry below a path this layer whited out: the whiteout becomes an opaque directory.
+            try replaceWhiteoutParents(parts)
+            dir = try root.parent(of: parts, create: true)
+        }
+        var replacesWhiteout = false
         if let existing = RootedDirectory.stat(dir, base) {
             let isDir = (existing.st_mode & S_IFMT) == S_IFDIR
+            replacesWhiteout = mode == .overlayDiff && (existing.st_mode & S_IFMT) == S_IFCHR && existing.st_rdev == 0
             if !(isDir && header.kind == .directory) {
                 // A later entry replaces an earlier one, whatever either's type.
                 // The cached parent is `dir` itself, never inside what is removed: it stays valid.
                 try RootedDirectory.removeAll(dir, base)
             }
         }
-        if mode == .flatten { created.insert(key) }
+        created.insert(key)
         let mtime = timespec(tv_sec: Int(header.modificationTime), tv_nsec: Int(header.modificationNanoseconds))
 
         switch header.kind {
@@ -125,6 +134,12 @@ public final class LayerApplier {
             guard d >= 0 else { throw StrataError.posix("cannot open directory \(key)", errno: errno) }
             defer { close(d) }
             try finish(fd: d, header: header, key: key, mtime: nil)
+            if replacesWhiteout {
+                // Deleted and made again in one layer: nothing of the lower directory shows through.
+                guard fsetxattr(d, "trusted.overlay.opaque", "y", 1, 0) == 0 else {
+                    throw StrataError.posix("cannot mark \(key) opaque", errno: errno)
+                }
+            }
             directoryTimes.append((parts, mtime))
         case .symlink:
             guard symlinkat(header.linkName, dir, base) == 0 else { throw StrataError.posix("cannot create symlink \(key)", errno: errno) }
@@ -174,6 +189,26 @@ public final class LayerApplier {
         }
     }
 
+    /// Turns whiteout devices on the way to `parts` into opaque directories (overlay form).
+    private func replaceWhiteoutParents(_ parts: [String]) throws {
+        for depth in 1..<parts.count {
+            let prefix = Array(parts[0..<depth])
+            let parent = try root.parent(of: prefix, create: true)
+            let name = prefix.last!
+            guard let st = RootedDirectory.stat(parent, name), (st.st_mode & S_IFMT) == S_IFCHR, st.st_rdev == 0 else { continue }
+            guard unlinkat(parent, name, 0) == 0, mkdirat(parent, name, 0o755) == 0 else {
+                throw StrataError.posix("cannot replace whiteout \(prefix.joined(separator: "/"))", errno: errno)
+            }
+            let d = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard d >= 0 else { throw StrataError.posix("cannot open \(prefix.joined(separator: "/"))", errno: errno) }
+            defer { close(d) }
+            guard fsetxattr(d, "trusted.overlay.opaque", "y", 1, 0) == 0 else {
+                throw StrataError.posix("cannot mark \(prefix.joined(separator: "/")) opaque", errno: errno)
+            }
+            root.invalidate()
+        }
+    }
+
     private func applyWhiteout(_ parts: [String], base: String) throws {
         let dir: Int32
         if mode == .overlayDiff {
@@ -205,6 +240,9 @@ public final class LayerApplier {
         guard !target.isEmpty, target != ".", target != ".." else {
             throw StrataError(.invalidArchive, "refusing whiteout \"\(parts.joined(separator: "/"))\": it names no file")
         }
+        // A whiteout hides only what lower layers put there, never this layer's own entries (OCI).
+        let prefix = parts.dropLast().joined(separator: "/")
+        if created.contains(prefix.isEmpty ? target : "\(prefix)/\(target)") { return }
         try RootedDirectory.removeAll(dir, target)
         if mode == .overlayDiff {
             guard mknodat(dir, target, S_IFCHR, 0) == 0 else {

@@ -29,11 +29,13 @@ public final class RootedDirectory {
 
     /// Splits an archive path into clean components. Leading `/` and `./` are dropped; a path whose
     /// `..` would climb above the root is refused (not clamped: such an entry is an attack or a bug).
-    public static func components(_ name: String, entry: String? = nil) throws -> [String] {
+    /// `clamp`: `..` at the root stays at the root, as the kernel resolves a symlink under a chroot.
+    public static func components(_ name: String, entry: String? = nil, clamp: Bool = false) throws -> [String] {
         var parts: [String] = []
         for part in name.split(separator: "/", omittingEmptySubsequences: true) {
             if part == "." { continue }
             if part == ".." {
+                if clamp, parts.isEmpty { continue }
                 guard !parts.isEmpty else {
                     throw StrataError(.invalidArchive, "refusing tar entry \"\(entry ?? name)\": its path leads outside the root")
                 }
@@ -47,7 +49,7 @@ public final class RootedDirectory {
 
     /// Opens a directory of the tree (an `strata_o_path()` descriptor the caller closes), creating missing
     /// directories on the way when `create` is set. Symlinks on the way resolve inside the root.
-    func openDirectory(_ parts: ArraySlice<String>, create: Bool) throws -> Int32 {
+    func openDirectory(_ parts: ArraySlice<String>, create: Bool, depth: Int = 0) throws -> Int32 {
         if parts.isEmpty { return dup(fd) }
         let joined = parts.joined(separator: "/")
         let resolve = UInt64(RESOLVE_IN_ROOT) | UInt64(RESOLVE_NO_MAGICLINKS)
@@ -60,6 +62,13 @@ public final class RootedDirectory {
                 throw StrataError.posix("cannot create directory \(joined) in \(path)", errno: errno)
             }
             result = strata_openat2(fd, joined, flags, resolve)
+            if result < 0, errno == ENOENT, depth < 16, let target = Self.readLink(parent, parts.last!) {
+                // A dangling symlink: make its target, resolved inside the root (as mkdir -p in a chroot).
+                let base = target.hasPrefix("/") ? [] : Array(parts.dropLast())
+                let targetParts = try Self.components((base + [target]).joined(separator: "/"), clamp: true)
+                close(try openDirectory(targetParts[...], create: true, depth: depth + 1))
+                result = strata_openat2(fd, joined, flags, resolve)
+            }
         }
         guard result >= 0 else {
             if errno == ENOTDIR {
@@ -81,6 +90,14 @@ public final class RootedDirectory {
         if let cachedParent { close(cachedParent.fd) }
         cachedParent = (key, opened)
         return opened
+    }
+
+    /// The target of a symlink named `name` in `dir`, or nil when it is not one.
+    static func readLink(_ dir: Int32, _ name: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlinkat(dir, name, &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Forgets the cached parent (after a directory was removed or replaced).
@@ -142,5 +159,34 @@ extension RootedDirectory {
         var st = Glibc.stat()
         guard fstat(f, &st) == 0 else { return false }
         return (st.st_mode & S_IFMT) == S_IFREG && (st.st_mode & 0o111) != 0
+    }
+}
+
+extension RootedDirectory {
+    /// Creates an empty directory or file at `path` (inside the root) when nothing is there;
+    /// returns whether it did. The parent's times are restored, so the creation leaves no trace
+    /// a tree comparison would see.
+    public func createIfMissing(_ path: String, directory: Bool) throws -> Bool {
+        let parts = try Self.components(path)
+        guard let name = parts.last else { return false }
+        let parent = try openDirectory(parts.dropLast()[...], create: true)
+        defer { close(parent) }
+        if Self.stat(parent, name) != nil { return false }
+        var before = Glibc.stat()
+        fstat(parent, &before)
+        if directory {
+            guard mkdirat(parent, name, 0o755) == 0 else { throw StrataError.posix("cannot create /\(path)", errno: errno) }
+        } else {
+            let f = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard f >= 0 else { throw StrataError.posix("cannot create /\(path)", errno: errno) }
+            close(f)
+        }
+        var times = [before.st_atim, before.st_mtim]
+        let writable = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if writable >= 0 {
+            futimens(writable, &times)
+            close(writable)
+        }
+        return true
     }
 }

@@ -105,7 +105,7 @@ public struct TreeArchiver {
                 if st.st_nlink > 1 { state.linkTargets[key] = rel }
                 header.kind = .regular
                 header.size = Int64(st.st_size)
-                body = try FileReader(path: path)
+                body = try FileReader(path: path, noFollow: true)
             }
         case S_IFCHR, S_IFBLK:
             header.kind = type == S_IFCHR ? .characterDevice : .blockDevice
@@ -151,7 +151,10 @@ public struct TreeArchiver {
             }
             guard lowerNames.contains(name), let a = Self.lstat("\(lower)/\(rel)"), let b = Self.lstat("\(upper)/\(rel)") else {
                 if state.ignoring.contains(rel) {
-                    if FileSystem.isDirectory("\(upper)/\(rel)") { try diffWalk(lower: lower, upper: upper, relative: rel, writer: writer, state: &state) }
+                    // lstat, never stat: the container may have put a symlink to the host there.
+                    if let st = Self.lstat("\(upper)/\(rel)"), (st.st_mode & S_IFMT) == S_IFDIR {
+                        try diffWalk(lower: lower, upper: upper, relative: rel, writer: writer, state: &state)
+                    }
                     continue
                 }
                 try emit(root: upper, relative: rel, writer: writer, state: &state, recurse: true)

@@ -50,7 +50,7 @@ public enum TreeChanges {
         var changes: [Change] = []
         func addAll(_ rel: String) {
             changes.append(Change(.added, "/" + rel))
-            if FileSystem.isDirectory("\(upper)/\(rel)"), TreeArchiver.lstat("\(upper)/\(rel)").map({ ($0.st_mode & S_IFMT) == S_IFDIR }) == true {
+            if TreeArchiver.lstat("\(upper)/\(rel)").map({ ($0.st_mode & S_IFMT) == S_IFDIR }) == true {
                 for name in FileSystem.listDirectory("\(upper)/\(rel)") { addAll("\(rel)/\(name)") }
             }
         }
@@ -62,7 +62,7 @@ public enum TreeChanges {
                 guard upperNames.contains(name) else { changes.append(Change(.deleted, "/" + child)); continue }
                 guard lowerNames.contains(name), let a = TreeArchiver.lstat("\(lower)/\(child)"), let b = TreeArchiver.lstat("\(upper)/\(child)") else {
                     if ignoring.contains(child) {
-                        if FileSystem.isDirectory("\(upper)/\(child)") { walk(child) }
+                        if let st = TreeArchiver.lstat("\(upper)/\(child)"), (st.st_mode & S_IFMT) == S_IFDIR { walk(child) }
                         continue
                     }
                     addAll(child)
@@ -77,6 +77,15 @@ public enum TreeChanges {
             }
         }
         walk("")
+        // As the overlay driver (and Docker) report them: the directories holding a change changed too.
+        var seen = Set(changes.map(\.path))
+        for change in changes {
+            var parent = PathString(change.path).deletingLastComponent
+            while parent != "/", !parent.isEmpty, seen.insert(parent).inserted {
+                changes.append(Change(.changed, parent))
+                parent = PathString(parent).deletingLastComponent
+            }
+        }
         return changes.sorted()
     }
 }

@@ -10,8 +10,9 @@ public final class FileReader: ByteReader {
     public let path: String
     private let owns: Bool
 
-    public init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// `noFollow`: refuse a symlink in the last component (a tree that may change underfoot).
+    public init(path: String, noFollow: Bool = false) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | (noFollow ? O_NOFOLLOW : 0))
         guard fd >= 0 else { throw StrataError.posix("cannot open \(path)", errno: errno) }
         self.fd = fd
         self.path = path

@@ -29,6 +29,10 @@ extension ContainerEngine {
         let layers = try self.layers(of: c)
         let lock = try store.ingestLock()
         defer { withExtendedLifetime(lock) {} }
+        // Frozen while its layer is read, as Docker pauses by default: a running container must not
+        // swap a path for a symlink to the host between our look and our read.
+        if c.state == .running { try runtime.pause(c.id) }
+        defer { if c.state == .running { runtime.resume(c.id) } }
 
         let ingest = try store.content.ingest()
         let stats: LayerStats
@@ -72,9 +76,11 @@ extension ContainerEngine {
         let c = try lookup(input)
         let dir = directory(c.id)
         let layers = try self.layers(of: c)
-        let wasMounted = c.state == .running
-        let rootfs = try snapshots.mount(dir, over: layers)
-        defer { if !wasMounted { snapshots.unmount(dir) } }
+        let use = try snapshots.use(dir, over: layers)
+        defer { use.release() }
+        if c.state == .running { try runtime.pause(c.id) }
+        defer { if c.state == .running { runtime.resume(c.id) } }
+        let rootfs = use.rootfs
         let tar = TarWriter(writer)
         try TreeArchiver(clampTime: nil).archive(directory: rootfs, into: tar)
         try tar.finish()

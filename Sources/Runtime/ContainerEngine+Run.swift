@@ -23,20 +23,33 @@ extension ContainerEngine {
     /// attachment), records the exit code, and unmounts. Returns the container's exit code.
     public func execute(_ input: String, attach: Attachment) throws -> Int32 {
         var c = try lookup(input)
-        guard c.state != .running else {
-            throw StrataError(.conflict, "container \(c.shortID) is already running")
-        }
         let runtimePath = try runtime.executable()
+        // Claim the container before touching anything: of two processes starting it, the loser
+        // leaves the winner's mount, bundle and runtime state alone.
+        let claimed = try db.write { () -> Int in
+            // Claimed: running, with no start time until the runtime has the process going.
+            try db.execute("UPDATE containers SET state = 'running', pid = ?, started = NULL WHERE id = ? AND state != 'running'",
+                           [.integer(Int64(getpid())), .text(c.id)])
+            return try db.query("SELECT changes()").first.flatMap { $0.int(0) }.map(Int.init) ?? 0
+        }
+        guard claimed == 1 else { throw StrataError(.conflict, "container \(c.shortID) is already running") }
+        /// Undoes the claim when the container never started: it is as it was.
+        func unclaim() {
+            try? db.execute("UPDATE containers SET state = ?, pid = 0, started = ? WHERE id = ? AND pid = ?",
+                            [.text(c.state.rawValue), c.started.map { .real($0.timeIntervalSince1970) } ?? .null,
+                             .text(c.id), .integer(Int64(getpid()))])
+        }
         let dir = directory(c.id)
-        let layers = try self.layers(of: c)
-        let rootfs = try snapshots.mount(dir, over: layers)
+        let use: Snapshotter.MountUse
         do {
-            let spec = try runtimeSpec(c, rootfs: rootfs, directory: dir)
+            use = try snapshots.use(dir, over: try self.layers(of: c))
+            let spec = try runtimeSpec(c, rootfs: use.rootfs, directory: dir)
             try FileSystem.writeAtomically("\(dir)/config.json", Array(try JSONCoding.encoder.encode(spec)))
         } catch {
-            snapshots.unmount(dir)
+            unclaim()
             throw error
         }
+        defer { use.release() }
         runtime.delete(c.id, force: true)  // a stale state from a crash would block the name
 
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
@@ -45,19 +58,13 @@ extension ContainerEngine {
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         let pid: pid_t
         do {
-            let updated = try db.write { () -> Int in
-                try db.execute("UPDATE containers SET state = 'running', pid = ?, exit_code = NULL, started = ?, finished = NULL WHERE id = ? AND state != 'running'",
-                               [.integer(Int64(getpid())), .real(Date().timeIntervalSince1970), .text(c.id)])
-                return try db.query("SELECT changes()").first.flatMap { $0.int(0) }.map(Int.init) ?? 0
-            }
-            guard updated == 1 else { throw StrataError(.conflict, "container \(c.shortID) was started by another process") }
+            try db.execute("UPDATE containers SET exit_code = NULL, finished = NULL WHERE id = ?", [.text(c.id)])
             pid = try Subprocess.spawn(runtimePath, runtime.arguments(["run", "--bundle", dir, c.id]),
                                        stdin: attach.stdin ?? null, stdout: outPipe[1], stderr: errPipe[1])
+            try db.execute("UPDATE containers SET started = ? WHERE id = ?", [.real(Date().timeIntervalSince1970), .text(c.id)])
         } catch {
             [outPipe[0], outPipe[1], errPipe[0], errPipe[1], null].forEach { close($0) }
-            snapshots.unmount(dir)
-            try? db.execute("UPDATE containers SET state = 'exited', exit_code = 127, finished = ? WHERE id = ? AND pid = ?",
-                            [.real(Date().timeIntervalSince1970), .text(c.id), .integer(Int64(getpid()))])
+            unclaim()
             throw error
         }
         close(outPipe[1])
@@ -72,7 +79,7 @@ extension ContainerEngine {
         log?.close()
         let status = Subprocess.wait(pid)
         runtime.delete(c.id, force: true)
-        snapshots.unmount(dir)
+        use.release()
         try db.execute("UPDATE containers SET state = 'exited', exit_code = ?, finished = ? WHERE id = ?",
                        [.integer(Int64(status)), .real(Date().timeIntervalSince1970), .text(c.id)])
         c = try lookup(c.id)
@@ -118,16 +125,14 @@ extension ContainerEngine {
     /// container (so it outlives this one), and this returns once it has started.
     public func startDetached(_ input: String, executable: String) throws -> Container {
         let c = try lookup(input)
-        guard c.state != .running else { throw StrataError(.conflict, "container \(c.shortID) is already running") }
+        guard c.state != .running else { return c }  // as docker start: already running is fine
         _ = try runtime.executable()
         // Check here what would make the start fail (user, command), so the error is this process's.
         let dir = directory(c.id)
-        let rootfs = try snapshots.mount(dir, over: try layers(of: c))
         do {
-            _ = try runtimeSpec(c, rootfs: rootfs, directory: dir)
-        } catch {
-            snapshots.unmount(dir)
-            throw error
+            let use = try snapshots.use(dir, over: try layers(of: c))
+            defer { use.release() }
+            _ = try runtimeSpec(c, rootfs: use.rootfs, directory: dir)
         }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(null) }
@@ -141,7 +146,8 @@ extension ContainerEngine {
         var current = c
         while true {
             current = try lookup(c.id)
-            if current.state != .created || current.started != c.started { return current }
+            if current.state == .running, current.started != nil { return current }
+            if current.state == .exited, current.finished != c.finished { return current }
             var status: Int32 = 0
             if waitpid(monitor, &status, WNOHANG) == monitor {
                 current = try lookup(c.id)
@@ -224,7 +230,10 @@ extension ContainerEngine {
     func checkExecutable(_ command: String, env: [String], root: RootedDirectory) throws {
         if command.contains("/") {
             guard root.isExecutable(command) else {
-                throw StrataError(.invalidArgument, "exec: \"\(command)\": stat \(command): no such file or directory (or not executable) in the image")
+                if (try? root.readFile(command, limit: 1 << 30)) != nil {
+                    throw StrataError(.invalidArgument, "exec: \"\(command)\": permission denied")
+                }
+                throw StrataError(.invalidArgument, "exec: \"\(command)\": stat \(command): no such file or directory")
             }
             return
         }

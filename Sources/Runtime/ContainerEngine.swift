@@ -189,12 +189,23 @@ public final class ContainerEngine {
                 throw StrataError(.conflict,
                     "You cannot remove a running container \(c.id). Stop the container before attempting removal or force remove")
             }
-            runtime.kill(c.id, signal: "KILL")
-            c = try waitForExit(c, timeout: 10)
+            // Killed until it is gone: a container only just claimed may not have a process yet.
+            let deadline = Date().addingTimeInterval(10)
+            while c.state == .running, Date() < deadline {
+                runtime.kill(c.id, signal: "KILL")
+                c = try waitForExit(c, timeout: 0.2)
+            }
+        }
+        // The row goes first, and only if nobody started the container meanwhile.
+        let deleted = try db.write { () -> Int in
+            try db.execute("DELETE FROM containers WHERE id = ? AND state != 'running'", [.text(c.id)])
+            return try db.query("SELECT changes()").first.flatMap { $0.int(0) }.map(Int.init) ?? 0
+        }
+        guard deleted == 1 else {
+            throw StrataError(.conflict, "You cannot remove a running container \(c.id). Stop the container before attempting removal or force remove")
         }
         runtime.delete(c.id, force: true)
         snapshots.removeContainerLayer(directory(c.id))
-        try db.execute("DELETE FROM containers WHERE id = ?", [.text(c.id)])
         return c
     }
 

@@ -44,6 +44,21 @@ public final class OCIRuntime {
         }
     }
 
+    /// Freezes or thaws the container's processes (commit and export read a tree that must not change underfoot).
+    public func pause(_ id: String) throws { try control(["pause", id], what: "pause") }
+    public func resume(_ id: String) { try? control(["resume", id], what: "resume") }
+
+    private func control(_ command: [String], what: String) throws {
+        let path = try executable()
+        let null = open("/dev/null", O_RDWR)
+        defer { close(null) }
+        let pid = try Subprocess.spawn(path, arguments(command), stdin: null, stdout: null, stderr: null)
+        let status = Subprocess.wait(pid)
+        guard status == 0 else {
+            throw StrataError(.conflict, "cannot \(what) container \(command.last!.prefix(12)) (\(path) exited \(status)); stop it first")
+        }
+    }
+
     /// Forgets the container's runtime state.
     public func delete(_ id: String, force: Bool) {
         guard let path = try? executable() else { return }

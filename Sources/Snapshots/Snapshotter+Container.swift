@@ -13,18 +13,14 @@ extension Snapshotter {
     static let mountPointDirectories = ["dev", "proc", "sys", "etc"]
     static let mountPointFiles = ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
 
-    /// Creates the mount points missing from `rootfs`; returns those it made.
+    /// Creates the mount points missing from `rootfs`; returns those it made. Paths resolve inside
+    /// the root (an image's /etc may be a symlink: it must never lead to the host), and the times
+    /// of the directories they are made in are kept, so they do not count as changes.
     static func createMountPoints(in rootfs: String) throws -> [String] {
+        let root = try RootedDirectory(path: rootfs)
         var made: [String] = []
-        for dir in mountPointDirectories where TreeArchiver.lstat("\(rootfs)/\(dir)") == nil {
-            try FileSystem.createDirectory("\(rootfs)/\(dir)", mode: 0o755)
-            made.append(dir)
-        }
-        for file in mountPointFiles where TreeArchiver.lstat("\(rootfs)/\(file)") == nil {
-            let fd = open("\(rootfs)/\(file)", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw StrataError.posix("cannot create mount point /\(file)", errno: errno) }
-            close(fd)
-            made.append(file)
+        for path in mountPointDirectories + mountPointFiles {
+            if try root.createIfMissing(path, directory: mountPointDirectories.contains(path)) { made.append(path) }
         }
         return made
     }
@@ -78,6 +74,57 @@ extension Snapshotter {
             throw StrataError.posix("cannot mount the container filesystem (overlay, \(layers.count) layers)", errno: errno)
         }
         return merged
+    }
+
+    /// One user of a container's mounted root filesystem (a run, an export). Each holds a shared
+    /// lock on the container's `mount.lock`; the last one out — the one that can take it
+    /// exclusively — unmounts. So an export never unmounts a root a run is using, nor the reverse.
+    public final class MountUse {
+        public let rootfs: String
+        let directory: String
+        let fd: Int32
+        let snapshotter: Snapshotter
+        private var released = false
+
+        init(snapshotter: Snapshotter, directory: String, rootfs: String, fd: Int32) {
+            self.snapshotter = snapshotter
+            self.directory = directory
+            self.rootfs = rootfs
+            self.fd = fd
+        }
+
+        public func release() {
+            guard !released else { return }
+            released = true
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                Snapshotter.serialized(directory) { snapshotter.unmount(directory) }
+            }
+            close(fd)
+        }
+
+        deinit { release() }
+    }
+
+    /// Mounts (if needed) and registers a user of the container's root filesystem.
+    public func use(_ directory: String, over layers: [Snapshot]) throws -> MountUse {
+        let fd = open("\(directory)/mount.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StrataError.posix("cannot open \(directory)/mount.lock", errno: errno) }
+        flock(fd, LOCK_SH)
+        do {
+            let rootfs = try Self.serialized(directory) { try mount(directory, over: layers) }
+            return MountUse(snapshotter: self, directory: directory, rootfs: rootfs, fd: fd)
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// Runs `body` while holding the container's mount-serialising lock (mount and unmount never interleave).
+    static func serialized<T>(_ directory: String, _ body: () throws -> T) rethrows -> T {
+        let fd = open("\(directory)/mount.serial", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { flock(fd, LOCK_EX) }
+        defer { if fd >= 0 { close(fd) } }
+        return try body()
     }
 
     /// Unmounts the union if mounted.

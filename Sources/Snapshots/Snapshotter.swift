@@ -62,8 +62,11 @@ public final class Snapshotter {
         let dir = directory(chainID)
         switch driver {
         case .overlay:
-            guard FileSystem.isDirectory("\(dir)/diff"), let link = try? FileSystem.readFile("\(dir)/link") else { return nil }
-            return Snapshot(chainID: chainID, path: "\(dir)/diff", link: String(decoding: link, as: UTF8.self))
+            guard FileSystem.isDirectory("\(dir)/diff"), let bytes = try? FileSystem.readFile("\(dir)/link") else { return nil }
+            let link = String(decoding: bytes, as: UTF8.self)
+            // A crash between the rename and the link leaves the link to be made.
+            if TreeArchiver.lstat("\(root)/l/\(link)") == nil { symlink("../\(chainID.encoded)/diff", "\(root)/l/\(link)") }
+            return Snapshot(chainID: chainID, path: "\(dir)/diff", link: link)
         case .copy:
             return FileSystem.isDirectory("\(dir)/fs") ? Snapshot(chainID: chainID, path: "\(dir)/fs", link: nil) : nil
         }
@@ -106,7 +109,7 @@ public final class Snapshotter {
                               digest: layer.descriptor.digest, diffID: layer.diffID)
             var link: String?
             if driver == .overlay {
-                let short = String(chainID.encoded.prefix(Self.linkLength))
+                let short = shortLink(for: chainID)
                 try FileSystem.writeAtomically("\(temp)/link", Array(short.utf8))
                 link = short
             }
@@ -118,10 +121,7 @@ public final class Snapshotter {
                 FileSystem.removeTree(temp)
                 return existing
             }
-            if let link {
-                unlink("\(root)/l/\(link)")
-                symlink("../\(chainID.encoded)/diff", "\(root)/l/\(link)")
-            }
+            if let link { symlink("../\(chainID.encoded)/diff", "\(root)/l/\(link)") }
             FileSystem.syncDirectory(root)
             return Snapshot(chainID: chainID, path: "\(target)/\(driver == .overlay ? "diff" : "fs")", link: link)
         } catch {
@@ -137,6 +137,16 @@ public final class Snapshotter {
     static func copyTree(_ source: String, to destination: String) throws {
         let status = Subprocess.run("/bin/cp", ["-a", "--reflink=auto", source, destination])
         guard status == 0 else { throw StrataError(.io, "cannot copy \(source) to \(destination) (cp exited \(status))") }
+    }
+
+    /// The shortest free (or already ours) link name: 12 hex characters, longer on a collision.
+    func shortLink(for chainID: Digest) -> String {
+        for length in [Self.linkLength, 16, 24, 32, 64] {
+            let name = String(chainID.encoded.prefix(length))
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/l/\(name)") else { return name }
+            if target == "../\(chainID.encoded)/diff" { return name }
+        }
+        return chainID.encoded
     }
 
     /// Every snapshot present.

@@ -712,9 +712,7 @@ private enum Fmt {
         case .array(let items): return "[" + items.map(json).joined(separator: ",") + "]"
         case .object(let o): return "{" + sortedKeys(o).map { json(.string($0)) + ":" + json(o[$0]!) }.joined(separator: ",") + "}"
         case .string(let s):
-            var out = ""
-            OrderedJSON.quote(s, into: &out)
-            return out
+            return JSONCoding.quote(s, escapeHTML: true)
         }
     }
 

@@ -122,3 +122,80 @@ func makeImage(_ store: ImageStore, layers: [[UInt8]], tag: String) throws -> Im
         #expect(FileSystem.listDirectory(snapshotter.root).isEmpty)
     }
 }
+
+/// Findings of the security review, each pinned.
+@Suite(.serialized) struct ContainerLayerSafetyTests {
+    let store = try! ImageStore(root: temporaryDirectory("store"))
+    let outside = temporaryDirectory("outside")
+
+    @Test func mountPointsAreMadeInsideTheRootEvenThroughAnImageSymlink() throws {
+        let snapshotter = try Snapshotter(storeRoot: store.root, content: store.content, driver: .copy)
+        // The image's /etc is a symlink to a host directory.
+        let image = try makeImage(store, layers: [try LayerBuilder().symlink("etc", outside).dir("bin").bytes()], tag: "evil")
+        let layers = try snapshotter.prepare(try store.layers(of: image))
+        let dir = temporaryDirectory("container")
+        try snapshotter.createContainerLayer(in: dir, over: layers)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir + "/rootfs" + outside + "/hosts"))
+    }
+
+    @Test func anUnchangedCopyContainerHasNoChanges() throws {
+        let snapshotter = try Snapshotter(storeRoot: store.root, content: store.content, driver: .copy)
+        let image = try makeImage(store, layers: [try LayerBuilder().dir("bin").file("bin/sh", "sh").bytes()], tag: "plain")
+        let layers = try snapshotter.prepare(try store.layers(of: image))
+        let dir = temporaryDirectory("container")
+        try snapshotter.createContainerLayer(in: dir, over: layers)
+        #expect(snapshotter.changes(dir, over: layers).isEmpty)
+    }
+
+    /// A container that replaced an ignored mount point with a symlink to the host must not get
+    /// host files into its diff or its committed layer.
+    @Test func ignoredMountPointsAreNeverFollowed() throws {
+        try "SECRET".write(toFile: outside + "/secret", atomically: true, encoding: .utf8)
+        let lower = temporaryDirectory("lower"), upper = temporaryDirectory("upper")
+        try FileManager.default.createSymbolicLink(atPath: upper + "/etc", withDestinationPath: outside)
+        let changes = TreeChanges.compare(lower: lower, upper: upper, ignoring: ["etc"])
+        #expect(!changes.contains { $0.path.contains("secret") })
+        let out = MemoryWriter()
+        let tar = TarWriter(out)
+        try TreeArchiver().archiveChanges(lower: lower, upper: upper, ignoring: ["etc"], into: tar)
+        try tar.finish()
+        let reader = TarReader(MemoryReader(out.bytes))
+        while let h = try reader.next() { #expect(!h.name.contains("secret")) }
+    }
+
+    @Test func aWhiteoutNeverHidesItsOwnLayersEntries() throws {
+        let root = temporaryDirectory("root")
+        try apply([try LayerBuilder().dir("-e").file("-e/new", "mine").entry(TarHeader(name: ".wh.-e")).bytes()], to: root)
+        #expect(read(root + "/-e/new") == "mine")
+    }
+
+    @Test(.enabled(if: SnapshotterTests.drivers.contains(.overlay)))
+    func aDirectoryRemadeInOneLayerHidesTheLowerOne() throws {
+        let snapshotter = try Snapshotter(storeRoot: store.root, content: store.content, driver: .overlay)
+        let image = try makeImage(store, layers: [
+            try LayerBuilder().dir("d").file("d/old", "old").bytes(),
+            try LayerBuilder().entry(TarHeader(name: ".wh.d")).dir("d").file("d/new", "new").bytes(),
+            try LayerBuilder().entry(TarHeader(name: ".wh.e")).file("e/inner", "x").bytes(),
+        ], tag: "remade")
+        let layers = try snapshotter.prepare(try store.layers(of: image))
+        let dir = temporaryDirectory("container")
+        try snapshotter.createContainerLayer(in: dir, over: layers)
+        let use = try snapshotter.use(dir, over: layers)
+        defer { use.release(); snapshotter.removeContainerLayer(dir) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: use.rootfs + "/d") == ["new"])
+        #expect(read(use.rootfs + "/e/inner") == "x")
+    }
+}
+
+extension ContainerLayerSafetyTests {
+    @Test func relativeSymlinksClimbingOutAreClampedAtTheRoot() throws {
+        let snapshotter = try Snapshotter(storeRoot: store.root, content: store.content, driver: .copy)
+        let image = try makeImage(store, layers: [try LayerBuilder().symlink("etc", "../../../../../../.." + outside).bytes()], tag: "climb")
+        let layers = try snapshotter.prepare(try store.layers(of: image))
+        let dir = temporaryDirectory("container")
+        try snapshotter.createContainerLayer(in: dir, over: layers)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir + "/rootfs" + outside + "/hostname"))
+    }
+}

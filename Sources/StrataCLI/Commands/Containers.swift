@@ -39,13 +39,13 @@ func strataExecutable() -> String {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 }
 
-/// A command the image lacks: Docker's exit code 127.
+/// `run` and `start -a` exit as `docker run` does when the container could not run: 127 for a
+/// command the image lacks, 126 for one it cannot execute, 125 for any other failure of Strata's.
 func runExitCode(_ error: Error) -> Error {
-    if let e = error as? StrataError, e.message.hasPrefix("exec: ") {
-        warn("Error: \(e.message)")
-        return ExitCode(127)
-    }
-    return error
+    guard let e = error as? StrataError else { return error }
+    warn("Error: \(e.message)")
+    if e.message.hasPrefix("exec: ") { return ExitCode(e.message.hasSuffix("permission denied") ? 126 : 127) }
+    return ExitCode(125)
 }
 
 /// `strata run`.
@@ -58,7 +58,8 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try global.engine()
-        let container = try engine.create(try options.createOptions(autoRemove: rm))
+        let container: Container
+        do { container = try engine.create(try options.createOptions(autoRemove: rm)) } catch { throw runExitCode(error) }
         if detach {
             do {
                 _ = try engine.startDetached(container.id, executable: strataExecutable())
