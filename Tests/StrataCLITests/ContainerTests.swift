@@ -133,6 +133,11 @@ struct ContainerTests {
         }.joined() ?? ""
         #expect(try strata(driver, ["ps"]).lines.count == 2, "\(monitorLog)")
         #expect(try strata(driver, ["logs", "bg"]).stdout == "started\n")
+        // A running container is paused while it is committed, then goes on.
+        let live = try strata(driver, ["commit", "bg", "box:live"])
+        #expect(live.status == 0, "\(live.stderr)")
+        #expect(try strata(driver, ["ps"]).lines.count == 2)
+        #expect(try strata(driver, ["start", "bg"]).status == 0)  // already running: nothing to do
         let rm = try strata(driver, ["rm", "bg"])
         #expect(rm.status != 0 && rm.stderr.contains("cannot remove a running container"))
         #expect(try strata(driver, ["stop", "-t", "1", "bg"]).stdout == "bg\n")
