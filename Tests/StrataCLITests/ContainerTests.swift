@@ -140,7 +140,9 @@ struct ContainerTests {
         #expect(try strata(driver, ["start", "bg"]).status == 0)  // already running: nothing to do
         let rm = try strata(driver, ["rm", "bg"])
         #expect(rm.status != 0 && rm.stderr.contains("cannot remove a running container"))
-        #expect(try strata(driver, ["stop", "-t", "1", "bg"]).stdout == "bg\n")
+        // Several at once, as docker: a missing one is reported, the others are still stopped.
+        let stop = try strata(driver, ["stop", "-t", "1", "nosuch", "bg"])
+        #expect(stop.stdout == "bg\n" && stop.status == 1 && stop.stderr.contains("No such container: nosuch"))
         let stopped = try strata(driver, ["ps", "-a"]).lines
         try #require(stopped.count == 2)
         #expect(stopped[1].contains("Exited (1"))

@@ -48,6 +48,21 @@ func runExitCode(_ error: Error) -> Error {
     return ExitCode(125)
 }
 
+/// Docker's way with several containers: each one done prints its name, a failure does not stop
+/// the others, and the failures are reported together with a non-zero exit.
+func forEachContainer(_ names: [String], _ action: (String) throws -> Void) throws {
+    var failures: [String] = []
+    for name in names {
+        do {
+            try action(name)
+            emit(name + "\n")
+        } catch let e as StrataError {
+            failures.append(e.message)
+        }
+    }
+    if !failures.isEmpty { throw StrataError(.conflict, failures.joined(separator: "\nError: ")) }
+}
+
 /// `strata run`.
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create and run a new container from an image.")
@@ -121,10 +136,7 @@ struct Stop: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try global.engine()
-        for name in containers {
-            _ = try engine.stop(name, timeout: time)
-            emit(name + "\n")
-        }
+        try forEachContainer(containers) { _ = try engine.stop($0, timeout: time) }
     }
 }
 
@@ -137,10 +149,7 @@ struct Kill: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try global.engine()
-        for name in containers {
-            _ = try engine.kill(name, signal: signal)
-            emit(name + "\n")
-        }
+        try forEachContainer(containers) { _ = try engine.kill($0, signal: signal) }
     }
 }
 
@@ -153,16 +162,7 @@ struct Rm: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try global.engine()
-        var failures: [String] = []
-        for name in containers {
-            do {
-                _ = try engine.remove(name, force: force)
-                emit(name + "\n")
-            } catch let e as StrataError {
-                failures.append(e.message)
-            }
-        }
-        if !failures.isEmpty { throw StrataError(.conflict, failures.joined(separator: "\nError: ")) }
+        try forEachContainer(containers) { _ = try engine.remove($0, force: force) }
     }
 }
 
