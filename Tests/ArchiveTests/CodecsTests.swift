@@ -26,18 +26,7 @@ struct CodecsTests {
     }
 
     static func run(_ tool: String, _ args: [String], input: [UInt8]) throws -> [UInt8] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        let inPipe = Pipe(), outPipe = Pipe()
-        p.standardInput = inPipe
-        p.standardOutput = outPipe
-        try p.run()
-        let writer = Thread { inPipe.fileHandleForWriting.write(Data(input)); try? inPipe.fileHandleForWriting.close() }
-        writer.start()
-        let out = outPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Array(out)
+        Array(try runTool(tool, args, input: input).stdout)
     }
 
     @Test(arguments: [Compression.gzip, .zstd, .none])
