@@ -10,10 +10,15 @@ let package = Package(
         .library(name: "Archive", targets: ["Archive"]),
         .library(name: "ContentStore", targets: ["ContentStore"]),
         .library(name: "ImageStore", targets: ["ImageStore"]),
+        .library(name: "Registry", targets: ["Registry"]),
+        .library(name: "Transfer", targets: ["Transfer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C libraries from Debian: ISA-L (fast gzip inflate/deflate) and zstd.
@@ -30,9 +35,21 @@ let package = Package(
         .target(name: "Metadata", dependencies: ["ImageSpec", "CSQLite"]),
         .target(name: "ImageStore", dependencies: ["ImageSpec", "Archive", "ContentStore", "Metadata"]),
         .target(name: "Snapshots", dependencies: ["ImageSpec", "Archive", "ContentStore", "ImageStore", "CLinux"]),
+        .target(name: "Registry", dependencies: [
+            "ImageSpec",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        .target(name: "Transfer", dependencies: [
+            "Metadata",
+            "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Registry",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .target(name: "Runtime", dependencies: ["ImageSpec", "Archive", "ImageStore", "Metadata", "Snapshots"]),
         .target(name: "StrataCLI", dependencies: [
-            "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime",
+            "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime", "Registry", "Transfer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
@@ -42,7 +59,8 @@ let package = Package(
         .testTarget(name: "ContentStoreTests", dependencies: ["ContentStore"]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive"]),
         .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore", "CLinux"]),
-        .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
+        .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry"]),
     ],
     swiftLanguageModes: [.v6]
 )

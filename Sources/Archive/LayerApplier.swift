@@ -67,7 +67,7 @@ public final class LayerApplier {
         // Reading, inflating and hashing run a step ahead on a second thread; this one makes files.
         let pipeline = PipelinedReader(uncompressed)
         defer { pipeline.cancel() }
-        let stats = try apply(TarReader(pipeline))
+        var stats = try apply(TarReader(pipeline))
         try pipeline.copy(to: NullWriter())  // what follows the end-of-archive blocks counts too
         try compressed?.copy(to: NullWriter())
         let blobDigest = compressed?.digest() ?? uncompressed.digest()
@@ -77,6 +77,7 @@ public final class LayerApplier {
         if let diffID, uncompressed.digest() != diffID {
             throw StrataError(.digestMismatch, "layer diff ID mismatch: expected \(diffID), got \(uncompressed.digest())")
         }
+        stats.tarSize = uncompressed.count
         return stats
     }
 

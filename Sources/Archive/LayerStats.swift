@@ -5,6 +5,8 @@ import ImageSpec
 public struct LayerStats: Sendable, Equatable {
     public var entries = 0
     public var contentSize: Int64 = 0
+    /// The length of the uncompressed tar stream (set when a whole blob was read).
+    public var tarSize: Int64 = 0
 
     public init() {}
 

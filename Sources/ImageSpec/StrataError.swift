@@ -16,6 +16,14 @@ public struct StrataError: Error, CustomStringConvertible, Equatable, Sendable {
         case io = "IO"
         case database = "DATABASE"
         case conflict = "CONFLICT"
+        /// The registry wants credentials, or refused the ones given.
+        case unauthorized = "UNAUTHORIZED"
+        case manifestUnknown = "MANIFEST_UNKNOWN"
+        case platformNotFound = "PLATFORM_NOT_FOUND"
+        /// The registry could not be reached (DNS, connection refused, TLS).
+        case unreachable = "REGISTRY_UNREACHABLE"
+        /// Any other error a registry answered with.
+        case registry = "REGISTRY_ERROR"
     }
 
     public var code: Code

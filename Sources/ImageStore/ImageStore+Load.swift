@@ -185,7 +185,7 @@ extension ImageStore {
     }
 
     /// An uncompressed layer's diff ID is its (already verified) blob digest: it is only parsed, not hashed again.
-    static func measureLayer(_ reader: ByteReader, compression: Compression, digest: Digest, path: String, source: String)
+    public static func measureLayer(_ reader: ByteReader, compression: Compression, digest: Digest, path: String, source: String)
         throws -> (diffID: Digest, contentSize: Int64, tarSize: Int64) {
         if compression == .none {
             let counting = CountingReader(reader)

@@ -58,6 +58,16 @@ public enum Schema {
         );
         CREATE INDEX containers_image ON containers(image_id);
         """,
+        // 3: where blobs were seen in registries, so a push can mount instead of upload
+        """
+        CREATE TABLE blob_sources (
+            digest TEXT NOT NULL,
+            registry TEXT NOT NULL,           -- as references name it: docker.io, 127.0.0.1:5000
+            repository TEXT NOT NULL,         -- the path in that registry: library/debian
+            seen REAL NOT NULL,
+            PRIMARY KEY (digest, registry, repository)
+        );
+        """,
     ]
 }
 

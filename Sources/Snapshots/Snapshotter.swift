@@ -94,6 +94,23 @@ public final class Snapshotter {
     /// Unpacks into a private temp directory, verifies both digests, then renames into place:
     /// a snapshot is visible whole or not at all. A concurrent process making the same one wins harmlessly.
     private func unpack(_ layer: ImageStore.Layer, chainID: Digest, below: Snapshot?) throws -> Snapshot {
+        do {
+            return try unpack(chainID: chainID, below: below) { applier in
+                try applier.apply(blob: try content.open(layer.descriptor.digest),
+                                  compression: layer.descriptor.mediaType.layerCompression ?? .none,
+                                  digest: layer.descriptor.digest, diffID: layer.diffID)
+            }
+        } catch let e as StrataError {
+            throw StrataError(e.code, "cannot unpack layer \(layer.descriptor.digest.short): \(e.message)")
+        }
+    }
+
+    /// Makes the snapshot `chainID` by running `apply` on a fresh applier over a private temp
+    /// tree (a copy of `below` for the copy driver). Whatever `apply` throws — a digest that does
+    /// not check out, say — discards the tree; only a snapshot `apply` finished is published.
+    /// Pulls use this to unpack a layer while it downloads.
+    @discardableResult
+    public func unpack(chainID: Digest, below: Snapshot?, apply: (LayerApplier) throws -> Void) throws -> Snapshot {
         let temp = "\(root)/tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let tree = driver == .overlay ? "\(temp)/diff" : "\(temp)/fs"
         do {
@@ -103,10 +120,7 @@ public final class Snapshotter {
             } else {
                 try FileSystem.createDirectory(tree, mode: 0o755)
             }
-            let applier = try LayerApplier(directory: tree, mode: driver == .overlay ? .overlayDiff : .flatten)
-            try applier.apply(blob: try content.open(layer.descriptor.digest),
-                              compression: layer.descriptor.mediaType.layerCompression ?? .none,
-                              digest: layer.descriptor.digest, diffID: layer.diffID)
+            try apply(try LayerApplier(directory: tree, mode: driver == .overlay ? .overlayDiff : .flatten))
             var link: String?
             if driver == .overlay {
                 let short = shortLink(for: chainID)
@@ -126,9 +140,6 @@ public final class Snapshotter {
             return Snapshot(chainID: chainID, path: "\(target)/\(driver == .overlay ? "diff" : "fs")", link: link)
         } catch {
             FileSystem.removeTree(temp)
-            if let e = error as? StrataError {
-                throw StrataError(e.code, "cannot unpack layer \(layer.descriptor.digest.short): \(e.message)")
-            }
             throw error
         }
     }

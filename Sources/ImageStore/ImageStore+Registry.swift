@@ -1,0 +1,63 @@
+import Foundation
+import ImageSpec
+import Metadata
+
+extension ImageStore {
+    /// The record of one stored layer blob, if the store has both the blob and its record.
+    public func layer(_ digest: Digest) throws -> Layer? {
+        guard content.contains(digest),
+              let row = try db.query("SELECT diff_id, size, tar_size, media_type FROM layers WHERE digest = ?",
+                                     [.text(digest.description)]).first,
+              let diff = row.string(0).flatMap({ try? Digest(parsing: $0) }),
+              let size = content.size(of: digest) else { return nil }
+        return Layer(descriptor: Descriptor(mediaType: MediaType(row.string(3) ?? ""), digest: digest, size: size),
+                     diffID: diff, size: row.int(1) ?? 0, tarSize: row.int(2) ?? 0)
+    }
+
+    /// Remembers that blobs exist in a registry repository (after a pull or a push), so a later
+    /// push to another repository of that registry can mount them rather than upload them.
+    public func recordBlobSources(_ digests: [Digest], registry: String, repository: String) throws {
+        let now = Date().timeIntervalSince1970
+        try db.write {
+            for digest in Set(digests) {
+                try db.execute("""
+                    INSERT INTO blob_sources (digest, registry, repository, seen) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(digest, registry, repository) DO UPDATE SET seen = excluded.seen
+                    """, [.text(digest.description), .text(registry), .text(repository), .real(now)])
+            }
+        }
+    }
+
+    /// Repositories of a registry a blob was seen in, most recent first.
+    public func blobSources(_ digest: Digest, registry: String) throws -> [String] {
+        try db.query("SELECT repository FROM blob_sources WHERE digest = ? AND registry = ? ORDER BY seen DESC",
+                     [.text(digest.description), .text(registry)]).compactMap { $0.string(0) }
+    }
+
+    /// The image a registry manifest (or index) digest was pulled as, if any.
+    public func image(repository: String, digest: Digest) throws -> Image? {
+        let rows = try db.query("""
+            SELECT image_id FROM repo_digests WHERE repository = ? AND digest = ?
+            UNION SELECT id FROM images WHERE manifest = ?
+            """, [.text(repository), .text(digest.description), .text(digest.description)])
+        guard let id = rows.first?.string(0).flatMap({ try? Digest(parsing: $0) }) else { return nil }
+        return try image(id: id)
+    }
+
+    /// The image a tag points at, if the tag exists.
+    public func taggedImage(_ reference: Reference) throws -> Digest? {
+        try db.query("SELECT image_id FROM tags WHERE name = ?", [.text(reference.withDefaultTag.description)])
+            .first?.string(0).flatMap { try? Digest(parsing: $0) }
+    }
+}
+
+extension ImageStore {
+    /// Records `repository@digest` for an image (after a push, as Docker does).
+    public func addRepoDigest(_ reference: Reference, image: Digest) throws {
+        guard let digest = reference.digest else { return }
+        try db.write {
+            try db.execute("INSERT OR REPLACE INTO repo_digests (repository, digest, image_id) VALUES (?, ?, ?)",
+                           [.text(reference.name), .text(digest.description), .text(image.description)])
+        }
+    }
+}

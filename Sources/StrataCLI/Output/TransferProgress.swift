@@ -1,0 +1,125 @@
+import Foundation
+import ImageSpec
+import Transfer
+
+/// Per-layer progress in Docker's words. On a terminal: one live line per layer, redrawn in
+/// place, with bars; otherwise plain lines, one per change, as `docker pull` prints into a pipe.
+final class TransferProgress: @unchecked Sendable {
+    enum Mode { case pull, push }
+
+    let mode: Mode
+    let live: Bool
+    let quiet: Bool
+    private let lock = NSLock()
+    private var ids: [String] = []
+    private var order: [Int] = []
+    private var lines: [Int: String] = [:]
+    private var announced: Set<Int> = []
+    private var drawn = 0
+    private var lastDraw = Date.distantPast
+    /// Printed before the first other output: an error before anything moved prints alone, as Docker's does.
+    private var header: String?
+
+    init(mode: Mode, quiet: Bool, live: Bool = isatty(1) != 0) {
+        self.mode = mode
+        self.quiet = quiet
+        self.live = live && !quiet
+    }
+
+    /// A line outside the layer list (Digest:, Status:).
+    func line(_ text: String) {
+        guard !quiet else { return }
+        lock.withLock {
+            flushHeader()
+            finishLive()
+            emit(text + "\n")
+        }
+    }
+
+    /// The first line, held back until something else is printed.
+    func setHeader(_ text: String) {
+        lock.withLock { header = text }
+    }
+
+    private func flushHeader() {
+        if let header { emit(header + "\n") }
+        header = nil
+    }
+
+    func handle(_ event: TransferEvent) {
+        guard !quiet else { return }
+        lock.withLock {
+            flushHeader()
+            switch event {
+            case .plan(let layers, let diffIDs):
+                // A pull names layers by blob digest; a push by diff ID, top layer first — as Docker does.
+                ids = mode == .pull ? layers.map { $0.digest.encoded.prefix(12).description }
+                                    : diffIDs.map { $0.encoded.prefix(12).description }
+                order = mode == .pull ? Array(layers.indices) : Array(layers.indices.reversed())
+                if mode == .push { for i in order { set(i, "Preparing") } }
+            case .layer(let i, let state):
+                guard i < ids.count else { return }
+                update(i, state)
+            }
+            if live { redraw() }
+        }
+    }
+
+    private func update(_ i: Int, _ state: LayerState) {
+        switch (mode, state) {
+        case (.pull, .present): set(i, "Already exists")
+        case (.push, .present): set(i, "Layer already exists")
+        case (.pull, .waiting):
+            set(i, "Pulling fs layer")
+            set(i, "Waiting")
+        case (.push, .waiting): set(i, "Waiting")
+        case (.pull, .started): if !announced.contains(i) { set(i, "Pulling fs layer") }
+        case (.push, .started): if live { set(i, "Pushing") }
+        case (_, .progress(let done, let total)):
+            if live { set(i, "\(mode == .pull ? "Downloading" : "Pushing") \(Self.bar(done, total))", plain: false) }
+        case (.pull, .verifying): set(i, "Verifying Checksum")
+        case (.pull, .transferred): set(i, "Download complete")
+        case (.push, .verifying), (.push, .transferred): break
+        case (_, .mounted(let from)): set(i, "Mounted from \(from)")
+        case (.pull, .complete): set(i, "Pull complete")
+        case (.push, .complete): set(i, "Pushed")
+        }
+    }
+
+    /// Records a layer's status; without a terminal, prints it as a line.
+    private func set(_ i: Int, _ status: String, plain: Bool = true) {
+        announced.insert(i)
+        lines[i] = status
+        if !live, plain { emit("\(ids[i]): \(status)\n") }
+    }
+
+    /// `[=====>      ]  12.3MB/45.6MB`, as Docker's progress bars.
+    static func bar(_ done: Int64, _ total: Int64) -> String {
+        guard total > 0 else { return Units.humanSize(done) }
+        let width = 50
+        let filled = Int(Double(width) * min(1, Double(done) / Double(total)))
+        let arrow = filled < width ? String(repeating: "=", count: max(0, filled - 1)) + ">" + String(repeating: " ", count: width - filled)
+                                   : String(repeating: "=", count: width)
+        return "[\(arrow)]  \(Units.humanSize(done))/\(Units.humanSize(total))"
+    }
+
+    private func redraw(force: Bool = false) {
+        let now = Date()
+        guard force || now.timeIntervalSince(lastDraw) > 0.1 || lines.values.allSatisfy({ !$0.contains("[") }) else { return }
+        lastDraw = now
+        var out = drawn > 0 ? "\u{1B}[\(drawn)A" : ""
+        let shown = order.filter { lines[$0] != nil }
+        for i in shown { out += "\u{1B}[2K\(ids[i]): \(lines[i] ?? "")\n" }
+        drawn = shown.count
+        emit(out)
+    }
+
+    /// Leaves the live block as it stands, so following lines print below it.
+    private func finishLive() {
+        guard live, drawn > 0 || !lines.isEmpty else { return }
+        redraw(force: true)
+        drawn = 0
+        lines.removeAll()
+        order.removeAll()
+    }
+}

@@ -1,0 +1,54 @@
+import ImageSpec
+import Registry
+
+/// What a destination knows of a blob before it is written.
+public enum BlobStatus: Sendable, Equatable {
+    case missing
+    /// Already there: nothing to transfer.
+    case present
+    /// Not there, but in another repository of the same registry: a mount can replace the upload.
+    case mountable(from: String)
+    /// Written now, by mounting from the named repository.
+    case mounted(from: String)
+    /// Written now.
+    case written
+}
+
+/// The image being transferred: its manifest (chosen from an index when the source had one),
+/// decoded, and its config.
+public struct ImagePlan: Sendable {
+    /// What the reference named: the manifest itself, or the index it was chosen from.
+    public var root: ManifestBlob
+    public var manifest: ManifestBlob
+    public var parsed: Manifest
+    public var configBytes: [UInt8]
+    public var config: ImageConfig
+
+    /// Diff IDs of the layers, lowest first.
+    public var diffIDs: [Digest] { config.rootfs.diffIDs }
+}
+
+/// Where an image goes: a registry, the local store, an OCI layout or an archive.
+public protocol ImageDestination: AnyObject, Sendable {
+    var name: String { get }
+    /// True when the destination already holds the image `root` names, under the wanted name
+    /// too: nothing needs to move. Asked before anything else, so an image already there costs
+    /// one round trip.
+    func holds(root: ManifestBlob) async throws -> Bool
+    /// Called once the plan is known, before any blob is written.
+    func begin(_ plan: ImagePlan) async throws
+    func status(of blob: Descriptor) async throws -> BlobStatus
+    /// Writes a layer (`layer` is its index) or, with `layer` nil, the config. Verifies the
+    /// digest before the blob becomes visible. `progress` is told the bytes done so far.
+    func write(_ blob: Descriptor, layer: Int?, status: BlobStatus, content: BlobContent,
+               progress: @escaping @Sendable (Int64) -> Void) async throws -> BlobStatus
+    /// Stores the manifest (and names it); returns the digest the destination knows it by.
+    func finish(_ plan: ImagePlan) async throws -> Digest
+    /// Discards whatever was staged and not finished.
+    func abort()
+}
+
+extension ImageDestination {
+    public func holds(root: ManifestBlob) async throws -> Bool { false }
+    public func abort() {}
+}

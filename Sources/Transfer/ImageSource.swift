@@ -1,0 +1,31 @@
+import ImageSpec
+import NIOCore
+import Registry
+
+/// A blob's bytes as a source offers them: a local file (read, or uploaded, straight from disk),
+/// or a stream pushed chunk by chunk (a download).
+public enum BlobContent: Sendable {
+    case file(String)
+    case stream(@Sendable (_ consume: (ByteBuffer) async throws -> Void) async throws -> Void)
+}
+
+/// Where an image comes from: a registry, the local store, an OCI layout or an archive.
+/// Every transfer — pull, push, save, load, copy — reads through this one interface.
+public protocol ImageSource: AnyObject, Sendable {
+    /// How messages name the source.
+    var name: String { get }
+    /// The manifest or index the reference names, as stored (its digest is over these bytes).
+    func rootManifest() async throws -> ManifestBlob
+    /// A manifest an index points at.
+    func manifest(_ descriptor: Descriptor) async throws -> ManifestBlob
+    /// A small blob (a config), whole and verified.
+    func blobBytes(_ descriptor: Descriptor) async throws -> [UInt8]
+    /// A blob's content, for the destination to consume; its digest is checked by whoever stores it.
+    func blob(_ descriptor: Descriptor) async throws -> BlobContent
+    /// Releases temporary files.
+    func close()
+}
+
+extension ImageSource {
+    public func close() {}
+}

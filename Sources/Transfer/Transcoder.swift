@@ -1,0 +1,98 @@
+import Archive
+import Foundation
+import ImageSpec
+import NIOCore
+
+/// Re-compresses a layer (gzip ↔ zstd ↔ none) into a temp file: the same tar, so the same diff ID.
+enum Transcoder {
+    static func transcode(_ content: BlobContent, layer: Descriptor, to target: Compression) async throws -> (String, Descriptor) {
+        let from = layer.mediaType.layerCompression ?? .none
+        let path = "\(temporaryDirectory)/strata-layer-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        do {
+            let (digest, size) = try await withReader(content) { reader -> (Digest, Int64) in
+                let file = try FileWriter(path: path, mode: 0o600, exclusive: true)
+                let digesting = DigestingWriter(file)
+                let compressor = try Codecs.compressing(digesting, as: target)
+                let verified = DigestingReader(reader)
+                try Codecs.decompressing(verified, as: from).copy(to: compressor)
+                try verified.copy(to: NullWriter())
+                try compressor.finish()
+                try file.flush()
+                guard verified.digest() == layer.digest else {
+                    throw StrataError(.digestMismatch, "layer digest mismatch: expected \(layer.digest), got \(verified.digest())")
+                }
+                return (digesting.digest(), digesting.count)
+            }
+            return (path, Descriptor(mediaType: .layer(target), digest: digest, size: size))
+        } catch {
+            unlink(path)
+            throw error
+        }
+    }
+
+    static var temporaryDirectory: String {
+        ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/tmp"
+    }
+}
+
+/// Runs blocking `body` on its own thread over the content's bytes: a file is read directly; a
+/// stream is fed through a bounded pipe while it arrives.
+func withReader<T: Sendable>(_ content: BlobContent, progress: (@Sendable (Int64) -> Void)? = nil,
+                             _ body: @escaping @Sendable (ByteReader) throws -> T) async throws -> T {
+    switch content {
+    case .file(let path):
+        return try await onThread("strata-blob") {
+            let reader = try FileReader(path: path)
+            return try body(progress.map { ProgressReader(reader, report: $0) } ?? reader)
+        }
+    case .stream(let produce):
+        let pipe = AsyncBytePipe()
+        let consumer = Task {
+            do {
+                return try await onThread("strata-blob") {
+                    let result = try body(pipe)
+                    try pipe.copy(to: NullWriter())  // the producer never waits on a reader that left
+                    return result
+                }
+            } catch {
+                pipe.cancelConsumer(error)
+                throw error
+            }
+        }
+        do {
+            var done: Int64 = 0
+            try await produce { chunk in
+                try await pipe.send(chunk)
+                done += Int64(chunk.readableBytes)
+                progress?(done)
+            }
+            pipe.finish()
+        } catch {
+            pipe.finish(throwing: error)
+            _ = try? await consumer.value
+            throw error
+        }
+        return try await consumer.value
+    }
+}
+
+/// Reports bytes read, every few megabytes.
+final class ProgressReader: ByteReader {
+    let base: ByteReader
+    let report: @Sendable (Int64) -> Void
+    var done: Int64 = 0
+    var reported: Int64 = 0
+    init(_ base: ByteReader, report: @escaping @Sendable (Int64) -> Void) {
+        self.base = base
+        self.report = report
+    }
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try base.read(into: buffer)
+        done += Int64(n)
+        if n == 0 || done - reported >= 4 << 20 {
+            reported = done
+            report(done)
+        }
+        return n
+    }
+}
