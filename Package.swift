@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "ContentStoreTests", dependencies: ["ContentStore"]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive"]),
         .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore", "CLinux"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry"]),
     ],
     swiftLanguageModes: [.v6]

@@ -114,7 +114,10 @@ public final class RegistryClient: Sendable {
                     return response
                 }
                 await state.setChallenge(challenge)
-                if challenge.isBasic && credentials == nil { throw StrataError(.unauthorized, "unauthorized: authentication required") }
+                if challenge.isBasic && credentials == nil {
+                    // Nothing to answer with: the caller turns the 401 into its own message.
+                    return HTTPClientResponse(status: response.status, headers: response.headers)
+                }
                 reauthenticated = true
                 continue
             case let code where [429, 500, 502, 503, 504].contains(code) && attempt < options.retries:
@@ -184,6 +187,8 @@ public final class RegistryClient: Sendable {
             decompression: .disabled)
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
         configuration.httpVersion = .automatic
+        // A refused connection fails at once; `send` decides what is worth another try.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 }

@@ -7,6 +7,7 @@ import Registry
 struct Login: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Log in to a registry (default: Docker Hub).")
 
+    @OptionGroup var global: GlobalOptions
     @OptionGroup var registry: RegistryFlags
     @Option(name: .shortAndLong, help: "Username.") var username: String?
     @Option(name: .shortAndLong, help: "Password.") var password: String?
@@ -66,6 +67,7 @@ struct Login: AsyncParsableCommand {
 /// `strata logout`: forgets a registry's credentials.
 struct Logout: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Log out from a registry (default: Docker Hub).")
+    @OptionGroup var global: GlobalOptions
     @Argument(help: "SERVER") var server: String?
 
     func run() async throws {

@@ -33,6 +33,13 @@
 #   token-requests.log (token).
 set -euo pipefail
 
+# Close every inherited descriptor above stderr: the background servers must not keep a
+# caller's pipes open (Foundation's Process, for one, waits for such a pipe to close).
+for fd in /proc/$$/fd/*; do
+    n=${fd##*/}
+    if [ "$n" -gt 2 ] 2>/dev/null; then eval "exec $n>&-" 2>/dev/null || true; fi
+done
+
 usage() { echo "usage: $0 plain|basic|token DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 MODE=$1
