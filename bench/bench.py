@@ -353,9 +353,14 @@ def run(args):
             if not args.quick:
                 scenario_create_cost(table, disk, peers, strata_bin, runs)
             scenario_listing(table, disk, peers, strata_bin, 100 if args.quick else 500, runs)
-            for s in ["pull with unpack from a loopback registry", "blob-only pull and push (vs skopeo copy)",
-                      "push of an image already present", "build cold / fully cached", "registry server throughput"]:
-                table.missing(s, "all", "docker, podman, skopeo, umoci, runc", "not yet: Strata does not have this capability yet")
+            registry = BenchRegistry(disk)
+            try:
+                for w in (["tiny", "debian"] if args.quick else ["tiny", "debian", "debian-plus", "large"]):
+                    scenario_registry(table, disk, peers, strata_bin, w, runs, registry)
+            finally:
+                registry.stop()
+            for s in ["build cold / fully cached", "registry server throughput"]:
+                table.missing(s, "all", "docker, podman, buildah, skopeo", "not yet: Strata does not have this capability yet")
         finally:
             peers.stop()
     return table, peers.status
@@ -401,6 +406,72 @@ def first_gzip_layer(oci_archive):
             if layer["mediaType"].endswith("gzip"):
                 return read("blobs/sha256/" + layer["digest"].split(":")[1])
     raise RuntimeError(f"{oci_archive} has no gzip layer")
+
+
+class BenchRegistry:
+    """Debian's docker-registry on loopback, storage on the bench disk, stopped by PID."""
+
+    def __init__(self, disk):
+        script = os.path.join(REPO, "Tests/Support/registry/start-registry.sh")
+        out = sh(f"bash {script} plain {disk.path('registry', 'x')[:-2]}").split()
+        self.port, self.pid = int(out[0]), int(out[1])
+        self.host = f"127.0.0.1:{self.port}"
+        self.counter = 0
+
+    def stop(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def seed(self, w):
+        ref = f"{self.host}/lab/{w}:1"
+        sh(f"skopeo copy -q --dest-tls-verify=false oci-archive:{archive(w, 'oci')} docker://{ref}")
+        return ref
+
+    def fresh_repository(self, w, name_file):
+        """A repository the registry has never seen (so every blob is uploaded), named in a file the timed command reads."""
+        self.counter += 1
+        ref = f"{self.host}/push{self.counter}/{w}:1"
+        with open(name_file, "w") as f:
+            f.write(ref)
+        return ref
+
+
+def scenario_registry(table, disk, peers, strata, w, runs, registry):
+    ref = registry.seed(w)
+    root = strata_root(disk)
+    docker_reset = lambda: sh(peers.docker(f"image rm -f {ref}") + " >/dev/null 2>&1; " + peers.docker("image prune -af") + " >/dev/null", check=False)
+    podman_reset = lambda: sh(peers.podman("rmi -af") + " >/dev/null 2>&1", check=False)
+    compare(table, peers, "pull, layers unpacked (loopback registry)", w, f"{strata} --root {root} pull -q {ref}",
+            lambda: (fresh_dir(root), drop_caches()), [
+        ("docker", "docker pull", peers.docker(f"pull -q {ref}"), lambda: (docker_reset(), drop_caches()), "all unpack into their graph driver"),
+        ("podman", "podman pull", peers.podman(f"pull -q --tls-verify=false {ref}"), lambda: (podman_reset(), drop_caches()), ""),
+    ], runs, None)
+    # Pulling an image that is already there: one manifest round trip.
+    compare(table, peers, "pull of an image already present", w, f"{strata} --root {root} pull -q {ref}", None, [
+        ("docker", "docker pull", peers.docker(f"pull -q {ref}"), None, ""),
+        ("podman", "podman pull", peers.podman(f"pull -q --tls-verify=false {ref}"), None, ""),
+    ], runs, None)
+    ours, theirs = disk.path("copy", "strata"), disk.path("copy", "skopeo")
+    compare(table, peers, "blob transfer, registry → OCI layout (no unpack)", w, f"{strata} copy -q docker://{ref} oci:{ours}:x",
+            lambda: fresh_dir(ours), [
+        ("skopeo", "skopeo copy", f"skopeo copy -q --src-tls-verify=false docker://{ref} oci:{theirs}:x", lambda: fresh_dir(theirs), "both verify digests"),
+    ], runs, None)
+    # Push into a new repository each time: every blob is uploaded.
+    loaded = loaded_strata_root(disk, strata, w)
+    image = sh(f"{strata} --root {loaded} images -q").split()[0]
+    name_file = disk.path("copy", "push-name")
+    tag = lambda: sh(f"{strata} --root {loaded} tag {image} {registry.fresh_repository(w, name_file)}")
+    compare(table, peers, "push (every blob uploaded)", w, f"{strata} --root {loaded} push -q $(cat {name_file})", tag, [
+        ("skopeo", "skopeo copy → docker://", f"skopeo copy -q --dest-tls-verify=false oci-archive:{archive(w, 'oci')} docker://$(cat {name_file})",
+         lambda: registry.fresh_repository(w, name_file), "skopeo reads a local OCI archive"),
+    ], runs, None)
+    again = f"{registry.host}/lab/{w}-again:1"
+    sh(f"{strata} --root {loaded} tag {image} {again} && {strata} --root {loaded} push -q {again}")
+    compare(table, peers, "push of an image already present", w, f"{strata} --root {loaded} push -q {again}", None, [
+        ("skopeo", "skopeo copy → docker://", f"skopeo copy -q --dest-tls-verify=false oci-archive:{archive(w, 'oci')} docker://{again}", None, ""),
+    ], runs, None)
 
 
 def strata_root(disk):

@@ -40,3 +40,16 @@ step "$STRATA" run --rm demo/busybox cat /etc/motd 2>&1 || true
 step "$STRATA" ps -a
 step "$STRATA" history demo/busybox:committed
 step "$STRATA" inspect --format '{{.GraphDriver.Name}} {{json .RootFS.Layers}}' demo/busybox:committed
+
+# A registry on loopback (Debian's docker-registry): push the committed image, then pull it
+# into a fresh store and run it. Stopped by PID when the demo ends.
+read -r REGISTRY_PORT REGISTRY_PID < <("$(dirname "$0")/../Tests/Support/registry/start-registry.sh" plain "$DEMO_ROOT/registry")
+trap 'kill -9 "$REGISTRY_PID" 2>/dev/null || true' EXIT
+REGISTRY="127.0.0.1:$REGISTRY_PORT"
+step "$STRATA" tag demo/busybox:committed "$REGISTRY/demo/busybox:committed"
+step "$STRATA" push "$REGISTRY/demo/busybox:committed"
+step "$STRATA" push "$REGISTRY/demo/busybox:committed"
+step "$STRATA" --root "$DEMO_ROOT/pulled" pull "$REGISTRY/demo/busybox:committed"
+step "$STRATA" --root "$DEMO_ROOT/pulled" images --digests
+step "$STRATA" --root "$DEMO_ROOT/pulled" run --rm "$REGISTRY/demo/busybox:committed" cat /data/greeting
+step "$STRATA" copy "docker://$REGISTRY/demo/busybox:committed" "oci:$DEMO_ROOT/layout:committed"

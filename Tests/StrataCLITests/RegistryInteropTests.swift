@@ -106,6 +106,10 @@ let canRun = CLI.which("runc") != nil && getuid() == 0
         if canRun {
             let run = try b.strata(["run", "--rm", name, "echo", "pulled and running"])
             #expect(run.stdout == "pulled and running\n", "\(run.stderr)")
+            // `run` of an image that is not here pulls it first, its progress on stderr.
+            let auto = try Client().strata(["run", "--rm", name, "echo", "auto-pulled"])
+            #expect(auto.stdout == "auto-pulled\n", "\(auto.stderr)")
+            #expect(auto.stderr.contains("Unable to find image '\(name)' locally") && auto.stderr.contains("Pull complete"))
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ImageSpec
 import ImageStore
+import Registry
 import Runtime
 
 /// Options `run` and `create` share.
@@ -15,6 +16,16 @@ struct ContainerOptions: ParsableArguments {
     @Option(name: [.customShort("h"), .long], help: "Container host name.") var hostname: String?
     @Argument(help: "The image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments (default: the image's).") var command: [String] = []
+
+    /// As Docker: an image that is not here but names a registry image is pulled first, the
+    /// pull's progress on stderr so the container's output stays its own.
+    func pullIfMissing(_ engine: ContainerEngine) async throws {
+        guard (try? engine.store.resolve(image)) == nil, let ref = try? Reference(parsing: image) else { return }
+        let reference = ref.digest == nil && ref.tag == nil ? ref.withDefaultTag : ref
+        warn("Unable to find image '\(reference.familiarString)' locally")
+        _ = try await Pull.pull(reference, client: try RegistryFlags.defaultClient(for: ref.domain), store: engine.store,
+                                snapshotter: engine.snapshots, platform: nil, quiet: false, toStandardError: true)
+    }
 
     func createOptions(autoRemove: Bool) throws -> ContainerEngine.CreateOptions {
         var o = ContainerEngine.CreateOptions(image: image)
@@ -74,7 +85,10 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let engine = try global.engine()
         let container: Container
-        do { container = try engine.create(try options.createOptions(autoRemove: rm)) } catch { throw runExitCode(error) }
+        do {
+            try await options.pullIfMissing(engine)
+            container = try engine.create(try options.createOptions(autoRemove: rm))
+        } catch { throw runExitCode(error) }
         if detach {
             do {
                 _ = try engine.startDetached(container.id, executable: strataExecutable())
@@ -100,7 +114,9 @@ struct Create: AsyncParsableCommand {
     @OptionGroup var options: ContainerOptions
 
     func run() async throws {
-        emit(try global.engine().create(try options.createOptions(autoRemove: false)).id + "\n")
+        let engine = try global.engine()
+        try await options.pullIfMissing(engine)
+        emit(try engine.create(try options.createOptions(autoRemove: false)).id + "\n")
     }
 }
 

@@ -30,7 +30,7 @@ struct Copy: AsyncParsableCommand {
         let src = try makeSource(from, store: store)
         defer { src.close() }
         let dst = try makeDestination(to, store: store)
-        let progress = TransferProgress(mode: to.isStore ? .pull : .push, quiet: quiet)
+        let progress = TransferProgress(mode: .copy, quiet: quiet)
         var options = CopyOptions(platform: try platform.map(Platform.init(parsing:)), compression: compression)
         options.reportHeldLayers = true
         let result = try await Copier.copy(from: src, to: dst, options: options, events: progress.handle)

@@ -39,8 +39,8 @@ struct Pull: AsyncParsableCommand {
 
     /// Pulls one reference; returns the line Docker ends with (the full reference).
     static func pull(_ ref: Reference, client: RegistryClient, store: ImageStore, snapshotter: Snapshotter?,
-                     platform: Platform?, quiet: Bool) async throws -> String {
-        let progress = TransferProgress(mode: .pull, quiet: quiet)
+                     platform: Platform?, quiet: Bool, toStandardError: Bool = false) async throws -> String {
+        let progress = TransferProgress(mode: .pull, quiet: quiet, toStandardError: toStandardError)
         progress.setHeader("\(ref.digest?.description ?? ref.tag ?? Reference.defaultTag): Pulling from \(ref.path)")
         let source = RegistrySource(client: client, repository: ref.path, reference: ref.digest?.description ?? ref.tag ?? Reference.defaultTag)
         let destination = try StoreDestination(store: store, snapshotter: snapshotter,

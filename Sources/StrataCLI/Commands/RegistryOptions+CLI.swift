@@ -9,6 +9,11 @@ struct RegistryFlags: ParsableArguments {
     var tlsVerify: Bool = true
 
     func client(for registry: String) throws -> RegistryClient {
+        try Self.defaultClient(for: registry, tlsVerify: tlsVerify)
+    }
+
+    /// A client with the stored credentials for the registry, if any.
+    static func defaultClient(for registry: String, tlsVerify: Bool = true) throws -> RegistryClient {
         let credentials = try DockerConfigFile().credentials(for: registry)
         return RegistryClient(registry: registry, credentials: credentials, options: RegistryOptions(tlsVerify: tlsVerify))
     }

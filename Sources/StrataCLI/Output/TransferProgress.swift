@@ -5,7 +5,7 @@ import Transfer
 /// Per-layer progress in Docker's words. On a terminal: one live line per layer, redrawn in
 /// place, with bars; otherwise plain lines, one per change, as `docker pull` prints into a pipe.
 final class TransferProgress: @unchecked Sendable {
-    enum Mode { case pull, push }
+    enum Mode { case pull, push, copy }
 
     let mode: Mode
     let live: Bool
@@ -20,10 +20,17 @@ final class TransferProgress: @unchecked Sendable {
     /// Printed before the first other output: an error before anything moved prints alone, as Docker's does.
     private var header: String?
 
-    init(mode: Mode, quiet: Bool, live: Bool = isatty(1) != 0) {
+    private let fd: Int32
+
+    init(mode: Mode, quiet: Bool, toStandardError: Bool = false) {
         self.mode = mode
         self.quiet = quiet
-        self.live = live && !quiet
+        fd = toStandardError ? 2 : 1
+        live = isatty(fd) != 0 && !quiet
+    }
+
+    private func emit(_ text: String) {
+        (fd == 2 ? FileHandle.standardError : FileHandle.standardOutput).write(Data(text.utf8))
     }
 
     /// A line outside the layer list (Digest:, Status:).
@@ -56,7 +63,7 @@ final class TransferProgress: @unchecked Sendable {
                 ids = mode == .pull ? layers.map { $0.digest.encoded.prefix(12).description }
                                     : diffIDs.map { $0.encoded.prefix(12).description }
                 order = mode == .pull ? Array(layers.indices) : Array(layers.indices.reversed())
-                if mode == .push { for i in order { set(i, "Preparing") } }
+                if mode != .pull { for i in order { set(i, "Preparing") } }
             case .layer(let i, let state):
                 guard i < ids.count else { return }
                 update(i, state)
@@ -69,6 +76,11 @@ final class TransferProgress: @unchecked Sendable {
         switch (mode, state) {
         case (.pull, .present): set(i, "Already exists")
         case (.push, .present): set(i, "Layer already exists")
+        case (.copy, .present): set(i, "Already exists")
+        case (.copy, .waiting): set(i, "Waiting")
+        case (.copy, .started): if live { set(i, "Copying") }
+        case (.copy, .verifying), (.copy, .transferred): break
+        case (.copy, .complete): set(i, "Copied")
         case (.pull, .waiting):
             set(i, "Pulling fs layer")
             set(i, "Waiting")
@@ -76,7 +88,7 @@ final class TransferProgress: @unchecked Sendable {
         case (.pull, .started): if !announced.contains(i) { set(i, "Pulling fs layer") }
         case (.push, .started): if live { set(i, "Pushing") }
         case (_, .progress(let done, let total)):
-            if live { set(i, "\(mode == .pull ? "Downloading" : "Pushing") \(Self.bar(done, total))", plain: false) }
+            if live { set(i, "\(mode == .pull ? "Downloading" : mode == .push ? "Pushing" : "Copying") \(Self.bar(done, total))", plain: false) }
         case (.pull, .verifying): set(i, "Verifying Checksum")
         case (.pull, .transferred): set(i, "Download complete")
         case (.push, .verifying), (.push, .transferred): break
