@@ -411,9 +411,10 @@ def first_gzip_layer(oci_archive):
 class BenchRegistry:
     """Debian's docker-registry on loopback, storage on the bench disk, stopped by PID."""
 
-    def __init__(self, disk):
+    def __init__(self, disk, name="registry"):
         script = os.path.join(REPO, "Tests/Support/registry/start-registry.sh")
-        out = sh(f"bash {script} plain {disk.path('registry', 'x')[:-2]}").split()
+        self.storage = disk.path(name, "x")[:-2]
+        out = sh(f"bash {script} plain {self.storage}").split()
         self.port, self.pid = int(out[0]), int(out[1])
         self.host = f"127.0.0.1:{self.port}"
         self.counter = 0
@@ -429,13 +430,28 @@ class BenchRegistry:
         sh(f"skopeo copy -q --dest-tls-verify=false oci-archive:{archive(w, 'oci')} docker://{ref}")
         return ref
 
-    def fresh_repository(self, w, name_file):
-        """A repository the registry has never seen (so every blob is uploaded), named in a file the timed command reads."""
-        self.counter += 1
-        ref = f"{self.host}/push{self.counter}/{w}:1"
-        with open(name_file, "w") as f:
+
+
+class PushTarget:
+    """A registry started afresh for every push, so neither tool can skip or mount a blob."""
+
+    def __init__(self, disk, w, name_file):
+        self.disk, self.w, self.name_file, self.registry, self.n = disk, w, name_file, None, 0
+
+    def next(self):
+        self.stop()
+        self.n += 1
+        self.registry = BenchRegistry(self.disk, f"push-registry-{self.n}")
+        ref = f"{self.registry.host}/pushed/{self.w}:1"
+        with open(self.name_file, "w") as f:
             f.write(ref)
         return ref
+
+    def stop(self):
+        if self.registry:
+            self.registry.stop()
+            sh(f"rm -rf {self.registry.storage}", check=False)
+            self.registry = None
 
 
 def scenario_registry(table, disk, peers, strata, w, runs, registry):
@@ -458,15 +474,19 @@ def scenario_registry(table, disk, peers, strata, w, runs, registry):
             lambda: fresh_dir(ours), [
         ("skopeo", "skopeo copy", f"skopeo copy -q --src-tls-verify=false docker://{ref} oci:{theirs}:x", lambda: fresh_dir(theirs), "both verify digests"),
     ], runs, None)
-    # Push into a new repository each time: every blob is uploaded.
+    # Push into a registry started afresh for each run: nothing to skip or mount, every blob is uploaded.
     loaded = loaded_strata_root(disk, strata, w)
     image = sh(f"{strata} --root {loaded} images -q").split()[0]
     name_file = disk.path("copy", "push-name")
-    tag = lambda: sh(f"{strata} --root {loaded} tag {image} {registry.fresh_repository(w, name_file)}")
-    compare(table, peers, "push (every blob uploaded)", w, f"{strata} --root {loaded} push -q $(cat {name_file})", tag, [
-        ("skopeo", "skopeo copy → docker://", f"skopeo copy -q --dest-tls-verify=false oci-archive:{archive(w, 'oci')} docker://$(cat {name_file})",
-         lambda: registry.fresh_repository(w, name_file), "skopeo reads a local OCI archive"),
-    ], runs, None)
+    fresh = PushTarget(disk, w, name_file)
+    try:
+        compare(table, peers, "push (every blob uploaded)", w, f"{strata} --root {loaded} push -q $(cat {name_file})",
+                lambda: sh(f"{strata} --root {loaded} tag {image} {fresh.next()}"), [
+            ("skopeo", "skopeo copy → docker://", f"skopeo copy -q --dest-tls-verify=false oci-archive:{archive(w, 'oci')} docker://$(cat {name_file})",
+             fresh.next, "a new registry each run; skopeo reads a local OCI archive"),
+        ], runs, None)
+    finally:
+        fresh.stop()
     again = f"{registry.host}/lab/{w}-again:1"
     sh(f"{strata} --root {loaded} tag {image} {again} && {strata} --root {loaded} push -q {again}")
     compare(table, peers, "push of an image already present", w, f"{strata} --root {loaded} push -q {again}", None, [

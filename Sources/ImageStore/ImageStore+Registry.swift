@@ -34,12 +34,10 @@ extension ImageStore {
                      [.text(digest.description), .text(registry)]).compactMap { $0.string(0) }
     }
 
-    /// The image a registry manifest (or index) digest was pulled as, if any.
+    /// The image a repository's manifest (or index) digest was pulled or pushed as, if any.
     public func image(repository: String, digest: Digest) throws -> Image? {
-        let rows = try db.query("""
-            SELECT image_id FROM repo_digests WHERE repository = ? AND digest = ?
-            UNION SELECT id FROM images WHERE manifest = ?
-            """, [.text(repository), .text(digest.description), .text(digest.description)])
+        let rows = try db.query("SELECT image_id FROM repo_digests WHERE repository = ? AND digest = ?",
+                                [.text(repository), .text(digest.description)])
         guard let id = rows.first?.string(0).flatMap({ try? Digest(parsing: $0) }) else { return nil }
         return try image(id: id)
     }

@@ -46,6 +46,7 @@ public final class RegistryClient: Sendable {
             guard let t = tokens[key], t.expires > Date() else { return nil }
             return t.value
         }
+        func forgetTokens() { tokens.removeAll() }
         func store(token: String, key: String, expires: Date) {
             tokens[key] = (token, expires)
             tokenRequests += 1
@@ -114,6 +115,7 @@ public final class RegistryClient: Sendable {
                     return response
                 }
                 await state.setChallenge(challenge)
+                await state.forgetTokens()  // refused: a cached token has expired early or lacks the scope
                 if challenge.isBasic && credentials == nil {
                     // Nothing to answer with: the caller turns the 401 into its own message.
                     return HTTPClientResponse(status: response.status, headers: response.headers)

@@ -14,15 +14,20 @@ struct ContainerOptions: ParsableArguments {
     @Option(help: "Overwrite the default ENTRYPOINT of the image.") var entrypoint: String?
     @Option(help: "Network: host (default) or none.") var network: String = "host"
     @Option(name: [.customShort("h"), .long], help: "Container host name.") var hostname: String?
+    @Option(help: "Pull the image before running: missing (default), always or never.") var pull: String = "missing"
     @Argument(help: "The image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments (default: the image's).") var command: [String] = []
 
     /// As Docker: an image that is not here but names a registry image is pulled first, the
     /// pull's progress on stderr so the container's output stays its own.
     func pullIfMissing(_ engine: ContainerEngine) async throws {
-        guard (try? engine.store.resolve(image)) == nil, let ref = try? Reference(parsing: image) else { return }
+        guard ["missing", "always", "never"].contains(pull) else {
+            throw StrataError(.invalidArgument, "invalid pull policy \"\(pull)\": missing, always or never")
+        }
+        guard pull != "never", let ref = try? Reference(parsing: image) else { return }
+        if pull == "missing", (try? engine.store.resolve(image)) != nil { return }
         let reference = ref.digest == nil && ref.tag == nil ? ref.withDefaultTag : ref
-        warn("Unable to find image '\(reference.familiarString)' locally")
+        if pull == "missing" { warn("Unable to find image '\(reference.familiarString)' locally") }
         _ = try await Pull.pull(reference, client: try RegistryFlags.defaultClient(for: ref.domain), store: engine.store,
                                 snapshotter: engine.snapshots, platform: nil, quiet: false, toStandardError: true)
     }
