@@ -457,7 +457,8 @@ class PushTarget:
 def scenario_registry(table, disk, peers, strata, w, runs, registry):
     ref = registry.seed(w)
     root = strata_root(disk)
-    docker_reset = lambda: sh(peers.docker(f"image rm -f {ref}") + " >/dev/null 2>&1; " + peers.docker("image prune -af") + " >/dev/null", check=False)
+    # Every image goes, not just this tag: an image loaded earlier with the same layers would make the pull a no-op.
+    docker_reset = lambda: sh(peers.docker("image rm -f $(" + peers.docker("images -aq") + ") >/dev/null 2>&1; ") + peers.docker("image prune -af") + " >/dev/null", check=False)
     podman_reset = lambda: sh(peers.podman("rmi -af") + " >/dev/null 2>&1", check=False)
     compare(table, peers, "pull, layers unpacked (loopback registry)", w, f"{strata} --root {root} pull -q {ref}",
             lambda: (fresh_dir(root), drop_caches()), [

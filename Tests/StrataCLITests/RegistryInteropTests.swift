@@ -133,6 +133,25 @@ let canRun = CLI.which("runc") != nil && getuid() == 0
         }
     }
 
+    @Test func pullAllTagsAndWaitingLayers() throws {
+        let registry = try TestRegistry("plain")
+        let a = Client()
+        for tag in ["1", "2"] {
+            let name = "\(registry.host)/tags/app:\(tag)"
+            try a.importBusybox(name)
+            #expect(try a.strata(["push", "-q", name]).status == 0)
+        }
+        let b = Client()
+        let all = try b.strata(["pull", "-a", "\(registry.host)/tags/app"])
+        #expect(all.status == 0, "\(all.stderr)")
+        #expect(all.lines.filter { $0.hasPrefix("Status: ") }.count == 2)
+        #expect(all.lines.last == "\(registry.host)/tags/app")
+        let tags = try b.strata(["images", "--format", "{{.Tag}}"]).lines.sorted()
+        #expect(tags == ["1", "2"])
+        let both = try b.strata(["pull", "-a", "\(registry.host)/tags/app:1"])
+        #expect(both.status != 0 && both.stderr.contains("tag can't be used with --all-tags/-a"))
+    }
+
     @Test(.enabled(if: CLI.which("skopeo") != nil))
     func skopeoAndStrataReadEachOthersPushes() throws {
         let registry = try TestRegistry("plain")
