@@ -133,7 +133,7 @@ let canRun = CLI.which("runc") != nil && getuid() == 0
         }
     }
 
-    @Test func pullAllTagsAndWaitingLayers() throws {
+    @Test func pullAllTags() throws {
         let registry = try TestRegistry("plain")
         let a = Client()
         for tag in ["1", "2"] {
