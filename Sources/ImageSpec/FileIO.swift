@@ -201,6 +201,16 @@ public enum FileSystem {
 
 /// Path string helpers without Foundation's NSString bridging.
 public struct PathString {
+    /// An archive member's path made relative and clean: no empty or `.` parts, and `..` never
+    /// climbing above the top (`./a/../../b` → `b`).
+    public static func normalizedMember(_ path: String) -> String {
+        var parts: [Substring] = []
+        for p in path.split(separator: "/") where p != "." && !p.isEmpty {
+            if p == ".." { _ = parts.popLast() } else { parts.append(p) }
+        }
+        return parts.joined(separator: "/")
+    }
+
     let path: String
     public init(_ path: String) { self.path = path }
     public var deletingLastComponent: String {

@@ -153,13 +153,7 @@ final class StagedArchive {
         return try? Digest(algorithm: algorithm, encoded: String(parts[2]))
     }
 
-    static func normalize(_ path: String) -> String {
-        var parts: [Substring] = []
-        for p in path.split(separator: "/") where p != "." && !p.isEmpty {
-            if p == ".." { _ = parts.popLast() } else { parts.append(p) }
-        }
-        return parts.joined(separator: "/")
-    }
+    static func normalize(_ path: String) -> String { PathString.normalizedMember(path) }
 
     private func resolve(_ path: String) -> String {
         var p = Self.normalize(path)

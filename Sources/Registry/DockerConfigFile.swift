@@ -42,7 +42,7 @@ public struct DockerConfigFile {
     }
 
     /// `https://host:port/v1/` → `host:port`, as Docker matches `auths` keys.
-    static func normalize(_ key: String) -> String {
+    public static func normalize(_ key: String) -> String {
         var k = Substring(key)
         if let range = k.range(of: "://") { k = k[range.upperBound...] }
         if let slash = k.firstIndex(of: "/") { k = k[..<slash] }

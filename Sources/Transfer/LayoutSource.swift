@@ -140,13 +140,7 @@ public final class LayoutSource: ImageSource, @unchecked Sendable {
         return .file(file)
     }
 
-    static func normalize(_ path: String) -> String {
-        var parts: [Substring] = []
-        for p in path.split(separator: "/") where p != "." && !p.isEmpty {
-            if p == ".." { _ = parts.popLast() } else { parts.append(p) }
-        }
-        return parts.joined(separator: "/")
-    }
+    static func normalize(_ path: String) -> String { PathString.normalizedMember(path) }
 
     /// Unpacks an archive's regular files (never links, never outside) into a temp directory.
     static func extract(_ file: String) throws -> String {

@@ -59,7 +59,7 @@ struct Login: AsyncParsableCommand {
     /// `https://host:port/v1/` or `host:port` → the registry's name; none → Docker Hub.
     static func registryName(_ server: String?) -> String {
         guard let server, !server.isEmpty else { return Reference.defaultDomain }
-        let trimmed = DockerConfigFileKey.normalize(server)
+        let trimmed = DockerConfigFile.normalize(server)
         return trimmed == "index.docker.io" || trimmed == "registry-1.docker.io" ? Reference.defaultDomain : trimmed
     }
 }
@@ -79,14 +79,5 @@ struct Logout: AsyncParsableCommand {
         } else {
             emit("Not logged in to \(shown)\n")
         }
-    }
-}
-
-enum DockerConfigFileKey {
-    static func normalize(_ key: String) -> String {
-        var k = Substring(key)
-        if let range = k.range(of: "://") { k = k[range.upperBound...] }
-        if let slash = k.firstIndex(of: "/") { k = k[..<slash] }
-        return String(k)
     }
 }
