@@ -61,18 +61,27 @@ public final class LayerApplier {
     /// fails (leaving the caller to discard the directory) if either does not match.
     @discardableResult
     public func apply(blob: ByteReader, compression: Compression, digest: Digest?, diffID: Digest?) throws -> LayerStats {
-        // An uncompressed layer's digest is its diff ID: one hash serves both checks.
-        let compressed = compression == .none ? nil : DigestingReader(blob)
-        let uncompressed = DigestingReader(try Codecs.decompressing(compressed ?? blob, as: compression))
-        // Reading, inflating and hashing run a step ahead on a second thread; this one makes files.
-        let pipeline = PipelinedReader(uncompressed)
-        defer { pipeline.cancel() }
-        var stats = try apply(TarReader(pipeline))
-        try pipeline.copy(to: NullWriter())  // what follows the end-of-archive blocks counts too
-        try compressed?.copy(to: NullWriter())
-        let blobDigest = compressed?.digest() ?? uncompressed.digest()
-        if let digest, blobDigest != digest {
-            throw StrataError(.digestMismatch, "layer digest mismatch: expected \(digest), got \(blobDigest)")
+        // The compressed bytes are hashed only when asked: a caller teeing them into an ingest
+        // has that hash already. An uncompressed layer's digest is its diff ID: one hash serves both.
+        let compressed = compression == .none || digest == nil ? nil : DigestingReader(blob)
+        // Three stages over two cores: reading (with whatever the source does per byte, such as
+        // writing an ingest) runs ahead on one thread, inflating on another, and this one hashes
+        // the tar and makes files. Inflate and the tar's hash are the two big costs; this splits them.
+        let reading = PipelinedReader(compressed ?? blob)
+        defer { reading.cancel() }
+        let inflating = compression == .none ? nil : PipelinedReader(try Codecs.decompressing(reading, as: compression))
+        defer { inflating?.cancel() }
+        let uncompressed = DigestingReader(inflating ?? reading)
+        var stats = try apply(TarReader(uncompressed))
+        try uncompressed.copy(to: NullWriter())  // what follows the end-of-archive blocks counts too
+        // The inflater has returned its end: its thread is done with `reading`, whose rest
+        // (a gzip trailer's padding, say) still belongs to the blob's digest.
+        if inflating != nil { try reading.copy(to: NullWriter()) }
+        if let digest {
+            let blobDigest = compressed?.digest() ?? uncompressed.digest()
+            guard blobDigest == digest else {
+                throw StrataError(.digestMismatch, "layer digest mismatch: expected \(digest), got \(blobDigest)")
+            }
         }
         if let diffID, uncompressed.digest() != diffID {
             throw StrataError(.digestMismatch, "layer diff ID mismatch: expected \(diffID), got \(uncompressed.digest())")

@@ -24,6 +24,10 @@ public struct StrataError: Error, CustomStringConvertible, Equatable, Sendable {
         case unreachable = "REGISTRY_UNREACHABLE"
         /// Any other error a registry answered with.
         case registry = "REGISTRY_ERROR"
+        /// A Dockerfile (or .dockerignore) that does not parse; the message names the line.
+        case invalidDockerfile = "INVALID_DOCKERFILE"
+        /// A build step failed (a RUN's non-zero exit, a missing stage or source).
+        case buildFailed = "BUILD_FAILED"
     }
 
     public var code: Code

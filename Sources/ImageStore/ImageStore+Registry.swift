@@ -28,6 +28,27 @@ extension ImageStore {
         }
     }
 
+    /// Remembers a stored layer's re-compressed form (after a push that compressed it).
+    public func recordLayerVariant(of digest: Digest, compression: Compression, variant: Descriptor) throws {
+        try db.write {
+            try db.execute("""
+                INSERT OR REPLACE INTO layer_variants (digest, compression, variant_digest, variant_size, variant_media_type)
+                VALUES (?, ?, ?, ?, ?)
+                """, [.text(digest.description), .text(compression.rawValue), .text(variant.digest.description),
+                      .integer(variant.size), .text(variant.mediaType.rawValue)])
+        }
+    }
+
+    /// A stored layer's re-compressed form, if a push made one.
+    public func layerVariant(of digest: Digest, compression: Compression) throws -> Descriptor? {
+        guard let row = try db.query("""
+            SELECT variant_digest, variant_size, variant_media_type FROM layer_variants WHERE digest = ? AND compression = ?
+            """, [.text(digest.description), .text(compression.rawValue)]).first,
+              let variant = row.string(0).flatMap({ try? Digest(parsing: $0) }),
+              let size = row.int(1), let mediaType = row.string(2) else { return nil }
+        return Descriptor(mediaType: MediaType(mediaType), digest: variant, size: size)
+    }
+
     /// Repositories of a registry a blob was seen in, most recent first.
     public func blobSources(_ digest: Digest, registry: String) throws -> [String] {
         try db.query("SELECT repository FROM blob_sources WHERE digest = ? AND registry = ? ORDER BY seen DESC",

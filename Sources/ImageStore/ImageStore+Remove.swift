@@ -115,6 +115,7 @@ extension ImageStore {
                   let digest = try? Digest(parsing: blob) else { continue }
             let size = try db.query("SELECT size FROM layers WHERE digest = ?", [.text(blob)]).first?.int(0)
             try db.execute("DELETE FROM layers WHERE digest = ?", [.text(blob)])
+            try db.execute("DELETE FROM layer_variants WHERE digest = ?", [.text(blob)])
             orphans.append(Orphan(digest: digest, layerSize: size))
         }
         let freed = Set(orphans.map(\.digest))
@@ -179,6 +180,7 @@ extension ImageStore {
                 if let row = try db.query("SELECT size FROM layers WHERE digest = ?", [.text(digest.description)]).first {
                     freed += row.int(0) ?? 0
                     try db.execute("DELETE FROM layers WHERE digest = ?", [.text(digest.description)])
+                    try db.execute("DELETE FROM layer_variants WHERE digest = ?", [.text(digest.description)])
                 }
                 stray.append(digest)
             }

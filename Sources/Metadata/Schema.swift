@@ -68,6 +68,18 @@ public enum Schema {
             PRIMARY KEY (digest, registry, repository)
         );
         """,
+        // 4: a stored layer's re-compressed form from a push, so the next push asks for that
+        //    blob (or mounts it) instead of compressing again
+        """
+        CREATE TABLE layer_variants (
+            digest TEXT NOT NULL,             -- the stored blob
+            compression TEXT NOT NULL,        -- gzip, zstd, none
+            variant_digest TEXT NOT NULL,
+            variant_size INTEGER NOT NULL,
+            variant_media_type TEXT NOT NULL,
+            PRIMARY KEY (digest, compression)
+        );
+        """,
     ]
 }
 

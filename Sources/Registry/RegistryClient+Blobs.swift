@@ -170,6 +170,37 @@ extension RegistryClient {
         progress?(size)
     }
 
+    /// Streams a blob whose length and digest are known only at its end (a layer compressed on
+    /// the way) into an open session: one PATCH with a chunked body, then the PUT that names the
+    /// digest `finished` returns once the body is done. The body cannot be replayed, so a failure
+    /// is not retried here: the caller starts over.
+    public func uploadStreaming<Body: AsyncSequence & Sendable>(
+        _ repository: String, session: String, body: Body, what: String,
+        finished: @Sendable () async throws -> Descriptor
+    ) async throws -> Descriptor where Body.Element == ByteBuffer {
+        let scopes = [Self.pushScope(repository)]
+        let sent = OneShot()
+        let interrupted = "\(endpoint.name)/\(repository): the upload of \(what) was interrupted and cannot be resent as a stream"
+        let response = try await send(.PATCH, session, headers: ["Content-Type": "application/octet-stream"], scopes: scopes,
+                                      body: {
+            guard sent.take() else {
+                throw StrataError(.registry, interrupted)
+            }
+            return .stream(body, length: .unknown)
+        })
+        let patchBody = try await response.body.collect(upTo: 1 << 20)
+        // The producer's outcome first: a failure there (a digest check, say) is the real cause.
+        let descriptor = try await finished()
+        guard response.status.code == 202, let next = response.headers.first(name: "Location") else {
+            throw uploadError(response, body: patchBody, repository: repository, descriptor: descriptor)
+        }
+        let location = await absolute(next)
+        let put = try await send(.PUT, Self.appendingDigest(location, descriptor.digest), headers: ["Content-Length": "0"], scopes: scopes)
+        let putBody = try await put.body.collect(upTo: 1 << 20)
+        guard put.status.code == 201 else { throw uploadError(put, body: putBody, repository: repository, descriptor: descriptor) }
+        return descriptor
+    }
+
     static func appendingDigest(_ location: String, _ digest: Digest) -> String {
         location + (location.contains("?") ? "&" : "?") + "digest=\(percentEncode(digest.description))"
     }
@@ -225,4 +256,16 @@ struct FileChunks: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(path: path, position: offset, left: length) }
+}
+
+/// True the first time only: a request body that can be sent once.
+final class OneShot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var taken = false
+    func take() -> Bool {
+        lock.withLock {
+            defer { taken = true }
+            return !taken
+        }
+    }
 }

@@ -33,6 +33,11 @@ public struct CopyOptions: Sendable {
     public var parallelism: Int
     /// Re-compress layers to this before writing them (push --compression-format).
     public var compression: Compression?
+    /// Compress uncompressed layers with this (a push, as Docker's: registries serve compressed layers).
+    public var compressPlainLayers: Compression?
+    /// A layer's re-compressed form from an earlier transfer (its digest, with the compression),
+    /// so the destination can be asked for it before any compressing.
+    public var knownVariant: (@Sendable (Digest, Compression) -> Descriptor?)?
     /// Report layers as present when the destination already holds the whole image.
     public var reportHeldLayers = false
 
@@ -67,7 +72,7 @@ public enum Copier {
     public static func copy(from source: ImageSource, to destination: ImageDestination, options: CopyOptions = CopyOptions(),
                             events: @escaping @Sendable (TransferEvent) -> Void = { _ in }) async throws -> CopyResult {
         let root = try await source.rootManifest()
-        if options.compression == nil, try await destination.holds(root: root) {
+        if options.compression == nil, let held = try await destination.holds(root: root) {
             var plan: ImagePlan?
             if root.mediaType.isManifest, options.reportHeldLayers {
                 let parsed = try Manifest.decode(root.bytes, what: "manifest \(root.digest)")
@@ -77,7 +82,7 @@ public enum Copier {
                 events(.plan(layers: parsed.layers, diffIDs: config.rootfs.diffIDs))
                 for i in parsed.layers.indices { events(.layer(i, .present)) }
             }
-            return CopyResult(plan: plan, rootDigest: root.digest, manifestDigest: root.digest, manifestSize: root.bytes.count, held: true)
+            return CopyResult(plan: plan, rootDigest: held.digest, manifestDigest: held.digest, manifestSize: Int(held.size), held: true)
         }
         var plan = try await makePlan(source: source, root: root, platform: options.platform)
         try await destination.begin(plan)
@@ -138,7 +143,7 @@ public enum Copier {
         events(.plan(layers: layers, diffIDs: plan.diffIDs))
         // Ask about every layer at once: on a registry each question is a round trip.
         let statuses = try await withThrowingTaskGroup(of: (Int, BlobStatus).self) { group in
-            for (i, layer) in layers.enumerated() where !needsTranscoding(layer, options) {
+            for (i, layer) in layers.enumerated() where targetCompression(layer, options) == nil {
                 group.addTask { (i, try await destination.status(of: layer)) }
             }
             var result = [BlobStatus](repeating: .missing, count: layers.count)
@@ -182,9 +187,11 @@ public enum Copier {
         return result
     }
 
-    static func needsTranscoding(_ layer: Descriptor, _ options: CopyOptions) -> Bool {
-        guard let wanted = options.compression, let have = layer.mediaType.layerCompression else { return false }
-        return have != wanted
+    /// The compression a layer is to be re-compressed to, if any.
+    static func targetCompression(_ layer: Descriptor, _ options: CopyOptions) -> Compression? {
+        guard let have = layer.mediaType.layerCompression else { return nil }
+        if let wanted = options.compression { return have == wanted ? nil : wanted }
+        return have == .none ? options.compressPlainLayers : nil
     }
 
     private static func moveLayer(_ i: Int, _ layer: Descriptor, status: BlobStatus, from source: ImageSource, to destination: ImageDestination,
@@ -195,7 +202,41 @@ public enum Copier {
         var status = status
         var spooled: String?
         defer { if let spooled { unlink(spooled) } }
-        if needsTranscoding(layer, options), let wanted = options.compression {
+        if let wanted = targetCompression(layer, options) {
+            // Compressed for an earlier push: the destination may have that blob, or can mount it.
+            if let known = options.knownVariant?(layer.digest, wanted) {
+                let knownStatus = try await destination.status(of: known)
+                if knownStatus == .present {
+                    events(.layer(i, .present))
+                    return (i, known)
+                }
+                if case .mountable = knownStatus {
+                    let outcome = try await destination.write(known, layer: i, status: knownStatus,
+                                                              content: Transcoder.stream(content, layer: layer, to: wanted), progress: { _ in })
+                    if case .mounted(let from) = outcome {
+                        events(.layer(i, .mounted(from: from)))
+                    } else {
+                        events(.layer(i, .transferred))
+                        events(.layer(i, .complete))
+                    }
+                    return (i, known)
+                }
+            }
+            // Compress while uploading, where the destination can take a stream.
+            if case .file(let path) = content {
+                let total = layer.size
+                let produced = try await destination.writeProduced(layer: i, mediaType: .layer(wanted)) { sink in
+                    let reader = ProgressReader(try FileReader(path: path), report: { done in
+                        events(.layer(i, done >= total ? .verifying : .progress(done: done, total: total)))
+                    })
+                    try Transcoder.transcode(reader, layer: layer, to: wanted, into: sink)
+                }
+                if let produced {
+                    events(.layer(i, .transferred))
+                    events(.layer(i, .complete))
+                    return (i, produced)
+                }
+            }
             let (path, transcoded) = try await Transcoder.transcode(content, layer: layer, to: wanted)
             spooled = path
             descriptor = transcoded

@@ -31,10 +31,10 @@ public struct ImagePlan: Sendable {
 /// Where an image goes: a registry, the local store, an OCI layout or an archive.
 public protocol ImageDestination: AnyObject, Sendable {
     var name: String { get }
-    /// True when the destination already holds the image `root` names, under the wanted name
-    /// too: nothing needs to move. Asked before anything else, so an image already there costs
-    /// one round trip.
-    func holds(root: ManifestBlob) async throws -> Bool
+    /// When the destination already holds the image `root` names, under the wanted name too,
+    /// the manifest it knows the image by (a re-compressed push's differs): nothing needs to move.
+    /// Asked before anything else, so an image already there costs one round trip.
+    func holds(root: ManifestBlob) async throws -> Descriptor?
     /// Called once the plan is known, before any blob is written.
     func begin(_ plan: ImagePlan) async throws
     func status(of blob: Descriptor) async throws -> BlobStatus
@@ -42,6 +42,10 @@ public protocol ImageDestination: AnyObject, Sendable {
     /// digest before the blob becomes visible. `progress` is told the bytes done so far.
     func write(_ blob: Descriptor, layer: Int?, status: BlobStatus, content: BlobContent,
                progress: @escaping @Sendable (Int64) -> Void) async throws -> BlobStatus
+    /// Writes a layer whose digest is known only once `produce` has written every byte (a layer
+    /// compressed on the way), streaming it as it is made; returns what was written. Nil when
+    /// this destination needs a blob's digest before its bytes: the caller spools to a file.
+    func writeProduced(layer: Int, mediaType: MediaType, produce: @escaping @Sendable (ByteWriter) throws -> Void) async throws -> Descriptor?
     /// Stores the manifest (and names it); returns the digest the destination knows it by.
     func finish(_ plan: ImagePlan) async throws -> Digest
     /// Discards whatever was staged and not finished.
@@ -49,6 +53,7 @@ public protocol ImageDestination: AnyObject, Sendable {
 }
 
 extension ImageDestination {
-    public func holds(root: ManifestBlob) async throws -> Bool { false }
+    public func holds(root: ManifestBlob) async throws -> Descriptor? { nil }
+    public func writeProduced(layer: Int, mediaType: MediaType, produce: @escaping @Sendable (ByteWriter) throws -> Void) async throws -> Descriptor? { nil }
     public func abort() {}
 }

@@ -53,21 +53,26 @@ public final class RegistryDestination: ImageDestination {
     public let chunkSize: Int64?
     /// Other repositories of this registry a blob is known to be in (mount candidates).
     let knownSources: @Sendable (Digest) -> [String]
+    /// Manifests the image was pushed as before (re-compressed): finding one of them under the
+    /// tag means the registry holds the image.
+    let pushedAs: Set<Digest>
 
-    public init(client: RegistryClient, repository: String, tag: String?, chunkSize: Int64? = nil,
+    public init(client: RegistryClient, repository: String, tag: String?, chunkSize: Int64? = nil, pushedAs: Set<Digest> = [],
                 knownSources: @escaping @Sendable (Digest) -> [String] = { _ in [] }) {
         self.client = client
         self.repository = repository
         self.tag = tag
         self.chunkSize = chunkSize
+        self.pushedAs = pushedAs
         self.knownSources = knownSources
     }
 
     public var name: String { "\(client.endpoint.name)/\(repository)" }
 
-    public func holds(root: ManifestBlob) async throws -> Bool {
-        let existing = try await client.manifestDescriptor(repository, reference: tag ?? root.digest.description, pushing: true)
-        return existing?.digest == root.digest
+    public func holds(root: ManifestBlob) async throws -> Descriptor? {
+        guard let existing = try await client.manifestDescriptor(repository, reference: tag ?? root.digest.description, pushing: true)
+        else { return nil }
+        return existing.digest == root.digest || pushedAs.contains(existing.digest) ? existing : nil
     }
 
     public func begin(_ plan: ImagePlan) async throws {}
@@ -111,6 +116,36 @@ public final class RegistryDestination: ImageDestination {
             try await client.upload(repository, session: session, descriptor: blob, file: path, chunkSize: chunkSize, progress: progress)
         }
         return .written
+    }
+
+    /// Compresses and uploads at once: the bytes go out in one streamed PATCH while they are
+    /// made, and the closing PUT names the digest they turned out to have.
+    public func writeProduced(layer: Int, mediaType: MediaType, produce: @escaping @Sendable (ByteWriter) throws -> Void) async throws -> Descriptor? {
+        guard chunkSize == nil else { return nil }  // chunks need their offsets: spool instead
+        guard case .session(let session) = try await client.startUpload(repository) else { return nil }
+        let pipe = OutboundBytePipe()
+        let producer = Task {
+            try await onThread("strata-compress") { () throws -> Descriptor in
+                do {
+                    let counting = DigestingWriter(pipe)
+                    try produce(counting)
+                    try counting.finish()
+                    pipe.close()
+                    return Descriptor(mediaType: mediaType, digest: counting.digest(), size: counting.count)
+                } catch {
+                    pipe.close(throwing: error)
+                    throw error
+                }
+            }
+        }
+        do {
+            return try await client.uploadStreaming(repository, session: session, body: pipe, what: "layer \(layer + 1)",
+                                                    finished: { try await producer.value })
+        } catch {
+            pipe.cancelConsumer(error)
+            _ = try? await producer.value
+            throw error
+        }
     }
 
     public func finish(_ plan: ImagePlan) async throws -> Digest {

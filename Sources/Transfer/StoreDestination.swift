@@ -37,14 +37,14 @@ public final class StoreDestination: ImageDestination, @unchecked Sendable {
 
     public var name: String { "the local store" }
 
-    public func holds(root: ManifestBlob) async throws -> Bool {
-        guard let repository, let existing = try store.image(repository: repository, digest: root.digest) else { return false }
+    public func holds(root: ManifestBlob) async throws -> Descriptor? {
+        guard let repository, let existing = try store.image(repository: repository, digest: root.digest) else { return nil }
         guard try tags.allSatisfy({ try store.taggedImage($0) == existing.id }) else {
             // Known image, name elsewhere: it only needs the names.
-            return false
+            return nil
         }
         image = existing
-        return true
+        return Descriptor(mediaType: root.mediaType, digest: root.digest, size: Int64(root.bytes.count))
     }
 
     public func begin(_ plan: ImagePlan) async throws {

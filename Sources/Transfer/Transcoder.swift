@@ -3,30 +3,66 @@ import Foundation
 import ImageSpec
 import NIOCore
 
-/// Re-compresses a layer (gzip ↔ zstd ↔ none) into a temp file: the same tar, so the same diff ID.
+/// Re-compresses a layer (gzip ↔ zstd ↔ none): the same tar, so the same diff ID.
 enum Transcoder {
+    /// Writes `layer`'s tar, compressed as `target`, into `sink`, checking the source's digest as
+    /// it reads (the check ends the call: a sink that streams must not commit before it returns).
+    /// Reading and hashing the source run a step ahead on a thread of their own, so compressing
+    /// has this one to itself.
+    static func transcode(_ reader: ByteReader, layer: Descriptor, to target: Compression, into sink: ByteWriter) throws {
+        let verified = DigestingReader(reader)
+        let reading = PipelinedReader(verified)
+        defer { reading.cancel() }
+        let compressor = try Codecs.compressing(sink, as: target)
+        try Codecs.decompressing(reading, as: layer.mediaType.layerCompression ?? .none).copy(to: compressor)
+        try reading.copy(to: NullWriter())
+        try compressor.finish()
+        guard verified.digest() == layer.digest else {
+            throw StrataError(.digestMismatch, "layer digest mismatch: expected \(layer.digest), got \(verified.digest())")
+        }
+    }
+
+    /// Re-compresses into a temp file (for destinations that need a blob's digest first).
     static func transcode(_ content: BlobContent, layer: Descriptor, to target: Compression) async throws -> (String, Descriptor) {
-        let from = layer.mediaType.layerCompression ?? .none
         let path = "\(temporaryDirectory)/strata-layer-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         do {
             let (digest, size) = try await withReader(content) { reader -> (Digest, Int64) in
                 let file = try FileWriter(path: path, mode: 0o600, exclusive: true)
                 let digesting = DigestingWriter(file)
-                let compressor = try Codecs.compressing(digesting, as: target)
-                let verified = DigestingReader(reader)
-                try Codecs.decompressing(verified, as: from).copy(to: compressor)
-                try verified.copy(to: NullWriter())
-                try compressor.finish()
+                try transcode(reader, layer: layer, to: target, into: digesting)
                 try file.flush()
-                guard verified.digest() == layer.digest else {
-                    throw StrataError(.digestMismatch, "layer digest mismatch: expected \(layer.digest), got \(verified.digest())")
-                }
                 return (digesting.digest(), digesting.count)
             }
             return (path, Descriptor(mediaType: .layer(target), digest: digest, size: size))
         } catch {
             unlink(path)
             throw error
+        }
+    }
+
+    /// The re-compressed bytes as a stream, made while they are consumed.
+    static func stream(_ content: BlobContent, layer: Descriptor, to target: Compression) -> BlobContent {
+        .stream { consume in
+            let pipe = OutboundBytePipe()
+            let producer = Task {
+                try await withReader(content) { reader in
+                    do {
+                        try transcode(reader, layer: layer, to: target, into: pipe)
+                        pipe.close()
+                    } catch {
+                        pipe.close(throwing: error)
+                        throw error
+                    }
+                }
+            }
+            do {
+                for try await chunk in pipe { try await consume(chunk) }
+            } catch {
+                pipe.cancelConsumer(error)
+                _ = try? await producer.value
+                throw error
+            }
+            try await producer.value
         }
     }
 

@@ -76,6 +76,12 @@ let canRun = CLI.which("runc") != nil && getuid() == 0
         let digestLine = try #require(first.lines.last)
         #expect(digestLine.hasPrefix("1: digest: sha256:") && digestLine.contains(" size: "))
 
+        // The store keeps the layer as a plain tar (import); it goes out gzip-compressed, as Docker's push does.
+        if CLI.which("skopeo") != nil {
+            let raw = try skopeo(["inspect", "--raw", "--tls-verify=false", "docker://\(name)"])
+            #expect(raw.stdout.contains("application/vnd.oci.image.layer.v1.tar+gzip"), "\(raw.stdout)")
+        }
+
         // Again: nothing is uploaded.
         let again = try a.strata(["push", name])
         #expect(again.lines.filter { $0.hasSuffix(": Layer already exists") }.count == 1, "\(again.stdout)")

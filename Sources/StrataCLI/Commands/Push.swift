@@ -14,7 +14,8 @@ struct Push: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var registry: RegistryFlags
     @Flag(name: .shortAndLong, help: "Suppress verbose output.") var quiet = false
-    @Option(name: .customLong("compression-format"), help: "Re-compress layers that differ: gzip, zstd or none (default: push them as stored).")
+    @Option(name: .customLong("compression-format"),
+            help: "Re-compress layers that differ: gzip, zstd or none (default: compressed layers as stored, uncompressed ones gzip-compressed, as Docker does).")
     var compression: Compression?
     @Option(name: .customLong("chunk-size"), help: ArgumentHelp("Upload blobs in chunks of this many bytes (default: one request per blob).", valueName: "bytes"))
     var chunkSize: Int64?
@@ -37,14 +38,23 @@ struct Push: AsyncParsableCommand {
         let source = StoreSource(store: store, image: image, name: tagged.description)
         let registryName = ref.domain
         let known = KnownSources(store: store, registry: registryName)
+        // Manifests this image went out as before, re-compressed: one of them under the tag means done.
+        let pushedAs = Set(try store.repoDigests(of: image.id).filter { $0.name == ref.name }.compactMap(\.digest))
         let destination = RegistryDestination(client: client, repository: ref.path, tag: tagged.tag, chunkSize: chunkSize,
-                                              knownSources: { known.repositories($0) })
+                                              pushedAs: pushedAs, knownSources: { known.repositories($0) })
         var options = CopyOptions(compression: compression)
+        options.compressPlainLayers = .gzip
+        options.knownVariant = { known.variant(of: $0, compression: $1) }
         options.reportHeldLayers = true
         let result = try await Copier.copy(from: source, to: destination, options: options, events: progress.handle)
         let manifest = try store.manifest(of: image)
         let pushed = result.plan?.parsed ?? manifest
         try? store.recordBlobSources(pushed.layers.map(\.digest) + [pushed.config.digest], registry: registryName, repository: ref.path)
+        for (stored, sent) in zip(manifest.layers, pushed.layers) where stored.digest != sent.digest {
+            if let compression = sent.mediaType.layerCompression {
+                try? store.recordLayerVariant(of: stored.digest, compression: compression, variant: sent)
+            }
+        }
         if let digestRef = try? Reference(parsing: "\(ref.name)@\(result.manifestDigest)") {
             try? store.addRepoDigest(digestRef, image: image.id)
         }
@@ -53,7 +63,7 @@ struct Push: AsyncParsableCommand {
     }
 }
 
-/// Mount candidates from the store's record of where blobs were seen, read from any task.
+/// Mount candidates and re-compressed layers from the store's records, read from any task.
 final class KnownSources: @unchecked Sendable {
     private let store: ImageStore
     private let registry: String
@@ -66,5 +76,9 @@ final class KnownSources: @unchecked Sendable {
 
     func repositories(_ digest: Digest) -> [String] {
         lock.withLock { (try? store.blobSources(digest, registry: registry)) ?? [] }
+    }
+
+    func variant(of digest: Digest, compression: Compression) -> Descriptor? {
+        lock.withLock { try? store.layerVariant(of: digest, compression: compression) }
     }
 }
