@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "ImageStore", targets: ["ImageStore"]),
         .library(name: "Registry", targets: ["Registry"]),
         .library(name: "Transfer", targets: ["Transfer"]),
+        .library(name: "Dockerfile", targets: ["Dockerfile"]),
+        .library(name: "Builder", targets: ["Builder"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,8 +50,11 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .target(name: "Runtime", dependencies: ["ImageSpec", "Archive", "ImageStore", "Metadata", "Snapshots"]),
+        // The Dockerfile language, pure code: parser, word expansion, .dockerignore.
+        .target(name: "Dockerfile", dependencies: ["ImageSpec"]),
+        .target(name: "Builder", dependencies: ["Dockerfile", "ImageSpec", "Archive", "ImageStore", "Snapshots", "Runtime"]),
         .target(name: "StrataCLI", dependencies: [
-            "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime", "Registry", "Transfer",
+            "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime", "Registry", "Transfer", "Builder",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
@@ -60,6 +65,7 @@ let package = Package(
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive"]),
         .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore", "CLinux"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile", "ImageSpec"]),
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry"]),
     ],
     swiftLanguageModes: [.v6]

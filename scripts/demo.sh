@@ -53,3 +53,11 @@ step "$STRATA" --root "$DEMO_ROOT/pulled" pull "$REGISTRY/demo/busybox:committed
 step "$STRATA" --root "$DEMO_ROOT/pulled" images --digests
 step "$STRATA" --root "$DEMO_ROOT/pulled" run --rm "$REGISTRY/demo/busybox:committed" cat /data/greeting
 step "$STRATA" copy "docker://$REGISTRY/demo/busybox:committed" "oci:$DEMO_ROOT/layout:committed"
+
+# A build: examples/hello/Dockerfile over demo/busybox (RUN, COPY, metadata steps), run, then
+# rebuilt — every step says "Using cache".
+EXAMPLE="$(cd "$(dirname "$0")/../examples/hello" && pwd)"
+step "$STRATA" build -t demo/hello:1 "$EXAMPLE"
+step "$STRATA" run --rm demo/hello:1
+step "$STRATA" build -t demo/hello:1 "$EXAMPLE"
+step "$STRATA" history demo/hello:1

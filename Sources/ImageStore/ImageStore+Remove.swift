@@ -105,7 +105,7 @@ extension ImageStore {
         let layers = (try? self.layers(of: image)) ?? []
         let chain = ChainID.compute(layers.map(\.diffID))
         let blobs = try db.query("SELECT digest FROM image_blobs WHERE image_id = ?", [.text(id.description)]).compactMap { $0.string(0) }
-        for table in ["image_blobs WHERE image_id", "tags WHERE image_id", "repo_digests WHERE image_id", "images WHERE id"] {
+        for table in ["image_blobs WHERE image_id", "tags WHERE image_id", "repo_digests WHERE image_id", "build_cache WHERE image_id", "images WHERE id"] {
             try db.execute("DELETE FROM \(table) = ?", [.text(id.description)])
         }
         var events: [RemoveEvent] = [.deleted(id)]

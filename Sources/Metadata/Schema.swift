@@ -80,6 +80,18 @@ public enum Schema {
             PRIMARY KEY (digest, compression)
         );
         """,
+        // 5: the build cache: each step's key and the image it made, and what went into it, so
+        //    a miss can say what changed since the last build of the same step
+        """
+        CREATE TABLE build_cache (
+            key TEXT PRIMARY KEY,             -- sha256 of the parent image, the expanded step, the args it uses, its files
+            image_id TEXT NOT NULL,
+            slot TEXT NOT NULL,               -- context + Dockerfile + stage + step index: "the same step"
+            inputs TEXT NOT NULL,             -- JSON: step text, args used, file digests, parent
+            created REAL NOT NULL
+        );
+        CREATE INDEX build_cache_slot ON build_cache(slot, created);
+        """,
     ]
 }
 

@@ -26,27 +26,9 @@ extension ContainerEngine {
         guard let base = try store.image(id: c.imageID) else {
             throw StrataError(.imageUnknown, "the image of container \(c.shortID) is gone from the store")
         }
-        let layers = try self.layers(of: c)
         let lock = try store.ingestLock()
         defer { withExtendedLifetime(lock) {} }
-        // Frozen while its layer is read, as Docker pauses by default: a running container must not
-        // swap a path for a symlink to the host between our look and our read.
-        if c.state == .running { try runtime.pause(c.id) }
-        defer { if c.state == .running { runtime.resume(c.id) } }
-
-        let ingest = try store.content.ingest()
-        let stats: LayerStats
-        let layerDigest: Digest
-        let tarSize: Int64
-        do {
-            let tar = TarWriter(ingest)
-            stats = try snapshots.archiveChanges(directory(c.id), over: layers, into: tar)
-            try tar.finish()
-            (layerDigest, tarSize) = try ingest.commit()
-        } catch {
-            ingest.abort()
-            throw error
-        }
+        let newLayer = try commitLayer(c)
 
         var config = try store.config(of: base).config
         var runConfig = config.config
@@ -57,18 +39,37 @@ extension ContainerEngine {
         if let author = options.author { config.author = author }
         config.comment = options.message
         var rootfs = config.rootfs
-        rootfs.diffIDs.append(layerDigest)
+        rootfs.diffIDs.append(newLayer.diffID)
         config.rootfs = rootfs
         var history = config.history
         var step = History(created: created, createdBy: c.command, comment: options.message)
         step.author = options.author
         history.append(step)
         config.history = history
-
-        let newLayer = ImageStore.Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: layerDigest, size: tarSize),
-                                        diffID: layerDigest, size: stats.contentSize, tarSize: tarSize)
         return try store.commitImage(config: config, layers: try store.layers(of: base) + [newLayer],
                                      tags: options.reference.map { [$0] } ?? [], parent: base.id)
+    }
+
+    /// The container's changes as a new layer (a plain tar) in the content store, not yet part of
+    /// any image. The caller holds the store's ingest lock until an image names the layer.
+    public func commitLayer(_ c: Container) throws -> ImageStore.Layer {
+        let layers = try self.layers(of: c)
+        // Frozen while its layer is read, as Docker pauses by default: a running container must not
+        // swap a path for a symlink to the host between our look and our read.
+        if c.state == .running { try runtime.pause(c.id) }
+        defer { if c.state == .running { runtime.resume(c.id) } }
+        let ingest = try store.content.ingest()
+        do {
+            let tar = TarWriter(ingest)
+            let stats = try snapshots.archiveChanges(directory(c.id), over: layers, into: tar)
+            try tar.finish()
+            let (digest, tarSize) = try ingest.commit()
+            return ImageStore.Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: digest, size: tarSize),
+                                    diffID: digest, size: stats.contentSize, tarSize: tarSize)
+        } catch {
+            ingest.abort()
+            throw error
+        }
     }
 
     /// `strata export`: the container's whole root filesystem as a tar.

@@ -15,7 +15,7 @@ public struct Strata: AsyncParsableCommand {
         version: version,
         subcommands: [
             Images.self, History.self, Inspect.self, Tag.self, Rmi.self,
-            Import.self, Save.self, Load.self, Pull.self, Push.self, Login.self, Logout.self, Copy.self,
+            Import.self, Save.self, Load.self, Pull.self, Push.self, Login.self, Logout.self, Copy.self, Build.self,
             Run.self, Create.self, Start.self, Stop.self, Kill.self, Rm.self, Ps.self, Logs.self,
             Diff.self, Commit.self, Export.self,
             ImageGroup.self, ContainerGroup.self, SystemGroup.self, ContainerMonitor.self,
@@ -67,7 +67,7 @@ struct ImageGroup: AsyncParsableCommand {
         abstract: "Manage images.",
         subcommands: [
             Images.self, History.self, Inspect.self, Tag.self, ImageRm.self, ImagePrune.self,
-            Import.self, Save.self, Load.self, Pull.self, Push.self,
+            Import.self, Save.self, Load.self, Pull.self, Push.self, Build.self,
         ]
     )
 }

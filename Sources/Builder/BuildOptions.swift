@@ -1,0 +1,27 @@
+import ImageSpec
+import Runtime
+
+/// What `strata build` was asked for.
+public struct BuildOptions: Sendable {
+    public var context: String
+    /// The Dockerfile's text, and how messages name it.
+    public var dockerfile: String
+    public var dockerfileName: String
+    public var tags: [Reference] = []
+    public var buildArgs: [String: String] = [:]
+    public var target: String?
+    public var noCache = false
+    /// Pull base images even when the store has them.
+    public var pull = false
+    public var labels: [String: String] = [:]
+    public var network: ContainerSpec.Network = .host
+    /// No step output: only the image ID at the end.
+    public var quiet = false
+    public var platform: Platform?
+
+    public init(context: String, dockerfile: String, dockerfileName: String = "Dockerfile") {
+        self.context = context
+        self.dockerfile = dockerfile
+        self.dockerfileName = dockerfileName
+    }
+}

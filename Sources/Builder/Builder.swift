@@ -1,0 +1,166 @@
+import Archive
+import Dockerfile
+import Foundation
+import ImageSpec
+import ImageStore
+import Runtime
+import Snapshots
+
+/// `strata build`, Docker's classic builder done daemonless: each step of a stage makes an image
+/// (a filesystem step adds exactly one layer; a metadata step only a history entry), and a step
+/// whose key — its parent image, its expanded text, the args it uses and the content of the files
+/// it copies — was built before reuses that image. A miss says what changed since that build.
+public final class Builder {
+    let store: ImageStore
+    let engine: ContainerEngine
+    /// Fetches a base image the store lacks (or every base, with `--pull`).
+    let pullImage: (String) async throws -> ImageStore.Image
+    /// Progress lines (stdout in Docker's words).
+    let say: (String) -> Void
+
+    public init(store: ImageStore, engine: ContainerEngine, pullImage: @escaping (String) async throws -> ImageStore.Image,
+                say: @escaping (String) -> Void) {
+        self.store = store
+        self.engine = engine
+        self.pullImage = pullImage
+        self.say = say
+    }
+
+    /// Docker's limit on layers in an image (overlay's lower-directory limit).
+    public static let maxLayers = 127
+
+    /// Builds the target stage (the last by default) and the stages it needs; tags the result.
+    public func build(_ options: BuildOptions) async throws -> ImageStore.Image {
+        let file = try Dockerfile.parse(options.dockerfile)
+        let context = try BuildContext(root: options.context)
+        let expander = WordExpander(escape: file.directives.escape.character)
+        var run = BuildRun(options: options, file: file, context: context, expander: expander)
+
+        // Meta ARGs: defaults, overridden by --build-arg; only they expand in FROM lines.
+        for instruction in file.metaArgs {
+            guard case .arg(let declarations) = instruction.arguments else { continue }
+            for d in declarations {
+                let value = try options.buildArgs[d.name] ?? d.defaultValue.map {
+                    try expander.expand($0, lookup: { run.metaArgs[$0] ?? run.predefinedArgs[$0] }).value
+                }
+                run.metaArgs[d.name] = value
+            }
+        }
+        let targetIndex: Int
+        if let target = options.target {
+            guard let stage = file.stage(named: target) else {
+                throw StrataError(.buildFailed, "failed to reach build target \(target) in Dockerfile")
+            }
+            targetIndex = stage.index
+        } else {
+            targetIndex = file.stages.count - 1
+        }
+        let needed = try neededStages(file, target: targetIndex, run: run)
+        run.totalSteps = file.metaArgs.count + needed.sorted().reduce(0) { $0 + 1 + file.stages[$1].instructions.count }
+        for instruction in file.metaArgs { run.step(instruction, say: say) }
+
+        var final: ImageStore.Image?
+        for index in needed.sorted() {
+            final = try await buildStage(file.stages[index], run: &run, isTarget: index == targetIndex)
+            run.stageImages[index] = final
+        }
+        guard var image = final else { throw StrataError(.buildFailed, "nothing to build") }
+        if !options.labels.isEmpty {
+            image = try commitMetadata(parent: image, created: run.createdDate, createdBy: nil) { config in
+                var labels = config.labels ?? [:]
+                for (k, v) in options.labels { labels[k] = v }
+                config.labels = labels
+            }
+        }
+        let layerCount = try store.layers(of: image).count
+        guard layerCount <= Self.maxLayers else {
+            throw StrataError(.buildFailed,
+                "the image would have \(layerCount) layers; Docker and overlayfs allow at most \(Self.maxLayers): merge RUN steps with && or COPY fewer times")
+        }
+        say("Successfully built \(image.id.encoded.prefix(12))")
+        for tag in options.tags {
+            try store.tag(image.id.description, as: tag.description)
+            say("Successfully tagged \(tag.withDefaultTag.familiarString)")
+        }
+        return image
+    }
+
+    /// The target and every stage it reaches through FROM or COPY --from, by index.
+    func neededStages(_ file: Dockerfile, target: Int, run: BuildRun) throws -> Set<Int> {
+        var needed: Set<Int> = []
+        func visit(_ index: Int) throws {
+            guard needed.insert(index).inserted else { return }
+            let stage = file.stages[index]
+            let base = try run.expandMeta(stage.base.image)
+            if let from = file.stage(named: base), from.index < index { try visit(from.index) }
+            for instruction in stage.instructions {
+                var references: [String] = []
+                switch instruction.arguments {
+                case .copy(let c), .add(let c): if let from = c.from { references.append(from) }
+                case .run(let r): references += r.mounts.compactMap(\.from)
+                default: break
+                }
+                for reference in references {
+                    if let from = file.stage(named: reference) {
+                        guard from.index < index else {
+                            throw StrataError(.buildFailed, "\(run.options.dockerfileName):\(instruction.startLine): stage \"\(reference)\" is not defined before it is used")
+                        }
+                        try visit(from.index)
+                    }
+                }
+            }
+        }
+        try visit(target)
+        return needed
+    }
+}
+
+/// The state of one build: meta args, stage results, the step counter.
+struct BuildRun {
+    let options: BuildOptions
+    let file: Dockerfile
+    let context: BuildContext
+    let expander: WordExpander
+    var metaArgs: [String: String?] = [:]
+    var stageImages: [Int: ImageStore.Image] = [:]
+    var stepNumber = 0
+    var totalSteps = 0
+    /// Set once a step misses: later steps of the build do not explain theirs (they follow from it).
+    var explainedMiss = false
+    /// Timestamps in what the build writes: SOURCE_DATE_EPOCH when set.
+    let epoch = TreeArchiver.sourceDateEpoch
+
+    init(options: BuildOptions, file: Dockerfile, context: BuildContext, expander: WordExpander) {
+        self.options = options
+        self.file = file
+        self.context = context
+        self.expander = expander
+    }
+
+    var predefinedArgs: [String: String] {
+        let target = options.platform ?? Platform.host
+        let build = Platform.host
+        return [
+            "TARGETPLATFORM": target.description, "TARGETOS": target.os, "TARGETARCH": target.architecture,
+            "TARGETVARIANT": target.variant ?? "",
+            "BUILDPLATFORM": build.description, "BUILDOS": build.os, "BUILDARCH": build.architecture, "BUILDVARIANT": build.variant ?? "",
+        ]
+    }
+
+    func expandMeta(_ word: String) throws -> String {
+        try expander.expand(word, lookup: { name in
+            if let v = metaArgs[name] { return v }
+            return predefinedArgs[name]
+        }).value
+    }
+
+    mutating func step(_ instruction: Instruction, say: (String) -> Void) {
+        stepNumber += 1
+        say("Step \(stepNumber)/\(totalSteps) : \(instruction.original)")
+    }
+
+    /// Names a step in errors: the Dockerfile and line.
+    func at(_ instruction: Instruction) -> String { "\(options.dockerfileName):\(instruction.startLine)" }
+
+    var createdDate: Date { epoch.map { Date(timeIntervalSince1970: Double($0)) } ?? Date() }
+}

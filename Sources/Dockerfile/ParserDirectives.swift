@@ -1,0 +1,20 @@
+/// The parser directives (`# syntax=`, `# escape=`, `# check=`) found at the top of a Dockerfile.
+public struct ParserDirectives: Sendable, Equatable, Codable {
+    public var syntax: String?
+    public var escape: EscapeCharacter
+    public var check: String?
+
+    public init(syntax: String? = nil, escape: EscapeCharacter = .backslash, check: String? = nil) {
+        self.syntax = syntax
+        self.escape = escape
+        self.check = check
+    }
+}
+
+/// The two escape characters Docker allows; backtick exists so Windows paths need no doubling.
+public enum EscapeCharacter: String, Sendable, Equatable, Codable {
+    case backslash = "\\"
+    case backtick = "`"
+
+    public var character: Character { self == .backslash ? "\\" : "`" }
+}

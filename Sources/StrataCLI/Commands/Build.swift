@@ -1,0 +1,90 @@
+import ArgumentParser
+import Builder
+import Foundation
+import ImageSpec
+import ImageStore
+import Registry
+import Runtime
+
+/// `strata build`: an image from a Dockerfile, with Docker's step output and a cache that says why it missed.
+struct Build: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Build an image from a Dockerfile.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .shortAndLong, help: "Name and optionally a tag in the 'name:tag' format (repeatable).") var tag: [String] = []
+    @Option(name: .shortAndLong, help: "Name of the Dockerfile (default: CONTEXT/Dockerfile; - reads stdin).") var file: String?
+    @Option(name: .customLong("build-arg"), help: ArgumentHelp("Set a build-time variable.", valueName: "K=V")) var buildArgs: [String] = []
+    @Option(help: "Set the target build stage to build.") var target: String?
+    @Flag(name: .customLong("no-cache"), help: "Do not use cache when building the image.") var noCache = false
+    @Flag(help: "Always attempt to pull a newer version of the base images.") var pull = false
+    @Option(name: .customLong("label"), help: ArgumentHelp("Set metadata for an image.", valueName: "K=V")) var labels: [String] = []
+    @Option(help: "Networking mode for the RUN instructions: default, host or none.") var network = "default"
+    @Option(help: "Progress output: auto, plain or tty (all print the classic step lines).") var progress = "auto"
+    @Flag(name: .shortAndLong, help: "Suppress the build output and print image ID on success.") var quiet = false
+    @Option(help: "Write the image ID to the file.") var iidfile: String?
+    @Option(help: "Set the target platform (os/arch[/variant]); only this host's platform can run RUN steps.") var platform: String?
+    @Argument(help: "The build context: a directory, or - for a Dockerfile on stdin and no context.") var context: String
+
+    func run() async throws {
+        let (text, name) = try readDockerfile()
+        var contextDir = context
+        if context == "-" {
+            contextDir = NSTemporaryDirectory() + "strata-empty-context-\(getpid())"
+            try FileSystem.createDirectory(contextDir, mode: 0o700)
+        }
+        defer { if context == "-" { FileSystem.removeTree(contextDir) } }
+        var options = BuildOptions(context: contextDir, dockerfile: text, dockerfileName: name)
+        options.tags = try tag.map { try Reference(parsing: $0) }
+        for item in buildArgs {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            // `--build-arg K` takes K's value from the environment, as Docker does.
+            if parts.count == 2 { options.buildArgs[parts[0]] = parts[1] }
+            else if let value = ProcessInfo.processInfo.environment[parts[0]] { options.buildArgs[parts[0]] = value }
+        }
+        for item in labels {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            options.labels[parts[0]] = parts.count == 2 ? parts[1] : ""
+        }
+        options.target = target
+        options.noCache = noCache
+        options.pull = pull
+        options.quiet = quiet
+        switch network {
+        case "default", "host": options.network = .host
+        case "none": options.network = .none
+        default: throw ValidationError("--network must be default, host or none (got \"\(network)\")")
+        }
+        guard ["auto", "plain", "tty"].contains(progress) else { throw ValidationError("--progress must be auto, plain or tty") }
+        if let platform {
+            options.platform = try Platform(parsing: platform)
+            if options.platform?.os != Platform.host.os || options.platform?.architecture != Platform.host.architecture {
+                throw StrataError(.platformNotFound, "cannot build for \(platform) on this \(Platform.host) host: RUN steps would need emulation")
+            }
+        }
+
+        let engine = try global.engine()
+        let quiet = self.quiet
+        let builder = Builder(store: engine.store, engine: engine, pullImage: { name in
+            let ref = try Reference(parsing: name)
+            let reference = ref.digest == nil && ref.tag == nil ? ref.withDefaultTag : ref
+            _ = try await Pull.pull(reference, client: try RegistryFlags.defaultClient(for: ref.domain), store: engine.store,
+                                    snapshotter: engine.snapshots, platform: nil, quiet: quiet, toStandardError: quiet)
+            return try engine.store.resolve(reference.description)
+        }, say: { line in if !quiet { emit(line + "\n") } })
+        let image = try await builder.build(options)
+        if let iidfile { try FileSystem.writeAtomically(iidfile, Array(image.id.description.utf8)) }
+        if quiet { emit(image.id.description + "\n") }
+    }
+
+    func readDockerfile() throws -> (String, String) {
+        if file == "-" || (context == "-" && file == nil) {
+            let data = FileHandle.standardInput.readDataToEndOfFile()
+            return (String(decoding: data, as: UTF8.self), "Dockerfile")
+        }
+        let path = file.map { $0.hasPrefix("/") ? $0 : (FileManager.default.fileExists(atPath: $0) ? $0 : "\(context)/\($0)") } ?? "\(context)/Dockerfile"
+        guard FileSystem.exists(path) else {
+            throw StrataError(.invalidArgument, "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat \(path): no such file or directory")
+        }
+        return (String(decoding: try FileSystem.readFile(path), as: UTF8.self), (path as NSString).lastPathComponent)
+    }
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+cat /etc/hello-version
+echo "$GREETING from $(pwd)"
