@@ -52,7 +52,11 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["ImageSpec", "Archive", "ImageStore", "Metadata", "Snapshots"]),
         // The Dockerfile language, pure code: parser, word expansion, .dockerignore.
         .target(name: "Dockerfile", dependencies: ["ImageSpec"]),
-        .target(name: "Builder", dependencies: ["Dockerfile", "ImageSpec", "Archive", "ImageStore", "Snapshots", "Runtime"]),
+        .target(name: "Builder", dependencies: [
+            "Dockerfile", "ImageSpec", "Archive", "ImageStore", "Snapshots", "Runtime",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .target(name: "StrataCLI", dependencies: [
             "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime", "Registry", "Transfer", "Builder",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,7 +69,7 @@ let package = Package(
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive"]),
         .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore", "CLinux"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile", "ImageSpec"]),
+        .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile", "ImageSpec"], resources: [.copy("Golden")]),
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry"]),
     ],
     swiftLanguageModes: [.v6]

@@ -18,6 +18,8 @@ public struct BuildOptions: Sendable {
     /// No step output: only the image ID at the end.
     public var quiet = false
     public var platform: Platform?
+    /// Collapse the layers the target stage adds into one.
+    public var squash = false
 
     public init(context: String, dockerfile: String, dockerfileName: String = "Dockerfile") {
         self.context = context

@@ -5,104 +5,164 @@ import ImageSpec
 import ImageStore
 import Runtime
 import Snapshots
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Builder {
-    /// COPY and ADD of local files: one layer holding the sources at the destination. The cache
-    /// key covers each file's bytes and mode (and the ownership flags), never its mtime.
+    /// COPY and ADD: one layer holding the sources at the destination. Sources are context paths
+    /// and globs, another stage's (or image's) files with `--from`, heredocs, and for ADD URLs
+    /// (downloaded, `--checksum` verified) and local archives (unpacked). The cache key covers
+    /// each file's bytes and mode and the ownership flags, never an mtime.
     func copyStep(_ instruction: Instruction, _ arguments: CopyArguments, state: inout StageState, run: inout BuildRun) async throws {
         let what = instruction.keyword
+        let location = run.at(instruction)
         let vars = state.variables
         let expander = run.expander
         let expand = { (word: String) throws -> String in try expander.expand(word, lookup: { vars[$0] }).value }
         let sources = try arguments.sources.map(expand)
-        var destination = try expand(arguments.destination)
+        let rawDestination = try expand(arguments.destination)
         let workdir = state.config.config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"
-        if !destination.hasPrefix("/") {
-            destination = (workdir as NSString).appendingPathComponent(destination) + (destination.hasSuffix("/") ? "/" : "")
+        // "dir/", ".", "dir/." name a directory; the path is cleaned and made absolute against WORKDIR.
+        let namesDirectory = rawDestination.hasSuffix("/") || rawDestination == "." || rawDestination.hasSuffix("/.")
+        let absoluteDestination = rawDestination.hasPrefix("/") ? rawDestination : "\(workdir)/\(rawDestination)"
+        var destination = "/" + (BuildContext.clean(absoluteDestination) ?? "")
+        if namesDirectory && destination != "/" { destination += "/" }
+        let excludes = try arguments.excludes.map(expand)
+        /// `--exclude` patterns match a path relative to the context (or stage root) or to the
+        /// copied directory, as BuildKit applies them to each source.
+        func isExcluded(_ relative: String) -> Bool {
+            excludes.contains { fnmatch($0, relative, FNM_PATHNAME) == 0 || fnmatch($0 + "/*", relative, 0) == 0 }
         }
-        if what == "ADD", let remote = sources.first(where: { $0.contains("://") }) {
-            throw StrataError(.buildFailed, "\(run.at(instruction)): ADD \(remote): fetching URLs is not supported by this builder yet; download in a RUN step")
-        }
+
         var layer = CopyLayer()
         layer.epoch = run.epoch ?? 0
-        if let chown = arguments.chown {
-            let parts = try expand(chown).split(separator: ":", maxSplits: 1).map(String.init)
-            guard let uid = Int(parts[0]), parts.count == 1 || Int(parts[1]) != nil else {
-                throw StrataError(.buildFailed, "\(run.at(instruction)): --chown=\(chown): give numeric uid[:gid] (names are not resolved yet)")
-            }
-            layer.uid = uid
-            layer.gid = parts.count > 1 ? Int(parts[1])! : uid
-        }
         if let chmod = arguments.chmod {
-            guard let mode = UInt32(chmod, radix: 8), mode <= 0o7777 else {
-                throw StrataError(.buildFailed, "\(run.at(instruction)): --chmod=\(chmod): not an octal mode")
+            guard let mode = UInt32(try expand(chmod), radix: 8), mode <= 0o7777 else {
+                throw StrataError(.buildFailed, "\(location): --chmod=\(chmod): not an octal mode")
             }
             layer.chmod = mode
         }
+        var cleanups: [() -> Void] = []
+        defer { for cleanup in cleanups.reversed() { cleanup() } }
+        if let chown = arguments.chown {
+            let spec = try expand(chown)
+            let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+            if let uid = Int(parts[0]), parts.count == 1 || Int(parts[1]) != nil {
+                layer.owner = (uid, parts.count > 1 ? Int(parts[1])! : uid)
+            } else {
+                // Names are the image's: looked up in its /etc/passwd and /etc/group.
+                guard let image = state.image else {
+                    throw StrataError(.buildFailed, "\(location): --chown=\(spec): a stage FROM scratch has no /etc/passwd to look names up in")
+                }
+                let mounted = try mountReadOnly(image)
+                defer { mounted.release() }
+                do {
+                    let owner = try Users.owner(spec, rootfs: mounted.root)
+                    layer.owner = (Int(owner.uid), Int(owner.gid))
+                } catch let e as StrataError {
+                    throw StrataError(.buildFailed, "\(location): --chown=\(spec): \(e.message)")
+                }
+            }
+        }
 
-        // Where the files come from: the context, or another stage's (or image's) root filesystem.
         var items: [CopyLayer.Item] = []
-        var fromRoot: (root: String, release: () -> Void)?
-        defer { fromRoot?.release() }
         let walk: (String) throws -> [String]
         if let from = arguments.from {
             let name = try expand(from)
             let image: ImageStore.Image
-            if let stage = run.file.stage(named: name), let built = run.stageImages[stage.index] {
-                image = built
-            } else if let local = try? store.resolve(name) {
-                image = local
-            } else {
-                image = try await pullImage(name)
+            do { image = try await resolveFrom(name, run: run) } catch let e as StrataError {
+                throw StrataError(.buildFailed, "\(location): \(what) --from=\(name): \(e.message)")
             }
             let mounted = try mountReadOnly(image)
-            fromRoot = mounted
-            let globbing = sources.contains { $0.contains(where: { "*?[".contains($0) }) }
-            guard !globbing else {
-                throw StrataError(.buildFailed, "\(run.at(instruction)): \(what) --from with wildcards is not supported yet: name the paths")
-            }
+            cleanups.append(mounted.release)
+            var all: [String]?
             for source in sources {
                 guard let path = BuildContext.clean(source) else { continue }
-                let full = path.isEmpty ? mounted.root : "\(mounted.root)/\(path)"
-                guard FileSystem.exists(full) || (try? FileManager.default.destinationOfSymbolicLink(atPath: full)) != nil else {
-                    throw StrataError(.buildFailed, "\(run.at(instruction)): \(what) failed: stat /\(path): file does not exist in \(name)")
+                var matches = [path]
+                if path.contains(where: { "*?[".contains($0) }) {
+                    all = all ?? Self.walkAll(mounted.root)
+                    matches = all!.filter { fnmatch(path, $0, FNM_PATHNAME) == 0 }
+                    matches = matches.filter { m in !matches.contains { m.hasPrefix($0 + "/") } }
                 }
-                items.append(CopyLayer.Item(source: full, destination: "", display: "\(name):/\(path)"))
+                for match in matches where !isExcluded(match) {
+                    let full = match.isEmpty ? mounted.root : "\(mounted.root)/\(match)"
+                    var st = stat()
+                    guard lstat(full, &st) == 0 else {
+                        throw StrataError(.buildFailed, "\(location): \(what) failed: stat /\(match): file does not exist in \(name)")
+                    }
+                    items.append(CopyLayer.Item(source: .path(full), destination: "", display: "\(name):/\(match)"))
+                }
+                if matches.isEmpty {
+                    throw StrataError(.buildFailed, "\(location): \(what) failed: no source files were specified (\"\(source)\" matches nothing in \(name))")
+                }
             }
-            walk = { dir in Self.walkAll(dir) }
+            walk = { dir in Self.walkAll(dir).filter { !isExcluded($0) } }
         } else {
             for source in sources {
-                for path in try run.context.resolve(source, what: what) {
-                    items.append(CopyLayer.Item(source: run.context.absolute(path), destination: "", display: path.isEmpty ? "." : path))
+                if what == "ADD", source.hasPrefix("http://") || source.hasPrefix("https://") {
+                    let (path, fileName) = try await download(source, checksum: try arguments.checksum.map(expand), location: location)
+                    cleanups.append { unlink(path) }
+                    items.append(CopyLayer.Item(source: .path(path), destination: fileName, display: source))
+                    continue
+                }
+                if source.contains("://") || source.hasPrefix("git@") {
+                    throw StrataError(.buildFailed, "\(location): \(what) \(source): only http and https URLs can be fetched (git sources are not supported)")
+                }
+                do {
+                    for path in try run.context.resolve(source, what: what) where !isExcluded(path) {
+                        let absolute = run.context.absolute(path)
+                        let unpack = what == "ADD" && !FileSystem.isDirectory(absolute) && Self.looksLikeArchive(absolute)
+                        items.append(CopyLayer.Item(source: unpack ? .archive(absolute) : .path(absolute), destination: "",
+                                                    display: path.isEmpty ? "." : path))
+                    }
+                } catch let e as StrataError {
+                    throw StrataError(e.code, "\(location): \(e.message)")
                 }
             }
             let context = run.context
             walk = { dir in
                 let relative = dir == context.root ? "" : String(dir.dropFirst(context.root.count + 1))
-                return try context.walk(relative).map { relative.isEmpty ? $0 : String($0.dropFirst(relative.count + 1)) }
+                return try context.walk(relative)
+                    .map { relative.isEmpty ? $0 : String($0.dropFirst(relative.count + 1)) }
+                    .filter { !isExcluded($0) && !isExcluded(relative.isEmpty ? $0 : "\(relative)/\($0)") }
             }
         }
-        // Destinations, as Docker places them: a directory's contents go into the destination; a
-        // file goes to the destination itself unless it names a directory (trailing /, or several sources).
+        // Heredocs: each one a file named after its delimiter.
+        for name in arguments.heredocSources {
+            guard let doc = instruction.heredocs.first(where: { $0.name == name }) else { continue }
+            let content = doc.expands ? try expand(doc.content) : doc.content
+            items.append(CopyLayer.Item(source: .inline(Array(content.utf8), mode: 0o644), destination: name, display: "<<\(name)"))
+        }
+        guard !items.isEmpty else {
+            throw StrataError(.buildFailed, "\(location): \(what) failed: no source files were specified")
+        }
+
+        // Destinations, as Docker places them: a directory's contents (and an archive's) go into
+        // the destination; a file goes to the destination itself unless it names a directory
+        // (a trailing /, or several sources).
         let intoDirectory = destination.hasSuffix("/") || items.count > 1
+        let base = destination.hasSuffix("/") && destination.count > 1 ? String(destination.dropLast()) : destination
+        func inside(_ name: String) -> String { (base == "/" ? "/" : base + "/") + name }
         for i in items.indices {
-            var isDir: ObjCBool = false
-            _ = FileManager.default.fileExists(atPath: items[i].source, isDirectory: &isDir)
-            let base = destination.hasSuffix("/") && destination.count > 1 ? String(destination.dropLast()) : destination
-            if isDir.boolValue {
+            switch items[i].source {
+            case .path(let path) where FileSystem.isDirectory(path) && !isSymlink(path):
                 items[i].destination = base
-            } else {
-                items[i].destination = intoDirectory ? (base == "/" ? "/" : base + "/") + (items[i].source as NSString).lastPathComponent : base
-            }
-            if what == "ADD", !isDir.boolValue, Self.looksLikeArchive(items[i].source) {
-                throw StrataError(.buildFailed, "\(run.at(instruction)): ADD \(items[i].display): unpacking archives is not supported by this builder yet; use COPY and a RUN tar -x")
+            case .archive:
+                items[i].destination = base
+            case .path(let path):
+                // A download carries the file name from its URL in `destination` until here.
+                let name = items[i].destination.isEmpty ? (path as NSString).lastPathComponent : items[i].destination
+                items[i].destination = intoDirectory ? inside(name) : base
+            case .inline:
+                items[i].destination = intoDirectory ? inside(items[i].destination) : base
             }
         }
 
         // The layer is written first: its file digests are part of the cache key.
-        let ingest = try store.content.ingest()
         let lock = try store.ingestLock()
         defer { withExtendedLifetime(lock) {} }
+        let ingest = try store.content.ingest()
         let digests: [String: String]
         let stats: (digest: Digest, size: Int64)
         do {
@@ -112,6 +172,7 @@ extension Builder {
             stats = try ingest.commit()
         } catch {
             ingest.abort()
+            if let e = error as? StrataError { throw StrataError(e.code, "\(location): \(e.message)") }
             throw error
         }
         var inputs = StepInputs(parent: state.image?.id.description ?? "scratch", step: instruction.original)
@@ -119,7 +180,7 @@ extension Builder {
         inputs.args = usedArgs(instruction.original, state: state, run: run)
         let newLayer = ImageStore.Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: stats.digest, size: stats.size),
                                         diffID: stats.digest, size: stats.size, tarSize: stats.size)
-        let kind = items.count == 1 ? (digests.count == 1 ? "file" : "dir") : "multi"
+        let kind = items.count > 1 ? "multi" : (digests.count == 1 ? "file" : "dir")
         let createdBy = "/bin/sh -c #(nop) \(what) \(kind):\(stats.digest.encoded) in \(destination)"
         let parent = state.image, config = state.config, created = run.createdDate
         let image = try cached(inputs, state: state, run: &run) {
@@ -129,22 +190,33 @@ extension Builder {
         state.config = try store.config(of: image).config
     }
 
-    /// An image's root filesystem, mounted read-only for reading (COPY --from).
+    func isSymlink(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK
+    }
+
+    /// An image's root filesystem, mounted read-only for reading (COPY --from, --chown names).
     func mountReadOnly(_ image: ImageStore.Image) throws -> (root: String, release: () -> Void) {
         let lock = try store.ingestLock()
         let snapshots = try engine.snapshots.prepare(try store.layers(of: image))
         let dir = "\(store.root)/tmp/build-\(UInt64.random(in: 0...UInt64.max))"
-        try FileSystem.createDirectory("\(store.root)/tmp", mode: 0o700)
+        try FileManager.default.createDirectory(atPath: "\(store.root)/tmp", withIntermediateDirectories: true)
         try FileSystem.createDirectory(dir, mode: 0o700)
-        try engine.snapshots.createContainerLayer(in: dir, over: snapshots)
-        let use = try engine.snapshots.use(dir, over: snapshots)
-        let snapshotter = engine.snapshots
-        return (use.rootfs, {
-            use.release()
-            snapshotter.removeContainerLayer(dir)
+        do {
+            try engine.snapshots.createContainerLayer(in: dir, over: snapshots)
+            let use = try engine.snapshots.use(dir, over: snapshots)
+            let snapshotter = engine.snapshots
+            return (use.rootfs, {
+                use.release()
+                snapshotter.removeContainerLayer(dir)
+                FileSystem.removeTree(dir)
+                withExtendedLifetime(lock) {}
+            })
+        } catch {
+            engine.snapshots.removeContainerLayer(dir)
             FileSystem.removeTree(dir)
-            withExtendedLifetime(lock) {}
-        })
+            throw error
+        }
     }
 
     /// Every path under a directory, sorted, parents first (no ignore file applies).
@@ -163,12 +235,17 @@ extension Builder {
         return out
     }
 
+    /// A tar, plain or compressed (gzip, zstd): what ADD unpacks rather than copies. Decided by
+    /// the bytes (a ustar header after decompressing), never by the file name.
     static func looksLikeArchive(_ path: String) -> Bool {
-        guard let reader = try? FileReader(path: path) else { return false }
-        var magic = [UInt8](repeating: 0, count: 262)
-        let n = (try? magic.withUnsafeMutableBytes { try reader.read(into: $0) }) ?? 0
-        if n >= 2, magic[0] == 0x1f, magic[1] == 0x8b { return true }
-        if n >= 4, magic[0...3] == [0x28, 0xb5, 0x2f, 0xfd] { return true }
-        return n >= 262 && String(decoding: magic[257..<262], as: UTF8.self) == "ustar"
+        guard let file = try? FileReader(path: path), let reader = try? Codecs.decompressing(file).reader else { return false }
+        var block = [UInt8](repeating: 0, count: 512)
+        var n = 0
+        while n < block.count {
+            let got = (try? block.withUnsafeMutableBytes { try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[n...])) }) ?? 0
+            if got == 0 { break }
+            n += got
+        }
+        return n == 512 && Array(block[257..<262]) == Array("ustar".utf8)
     }
 }

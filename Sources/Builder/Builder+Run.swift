@@ -11,9 +11,8 @@ extension Builder {
         guard let parent = state.image else {
             throw StrataError(.buildFailed, "\(run.at(instruction)): RUN in a stage FROM scratch has no shell or programs to run")
         }
-        if let unsupported = arguments.mounts.first {
-            throw StrataError(.buildFailed, "\(run.at(instruction)): RUN --mount=type=\(unsupported.type.rawValue) is not supported by this builder yet")
-        }
+        let mounts = try await prepareMounts(arguments.mounts, instruction: instruction, state: state, run: run)
+        defer { mounts.release() }
         let args = state.args.compactMapValues { $0 }
         let shell = state.config.config.shell ?? ["/bin/sh", "-c"]
         var command: [String]
@@ -23,8 +22,7 @@ extension Builder {
             command = words
             display = words.joined(separator: " ")
         case .shell(let text):
-            // Heredoc bodies go to the shell on stdin would need a pipe; they are run as the script itself.
-            let script = instruction.heredocs.isEmpty ? text : instruction.heredocs.map(\.content).joined(separator: "\n")
+            let script = Self.script(text, heredocs: instruction.heredocs)
             command = shell + [script]
             display = (shell + [script]).joined(separator: " ")
         }
@@ -33,6 +31,7 @@ extension Builder {
         let createdBy = argPrefix + display
         var inputs = StepInputs(parent: parent.id.description, step: instruction.original)
         inputs.args = args
+        inputs.files = mounts.digests
         let network: ContainerSpec.Network
         switch arguments.network ?? run.options.network.rawValue {
         case "none": network = .none
@@ -52,13 +51,16 @@ extension Builder {
             options.workingDir = config.config.workingDir.flatMap { $0.isEmpty ? nil : $0 }
             options.user = config.config.user
             options.network = network
+            options.mounts = mounts.specs
             let container = try engine.create(options)
             say(" ---> Running in \(container.shortID)")
             defer {
                 _ = try? engine.remove(container.id, force: true)
                 say("Removing intermediate container \(container.shortID)")
             }
-            let code = try engine.execute(container.id, attach: .init(stdout: quiet ? nil : 1, stderr: quiet ? nil : 2))
+            let code = try mounts.whileLocked {
+                try engine.execute(container.id, attach: .init(stdout: quiet ? nil : 1, stderr: quiet ? nil : 2))
+            }
             guard code == 0 else {
                 throw StrataError(.buildFailed, "\(location): The command '\(display)' returned a non-zero code: \(code)")
             }
@@ -69,5 +71,19 @@ extension Builder {
         }
         state.image = image
         state.config = try store.config(of: image).config
+    }
+
+    /// A shell-form RUN's script. With heredocs, BuildKit's rules: a command that is only a
+    /// heredoc runs its body; otherwise the shell gets the command and the heredoc bodies, each
+    /// closed by its delimiter, and feeds them to the command itself.
+    static func script(_ text: String, heredocs: [Heredoc]) -> String {
+        guard let first = heredocs.first else { return text }
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if heredocs.count == 1, trimmed.hasPrefix("<<"), !trimmed.contains(" ") { return first.content }
+        var script = text
+        for doc in heredocs {
+            script += "\n" + doc.content + (doc.content.hasSuffix("\n") ? "" : "\n") + doc.name
+        }
+        return script
     }
 }

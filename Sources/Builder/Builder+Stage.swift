@@ -63,7 +63,17 @@ extension Builder {
     func buildStage(_ stage: Stage, run: inout BuildRun, isTarget: Bool) async throws -> ImageStore.Image {
         run.step(stage.from, say: say)
         var state = try await base(of: stage, run: &run)
+        run.stageBases[stage.index] = .some(state.image)
         if let image = state.image { say(" ---> \(image.id.encoded.prefix(12))") }
+        // Docker's (and overlay's) limit, checked before any step runs.
+        let baseLayers = try state.image.map { try store.layers(of: $0).count } ?? 0
+        let adding = (state.config.config.onBuild ?? []).count + stage.instructions.filter {
+            switch $0.arguments { case .run, .copy, .add: return true; default: return false }
+        }.count
+        if baseLayers + adding > Self.maxLayers, !(isTarget && run.options.squash) {
+            throw StrataError(.buildFailed,
+                "\(run.at(stage.from)): stage \(stage.name ?? String(stage.index)) would have \(baseLayers + adding) layers (\(baseLayers) from its base, \(adding) from its steps); Docker and overlayfs allow at most \(Self.maxLayers): merge RUN steps with &&, or build with --squash to collapse the new layers into one")
+        }
         // ONBUILD triggers of the base run first, then the child forgets them (as Docker does).
         if let triggers = state.config.config.onBuild, !triggers.isEmpty {
             say("# Executing \(triggers.count) build trigger\(triggers.count == 1 ? "" : "s")")
@@ -105,7 +115,9 @@ extension Builder {
                 throw StrataError(e.code, "\(run.at(stage.from)): FROM \(name): \(e.message)")
             }
         }
-        return StageState(image: image, config: try store.config(of: image).config, index: stage.index)
+        let config = try store.config(of: image).config
+        if let created = config.created, created > (run.newestBase ?? .distantPast) { run.newestBase = created }
+        return StageState(image: image, config: config, index: stage.index)
     }
 
     /// One instruction: metadata steps change the config; RUN, COPY and ADD add a layer.

@@ -57,6 +57,9 @@ public final class Builder {
         }
         let needed = try neededStages(file, target: targetIndex, run: run)
         run.totalSteps = file.metaArgs.count + needed.sorted().reduce(0) { $0 + 1 + file.stages[$1].instructions.count }
+        run.reproducibleByDefault = !needed.contains { index in
+            file.stages[index].instructions.contains { if case .run = $0.arguments { return true } else { return false } }
+        }
         for instruction in file.metaArgs { run.step(instruction, say: say) }
 
         var final: ImageStore.Image?
@@ -72,10 +75,8 @@ public final class Builder {
                 config.labels = labels
             }
         }
-        let layerCount = try store.layers(of: image).count
-        guard layerCount <= Self.maxLayers else {
-            throw StrataError(.buildFailed,
-                "the image would have \(layerCount) layers; Docker and overlayfs allow at most \(Self.maxLayers): merge RUN steps with && or COPY fewer times")
+        if options.squash {
+            image = try squash(image, onto: run.stageBases[targetIndex] ?? nil, run: run)
         }
         say("Successfully built \(image.id.encoded.prefix(12))")
         for tag in options.tags {
@@ -123,12 +124,18 @@ struct BuildRun {
     let expander: WordExpander
     var metaArgs: [String: String?] = [:]
     var stageImages: [Int: ImageStore.Image] = [:]
+    /// Each stage's starting image (nil for scratch), for --squash.
+    var stageBases: [Int: ImageStore.Image?] = [:]
     var stepNumber = 0
     var totalSteps = 0
     /// Set once a step misses: later steps of the build do not explain theirs (they follow from it).
     var explainedMiss = false
     /// Timestamps in what the build writes: SOURCE_DATE_EPOCH when set.
     let epoch = TreeArchiver.sourceDateEpoch
+    /// A build without RUN steps is reproducible by default: its times are its newest base
+    /// image's (1970 for scratch), not the clock's.
+    var reproducibleByDefault = false
+    var newestBase: Date?
 
     init(options: BuildOptions, file: Dockerfile, context: BuildContext, expander: WordExpander) {
         self.options = options
@@ -162,5 +169,8 @@ struct BuildRun {
     /// Names a step in errors: the Dockerfile and line.
     func at(_ instruction: Instruction) -> String { "\(options.dockerfileName):\(instruction.startLine)" }
 
-    var createdDate: Date { epoch.map { Date(timeIntervalSince1970: Double($0)) } ?? Date() }
+    var createdDate: Date {
+        if let epoch { return Date(timeIntervalSince1970: Double(epoch)) }
+        return reproducibleByDefault ? newestBase ?? Date(timeIntervalSince1970: 0) : Date()
+    }
 }

@@ -5,27 +5,36 @@ import ImageSpec
 import Glibc
 #endif
 
-/// The layer a COPY or ADD makes: files from the context (or another stage's root filesystem)
-/// placed at their destinations, as one tar. Ownership is root's unless `--chown` says otherwise,
-/// modes are the source's unless `--chmod` does, and every timestamp is the build's epoch — so the
-/// layer's digest depends on bytes, modes and ownership only, never on when files were touched.
+/// The layer a COPY or ADD makes: files from the context (or another stage's root filesystem,
+/// a heredoc, a download, an archive ADD unpacks) placed at their destinations, as one tar.
+/// Ownership is root's unless `--chown` says otherwise, modes are the source's unless `--chmod`
+/// does, and every timestamp is the build's epoch — so the layer's digest depends on bytes,
+/// modes and ownership only, never on when files were touched.
 struct CopyLayer {
+    enum Source {
+        /// A file, directory or link on this host (directories are copied with their contents).
+        case path(String)
+        /// A file's bytes (a heredoc), with its mode.
+        case inline([UInt8], mode: UInt32)
+        /// A tar (plain, gzip or zstd) unpacked at the destination directory (ADD).
+        case archive(String)
+    }
+
     struct Item {
-        /// Where the file is on this host.
-        var source: String
+        var source: Source
         /// Its path in the image, absolute.
         var destination: String
         /// The name messages and cache reasons use (context-relative, or `stage:/path`).
         var display: String
     }
 
-    var uid = 0
-    var gid = 0
+    /// `--chown`: the owner of everything written (else root, or an archive's own owners).
+    var owner: (uid: Int, gid: Int)?
     var chmod: UInt32?
     var epoch: Int64 = 0
 
-    /// Writes the items (directories recursively, following nothing) into `tar`; returns each
-    /// file's digest by display name, for the cache to say which one changed.
+    /// Writes the items into `tar`; returns each file's digest by display name, for the cache to
+    /// say which one changed. `walk` lists a directory's descendants (relative, parents first).
     func write(_ items: [Item], into tar: TarWriter, walk: (String) throws -> [String]) throws -> [String: String] {
         var written = Set<String>()
         var digests: [String: String] = [:]
@@ -72,25 +81,67 @@ struct CopyLayer {
             }
         }
         for item in items {
-            var st = stat()
-            guard lstat(item.source, &st) == 0 else { throw StrataError.posix("cannot read \(item.display)", errno: errno) }
-            try add(item.source, at: item.destination, display: item.display)
-            if st.st_mode & S_IFMT == S_IFDIR {
-                for child in try walk(item.source) {
-                    try add("\(item.source)/\(child)", at: item.destination == "/" ? "/\(child)" : "\(item.destination)/\(child)",
-                            display: item.display.isEmpty || item.display == "." ? child : "\(item.display)/\(child)")
+            switch item.source {
+            case .path(let source):
+                try add(source, at: item.destination, display: item.display)
+                if FileSystem.isDirectory(source), !isLink(source) {
+                    for child in try walk(source) {
+                        try add("\(source)/\(child)", at: item.destination == "/" ? "/\(child)" : "\(item.destination)/\(child)",
+                                display: item.display.isEmpty || item.display == "." ? child : "\(item.display)/\(child)")
+                    }
                 }
+            case .inline(let bytes, let fileMode):
+                try ensureParents(item.destination)
+                written.insert(item.destination)
+                let mode = chmod ?? fileMode
+                var h = header(String(item.destination.dropFirst()), kind: .regular, mode: mode)
+                h.size = Int64(bytes.count)
+                try tar.append(h, data: bytes)
+                digests[item.display] = "\(String(mode, radix: 8)):\(Digest.sha256(of: bytes).encoded)"
+            case .archive(let path):
+                digests[item.display] = try unpack(path, at: item.destination, into: tar, ensureParents: ensureParents,
+                                                   mark: { written.insert($0) })
             }
         }
         return digests
+    }
+
+    /// ADD of a local archive: its entries under `directory`, their modes and (without
+    /// `--chown`) owners kept, times clamped to the epoch; returns the archive's digest.
+    private func unpack(_ path: String, at directory: String, into tar: TarWriter, ensureParents: (String) throws -> Void,
+                        mark: (String) -> Void) throws -> String {
+        let file = DigestingReader(try FileReader(path: path))
+        let reader = TarReader(try Codecs.decompressing(file).reader)
+        let base = directory == "/" ? "" : directory
+        try ensureParents(base + "/x")
+        while var h = try reader.next() {
+            let member = PathString.normalizedMember(h.name)
+            guard !member.isEmpty, !member.hasPrefix("../"), member != ".." else { continue }
+            let destination = "\(base)/\(member)"
+            try ensureParents(destination)
+            mark(destination)
+            h.name = String(destination.dropFirst())
+            if h.kind == .hardLink { h.linkName = String("\(base)/\(PathString.normalizedMember(h.linkName))".dropFirst()) }
+            if let owner { (h.uid, h.gid) = owner }
+            if let chmod, h.kind != .symlink { h.mode = chmod }
+            h.modificationTime = min(h.modificationTime, epoch == 0 ? h.modificationTime : epoch)
+            h.paxRecords = [:]
+            try tar.append(h, body: h.kind.hasBody ? reader.bodyReader : nil)
+        }
+        try file.copy(to: NullWriter())
+        return "archive:\(file.digest().encoded)"
+    }
+
+    private func isLink(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK
     }
 
     private func header(_ name: String, kind: TarHeader.Kind, mode: UInt32) -> TarHeader {
         var h = kind == .directory ? TarHeader.directory(name, mode: mode, modificationTime: epoch)
                                    : TarHeader.file(name, size: 0, mode: mode, modificationTime: epoch)
         h.kind = kind
-        h.uid = uid
-        h.gid = gid
+        (h.uid, h.gid) = owner ?? (0, 0)
         return h
     }
 }

@@ -21,7 +21,8 @@ struct InstructionParser {
         let (written, flagWords, rest) = RawInstruction.split(line)
         let keyword = written.lowercased()
         guard Self.keywords.contains(keyword) else {
-            throw DockerfileSyntaxError("unknown instruction: \(written.uppercased())")
+            // Named as written, as BuildKit does since it keeps the keyword's case in the AST.
+            throw DockerfileSyntaxError("unknown instruction: \(written)")
         }
         let flags = try FlagParser(flagWords, keyword: keyword)
         let arguments: InstructionArguments
@@ -39,8 +40,8 @@ struct InstructionParser {
             }
             guard !words.isEmpty else { throw DockerfileSyntaxError("SHELL requires at least one argument") }
             arguments = .shell(words)
-        case "copy": arguments = .copy(try copy(rest, flags: flags, keyword: "COPY"))
-        case "add": arguments = .add(try copy(rest, flags: flags, keyword: "ADD"))
+        case "copy": arguments = .copy(try copy(rest, flags: flags, heredocs: raw.heredocs, keyword: "COPY"))
+        case "add": arguments = .add(try copy(rest, flags: flags, heredocs: raw.heredocs, keyword: "ADD"))
         case "env": arguments = .env(try keyValuePairs(rest, keyword: "ENV"))
         case "label": arguments = .label(try keyValuePairs(rest, keyword: "LABEL"))
         case "arg": arguments = .arg(try argDeclarations(rest))
@@ -88,11 +89,11 @@ struct InstructionParser {
         for value in flags.strings("mount") { mounts.append(try RunMount.parse(value)) }
         let network = flags.string("network")
         if let network, !["default", "none", "host"].contains(network) {
-            throw DockerfileSyntaxError("unsupported network mode \"\(network)\"")
+            throw DockerfileSyntaxError("invalid network mode \"\(network)\"")
         }
         let security = flags.string("security")
         if let security, !["sandbox", "insecure"].contains(security) {
-            throw DockerfileSyntaxError("unsupported security mode \"\(security)\"")
+            throw DockerfileSyntaxError("security \"\(security)\" is not valid")
         }
         return RunArguments(command: try commandForm(rest), mounts: mounts, network: network, security: security)
     }
@@ -115,19 +116,24 @@ struct InstructionParser {
         }
     }
 
-    private func copy(_ rest: String, flags: FlagParser, keyword: String) throws(DockerfileSyntaxError) -> CopyArguments {
+    private func copy(
+        _ rest: String, flags: FlagParser, heredocs: [Heredoc], keyword: String
+    ) throws(DockerfileSyntaxError) -> CopyArguments {
         let words = try jsonOrWords(rest)
+        // Exec form has no heredocs, and a `<<name` word only means one when a body was read for it.
+        let heredocNames = Set(heredocs.map(\.name))
+        let isExecForm = if case .strings = ExecFormJSON.parse(rest) { true } else { false }
         guard words.count >= 2, let destination = words.last else {
             throw DockerfileSyntaxError(
                 "\(keyword) requires at least two arguments, but only one was provided. Destination could not be determined.")
         }
-        if HeredocHeader.parse(destination) != nil {
+        if !isExecForm, HeredocHeader.parse(destination) != nil {
             throw DockerfileSyntaxError("\(keyword) cannot accept a heredoc as a destination")
         }
         var sources: [String] = []
         var heredocSources: [String] = []
         for word in words.dropLast() {
-            if let header = HeredocHeader.parse(word) {
+            if !isExecForm, let header = HeredocHeader.parse(word), heredocNames.contains(header.name) {
                 heredocSources.append(header.name)
             } else {
                 sources.append(word)

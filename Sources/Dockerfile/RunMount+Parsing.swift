@@ -93,17 +93,19 @@ extension RunMount {
             }
         }
         if !readOnlyGiven { readOnly = !(type == .cache || type == .tmpfs) }
-        if sharing != nil, type != .cache {
-            throw DockerfileSyntaxError("invalid cache sharing set for \(type.rawValue) mount")
-        }
-        if type == .cache, sharing == nil { sharing = .shared }
         if type == .secret {
             if from != nil { throw DockerfileSyntaxError("secret mount should not have a from") }
+            if sharing != nil { throw DockerfileSyntaxError("secret mount should not define sharing") }
             if source == nil, target == nil, id == nil, env == nil {
                 throw DockerfileSyntaxError("invalid secret mount. one of source, target required")
             }
             if source != nil, id != nil { throw DockerfileSyntaxError("both source and id can't be set") }
         }
+        if sharing != nil, type != .cache {
+            throw DockerfileSyntaxError("invalid cache sharing set for \(type.rawValue) mount")
+        }
+        // BuildKit applies `shared` when dispatching; making it explicit keeps the value self-describing.
+        if type == .cache, sharing == nil { sharing = .shared }
     }
 
     /// Go's strconv.ParseBool.

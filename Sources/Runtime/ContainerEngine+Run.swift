@@ -211,6 +211,7 @@ extension ContainerEngine {
                                                 options: ["rbind", "ro"]))
             }
         }
+        mounts += c.spec.mounts ?? []
         var namespaces = ["pid", "ipc", "uts", "mount"].map { RuntimeSpec.Namespace(type: $0) }
         if c.spec.network == .none { namespaces.append(RuntimeSpec.Namespace(type: "network")) }
         let caps = user.user.uid == 0 ? RuntimeSpec.defaultCapabilities : []

@@ -107,6 +107,8 @@ public final class ContainerEngine {
         public var hostname: String?
         public var network: ContainerSpec.Network = .host
         public var autoRemove = false
+        /// Extra mounts (a build's `RUN --mount`).
+        public var mounts: [RuntimeSpec.Mount] = []
 
         public init(image: String) { self.image = image }
     }
@@ -138,7 +140,8 @@ public final class ContainerEngine {
         let id = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
         let spec = ContainerSpec(args: args, env: env, workingDir: options.workingDir ?? (config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"),
                                  user: options.user ?? config.user ?? "", hostname: options.hostname ?? String(id.prefix(12)),
-                                 network: options.network, autoRemove: options.autoRemove, stopSignal: config.stopSignal ?? "SIGTERM")
+                                 network: options.network, autoRemove: options.autoRemove, stopSignal: config.stopSignal ?? "SIGTERM",
+                                 mounts: options.mounts.isEmpty ? nil : options.mounts)
 
         // Shared: the snapshots prepared here cannot be collected before the record names the image.
         let lock = try store.ingestLock()

@@ -11,6 +11,8 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var network: Network
     public var autoRemove: Bool
     public var stopSignal: String
+    /// Mounts beyond the defaults (a build's `RUN --mount`): binds and tmpfs.
+    public var mounts: [RuntimeSpec.Mount]? = nil
 
     public enum Network: String, Codable, Sendable, CaseIterable { case host, none }
 }

@@ -42,11 +42,18 @@ public struct RuntimeSpec: Codable, Sendable {
         public var readonly = false
     }
 
-    public struct Mount: Codable, Sendable {
+    public struct Mount: Codable, Sendable, Equatable {
         public var destination: String
         public var type: String
         public var source: String
         public var options: [String]?
+
+        public init(destination: String, type: String, source: String, options: [String]? = nil) {
+            self.destination = destination
+            self.type = type
+            self.source = source
+            self.options = options
+        }
     }
 
     public struct Linux: Codable, Sendable {

@@ -3,10 +3,18 @@ import ImageSpec
 
 /// Resolves a container's `USER` (`name`, `uid`, `name:group`, `uid:gid`) through the image's own
 /// /etc/passwd and /etc/group, read inside the root so an image's links can never reach the host's.
-enum Users {
+public enum Users {
     struct Resolved: Equatable {
         var user: RuntimeSpec.User
         var home: String
+    }
+
+    /// The numeric owner a `COPY --chown` names: `user[:group]`, names looked up in the image;
+    /// without a group, the group ID is the user ID (Docker's rule).
+    public static func owner(_ spec: String, rootfs: String) throws -> (uid: UInt32, gid: UInt32) {
+        let resolved = try resolve(spec, rootfs: try RootedDirectory(path: rootfs))
+        let hasGroup = spec.contains(":") && !spec.hasSuffix(":")
+        return (resolved.user.uid, hasGroup ? resolved.user.gid : resolved.user.uid)
     }
 
     static func resolve(_ spec: String, rootfs: RootedDirectory) throws -> Resolved {

@@ -115,3 +115,182 @@ import Testing
         #expect(!(try strata(["images", "--format", "{{.Repository}}"]).stdout.contains("bad/image")))
     }
 }
+
+/// The fixture Dockerfiles in Tests/Fixtures/build, which together use every instruction and
+/// most flags: built, run, inspected.
+@Suite(.serialized, .enabled(if: canRun)) struct FixtureBuildTests {
+    let root = CLI.temporaryDirectory("fixture-store")
+    static let fixtures = "\(CLI.packageRoot)/Tests/Fixtures/build"
+
+    func strata(_ arguments: [String], environment: [String: String] = [:]) throws -> CLI.Result {
+        try CLI.run(CLI.binary, ["--root", root] + arguments, environment: environment)
+    }
+
+    func importBusybox() throws {
+        let r = try strata(["import", "-c", "CMD [\"/bin/sh\"]", try CLI.busyboxRootfs(), "lab/busybox"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    /// In the image, as root, through sh.
+    func shell(_ image: String, _ script: String) throws -> String {
+        let r = try strata(["run", "--rm", "--user", "root", "--entrypoint", "/bin/sh", image, "-c", script])
+        #expect(r.status == 0, "\(script): \(r.stderr)")
+        return r.stdout
+    }
+
+    @Test func everyInstruction() throws {
+        try importBusybox()
+        let server = try FileServer(files: ["tool.txt": "downloaded\n"])
+        defer { server.stop() }
+        let sum = "sha256:" + MultiPlatformLayout.sha256Hex(Data("downloaded\n".utf8))
+        let build = try strata(["build", "-t", "fixture/everything", "--build-arg", "URL=\(server.url)/tool.txt",
+                                "--build-arg", "SUM=\(sum)", "--label", "org.example.from-cli=yes", "\(Self.fixtures)/everything"])
+        #expect(build.status == 0, "\(build.stdout)\n\(build.stderr)")
+
+        let run = try strata(["run", "--rm", "fixture/everything"])
+        #expect(run.stdout == "Welcome, hello world\napp\n/srv/app\n", "\(run.stderr)")
+        let files = try shell("fixture/everything", """
+            cat /exec-form /heredoc /cache-runs /bound-files /tmpfs-files
+            stat -c '%a %u:%g %n' /srv/app/a.txt /srv/app/b.txt /numeric/b.txt /downloads/tool.txt
+            ls /srv/app/sub; cat /opt/vendor/lib/README /downloads/tool.txt; ls /srv/app
+            """)
+        #expect(files == """
+            exec form
+            heredoc v1.0
+            1
+            a.txt
+            b.txt
+            sub
+            x
+            640 1000:1000 /srv/app/a.txt
+            640 1000:1000 /srv/app/b.txt
+            644 1001:1002 /numeric/b.txt
+            600 0:0 /downloads/tool.txt
+            b.txt
+            vendored
+            downloaded
+            a.txt
+            b.txt
+            sub
+
+            """)
+
+        let inspect = try strata(["inspect", "--format",
+            "{{.Author}}|{{.Config.User}}|{{.Config.StopSignal}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}|{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{json .Config.Shell}}|{{json .Config.OnBuild}}|{{.Config.WorkingDir}}",
+            "fixture/everything"])
+        #expect(inspect.stdout == """
+            Strata Tests <tests@example.com>|app|SIGINT|{"53/udp":{},"8080/tcp":{}}|{"/data":{}}|["/bin/sh","-c"]|["cat /etc/motd; id -un; pwd"]|["/bin/sh","-e","-c"]|["USER root","RUN echo \\"triggered by a child build\\" \\u003e /onbuild-ran"]|/srv/app
+
+            """, "\(inspect.stdout)")
+        let meta = try strata(["inspect", "--format", "{{json .Config.Labels}} {{json .Config.Healthcheck}} {{json .Config.Env}}", "fixture/everything"])
+        #expect(meta.stdout.contains("\"org.example.version\":\"1.0\"") && meta.stdout.contains("\"org.example.description\":\"every instruction\"")
+                && meta.stdout.contains("\"org.example.from-cli\":\"yes\""), "\(meta.stdout)")
+        #expect(meta.stdout.contains("\"Interval\":30000000000") && meta.stdout.contains("\"Retries\":4"), "\(meta.stdout)")
+        #expect(meta.stdout.contains("LEGACY=legacy form value") && meta.stdout.contains("GREETING=hello world"))
+        // One layer per RUN, COPY and ADD (7 + 4 + 2) over the base's one.
+        let layers = try strata(["inspect", "--format", "{{len .RootFS.Layers}}", "fixture/everything"])
+        #expect(layers.stdout == "14\n")
+
+        // The cache mount outlives the build: a rebuild without cache counts a second run.
+        #expect(try strata(["build", "--no-cache", "-q", "-t", "fixture/everything:again", "--build-arg", "URL=\(server.url)/tool.txt",
+                            "--build-arg", "SUM=\(sum)", "\(Self.fixtures)/everything"]).status == 0)
+        #expect(try shell("fixture/everything:again", "cat /cache-runs") == "2\n")
+        // A wrong checksum fails the build.
+        let bad = try strata(["build", "--build-arg", "URL=\(server.url)/tool.txt", "--build-arg", "SUM=sha256:\(String(repeating: "0", count: 64))",
+                              "\(Self.fixtures)/everything"])
+        #expect(bad.status != 0 && bad.stderr.contains("checksum mismatch"), "\(bad.stderr)")
+
+        // A child runs the parent's ONBUILD trigger first, and drops the healthcheck.
+        let child = try strata(["build", "-t", "fixture/child", "\(Self.fixtures)/onbuild-child"])
+        #expect(child.status == 0 && child.stdout.contains("# Executing 2 build triggers"), "\(child.stdout)\n\(child.stderr)")
+        #expect(try strata(["run", "--rm", "fixture/child"]).stdout == "triggered by a child build\n")
+        let childMeta = try strata(["inspect", "--format", "{{json .Config.Healthcheck}} {{json .Config.OnBuild}}", "fixture/child"])
+        #expect(childMeta.stdout == "{\"Test\":[\"NONE\"]} null\n", "\(childMeta.stdout)")
+
+        // --squash: the new layers become one, history stays.
+        let squashed = try strata(["build", "--squash", "-t", "fixture/squashed", "--build-arg", "URL=\(server.url)/tool.txt",
+                                   "--build-arg", "SUM=\(sum)", "\(Self.fixtures)/everything"])
+        #expect(squashed.status == 0, "\(squashed.stderr)")
+        #expect(try strata(["inspect", "--format", "{{len .RootFS.Layers}}", "fixture/squashed"]).stdout == "2\n")
+        #expect(try shell("fixture/squashed", "cat /heredoc /opt/vendor/lib/README") == "heredoc v1.0\nvendored\n")
+    }
+
+    @Test func multiStageIsReproducibleWithSourceDateEpoch() throws {
+        try importBusybox()
+        let dir = "\(Self.fixtures)/multistage"
+        let first = try strata(["build", "-q", dir], environment: ["SOURCE_DATE_EPOCH": "1700000000"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(!first.stdout.contains("exit 42"))
+        let run = try strata(["run", "--rm", first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+        #expect(run.stdout == "app 2.0\n", "\(run.stderr)")
+        // Another store, the same inputs: the same image.
+        let other = CLI.temporaryDirectory("fixture-store-2")
+        #expect(try CLI.run(CLI.binary, ["--root", other, "import", "-c", "CMD [\"/bin/sh\"]", try CLI.busyboxRootfs(), "lab/busybox"],
+                            environment: ["SOURCE_DATE_EPOCH": "1700000000"]).status == 0)
+        let again = try CLI.run(CLI.binary, ["--root", other, "build", "--no-cache", "-q", dir], environment: ["SOURCE_DATE_EPOCH": "1700000000"])
+        #expect(again.stdout == first.stdout, "\(again.stderr)")
+        // --target stops at the stage it names.
+        let target = try strata(["build", "--target", "build", "-t", "fixture/build-stage", dir])
+        #expect(target.status == 0 && !target.stdout.contains("COPY --from"))
+    }
+
+    @Test func copyOnlyBuildsAreReproducibleByDefault() throws {
+        let context = CLI.temporaryDirectory("copy-only")
+        try FileManager.default.createDirectory(atPath: "\(context)/app", withIntermediateDirectories: true)
+        try "FROM scratch\nCOPY app/ /app/\nCMD [\"/app/run\"]\n".write(toFile: "\(context)/Dockerfile", atomically: true, encoding: .utf8)
+        try "data\n".write(toFile: "\(context)/app/data.txt", atomically: true, encoding: .utf8)
+        let a = try strata(["build", "-q", context])
+        // Touch the file: a new mtime, the same bytes.
+        try "data\n".write(toFile: "\(context)/app/data.txt", atomically: true, encoding: .utf8)
+        let b = try CLI.run(CLI.binary, ["--root", CLI.temporaryDirectory("copy-only-store"), "build", "-q", context])
+        #expect(a.status == 0 && a.stdout == b.stdout, "\(a.stderr) \(b.stderr)")
+    }
+
+    @Test func moreThan127LayersFailsBeforeAnyStepRuns() throws {
+        try importBusybox()
+        let context = CLI.temporaryDirectory("too-many")
+        try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
+        let steps = (1...130).map { "RUN echo \($0) > /step-\($0)" }.joined(separator: "\n")
+        try "FROM lab/busybox\n\(steps)\n".write(toFile: "\(context)/Dockerfile", atomically: true, encoding: .utf8)
+        let r = try strata(["build", context])
+        #expect(r.status != 0 && r.stderr.contains("131 layers") && r.stderr.contains("--squash"), "\(r.stderr)")
+        #expect(!r.stdout.contains("Running in"))
+    }
+}
+
+/// A static file server on loopback (python3's http.server), stopped by PID.
+final class FileServer {
+    let process = Process()
+    let url: String
+
+    init(files: [String: String]) throws {
+        let dir = CLI.temporaryDirectory("files")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (name, content) in files { try content.write(toFile: "\(dir)/\(name)", atomically: true, encoding: .utf8) }
+        let portFile = "\(dir)/.port"
+        process.executableURL = URL(fileURLWithPath: CLI.which("python3") ?? "/usr/bin/python3")
+        process.arguments = ["-c", """
+            import http.server, functools, sys
+            handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+            handler.log_message = lambda *a: None
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+            open(sys.argv[2], "w").write(str(server.server_address[1]))
+            server.serve_forever()
+            """, dir, portFile]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var port: String?
+        for _ in 0..<100 {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), !text.isEmpty { port = text; break }
+            usleep(50_000)
+        }
+        guard let port else {
+            kill(process.processIdentifier, SIGKILL)
+            throw CocoaError(.fileReadNoSuchFile)
+        }
+        url = "http://127.0.0.1:\(port)"
+    }
+
+    func stop() { kill(process.processIdentifier, SIGKILL) }
+}

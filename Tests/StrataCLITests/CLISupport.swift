@@ -76,7 +76,7 @@ enum CLI {
         let fm = FileManager.default
         for dir in ["bin", "etc", "tmp"] { try fm.createDirectory(atPath: "\(root)/\(dir)", withIntermediateDirectories: true) }
         try fm.copyItem(atPath: "/bin/busybox", toPath: "\(root)/bin/busybox")
-        for applet in ["sh", "ls", "cat", "echo", "true", "sleep", "id", "hostname", "mkdir", "rm", "test", "pwd"] { try fm.createSymbolicLink(atPath: "\(root)/bin/\(applet)", withDestinationPath: "busybox") }
+        for applet in ["sh", "ls", "cat", "echo", "true", "sleep", "id", "hostname", "mkdir", "rm", "test", "pwd", "wc", "sed", "chmod", "touch", "stat", "find", "head"] { try fm.createSymbolicLink(atPath: "\(root)/bin/\(applet)", withDestinationPath: "busybox") }
         try Data("root:x:0:0:root:/root:/bin/sh\n".utf8).write(to: URL(fileURLWithPath: "\(root)/etc/passwd"))
         try Data("hello from strata\n".utf8).write(to: URL(fileURLWithPath: "\(root)/etc/motd"))
         return root

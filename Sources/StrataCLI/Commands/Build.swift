@@ -17,6 +17,7 @@ struct Build: AsyncParsableCommand {
     @Option(help: "Set the target build stage to build.") var target: String?
     @Flag(name: .customLong("no-cache"), help: "Do not use cache when building the image.") var noCache = false
     @Flag(help: "Always attempt to pull a newer version of the base images.") var pull = false
+    @Flag(help: "Squash the layers the build adds into one.") var squash = false
     @Option(name: .customLong("label"), help: ArgumentHelp("Set metadata for an image.", valueName: "K=V")) var labels: [String] = []
     @Option(help: "Networking mode for the RUN instructions: default, host or none.") var network = "default"
     @Option(help: "Progress output: auto, plain or tty (all print the classic step lines).") var progress = "auto"
@@ -48,6 +49,7 @@ struct Build: AsyncParsableCommand {
         options.target = target
         options.noCache = noCache
         options.pull = pull
+        options.squash = squash
         options.quiet = quiet
         switch network {
         case "default", "host": options.network = .host
