@@ -5,7 +5,7 @@ DEMO_ROOT    ?= /tmp/strata-demo
 # Build and link: C codecs and SQLite. Tests and demo: the peers Strata interoperates with.
 APT_PACKAGES := libisal-dev libzstd-dev libsqlite3-dev pkg-config \
                 busybox-static skopeo umoci runc docker-registry zstd tar \
-                python3 openssl apache2-utils
+                python3 openssl apache2-utils debootstrap
 
 # Benchmarks: the peers Strata is measured against, and what builds the workloads.
 BENCH_PACKAGES := docker.io podman buildah skopeo umoci runc debootstrap isal e2fsprogs python3

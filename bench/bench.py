@@ -224,6 +224,8 @@ class Peers:
         self.status["skopeo"] = "ok" if shutil.which("skopeo") else "not installed"
         self.status["umoci"] = "ok" if shutil.which("umoci") else "not installed"
         self.status["podman"] = self._podman_check()
+        self.status["buildah"] = ("ok" if self.status["podman"] == "ok" else "needs podman's configuration: " + self.status["podman"]) \
+            if shutil.which("buildah") else "not installed"
         self.status["docker"] = self._start_docker()
 
     def _podman_check(self):
@@ -244,6 +246,11 @@ class Peers:
     def podman(self, args):
         root = self.disk.path("podman", "root", "x")[:-2]
         return f"podman --root {root} --runroot /run/strata-bench-podman --storage-driver overlay {args}"
+
+    def buildah(self, args):
+        """buildah over podman's storage on the bench disk (so it sees the images podman loaded)."""
+        root = self.disk.path("podman", "root", "x")[:-2]
+        return f"buildah --root {root} --runroot /run/strata-bench-podman --storage-driver overlay {args}"
 
     def _start_docker(self):
         if not os.path.exists("/usr/sbin/dockerd") and not shutil.which("dockerd"):
@@ -367,7 +374,9 @@ def run(args):
                         scenario_registry(table, disk, peers, strata_bin, w, runs, registry)
                 finally:
                     registry.stop()
-            for s in ["build cold / fully cached", "registry server throughput"]:
+            if want("build"):
+                scenario_build(table, disk, peers, strata_bin, runs)
+            for s in ["registry server throughput"]:
                 table.missing(s, "all", "docker, podman, buildah, skopeo", "not yet: Strata does not have this capability yet")
         finally:
             peers.stop()
@@ -565,6 +574,50 @@ def scenario_load(table, disk, peers, strata, w, runs):
     ], runs, floor)
 
 
+BUILD_DOCKERFILE = """ARG BASE
+FROM ${BASE}
+RUN echo hi > /x && ls / > /dev/null
+ENV LAB_BUILD=1 GREETING=hi
+COPY app/ /opt/app/
+CMD ["/bin/sh", "-c", "cat /x; echo $GREETING"]
+"""
+
+
+def scenario_build(table, disk, peers, strata, runs):
+    """The issue's small Dockerfile (FROM a local Debian image, RUN, ENV, COPY, CMD): a cold build
+    (no cache) and a fully cached rebuild, each tool from its own store holding the base."""
+    w = "debian"
+    context = disk.path("build", "context")
+    fresh_dir(context)
+    os.makedirs(os.path.join(context, "app"), exist_ok=True)
+    with open(os.path.join(context, "Dockerfile"), "w") as f:
+        f.write(BUILD_DOCKERFILE)
+    for i in range(20):
+        with open(os.path.join(context, "app", f"file{i}.txt"), "w") as f:
+            f.write(f"file {i}\n" * 50)
+    root = loaded_strata_root(disk, strata, w)
+    base = f"lab/{w}:latest"
+    if peers.status.get("docker") == "ok":
+        sh(peers.docker(f"load -q -i {archive(w, 'docker')}") + " >/dev/null")
+    if peers.status.get("podman") == "ok":
+        sh(peers.podman(f"load -q -i {archive(w, 'docker')}") + " >/dev/null")
+    ours = f"{strata} --root {root} build -q --build-arg BASE={base} -t bench/app"
+    docker = peers.docker(f"build -q --network host --build-arg BASE={base} -t bench/app")
+    buildah = peers.buildah(f"build -q --layers --pull=never --network host --build-arg BASE=docker.io/{base} -t bench/app")
+    compare(table, peers, "build, cold (no cache)", w, f"{ours} --no-cache {context}", None, [
+        ("docker", "docker build (classic)", f"{docker} --no-cache {context}", None, "FROM a local Debian image, RUN, ENV, COPY, CMD"),
+        ("buildah", "buildah build", f"{buildah} --no-cache {context}", None, ""),
+    ], runs, None)
+    # Warm every cache once, then rebuild with nothing changed.
+    for cmd in [f"{ours} {context}"] + ([f"{docker} {context}"] if peers.status.get("docker") == "ok" else []) \
+            + ([f"{buildah} {context}"] if peers.status.get("buildah") == "ok" else []):
+        sh(cmd + " >/dev/null")
+    compare(table, peers, "build, fully cached rebuild", w, f"{ours} {context}", None, [
+        ("docker", "docker build (classic)", f"{docker} {context}", None, "every step reused"),
+        ("buildah", "buildah build --layers", f"{buildah} {context}", None, ""),
+    ], runs, None)
+
+
 def loaded_strata_root(disk, strata, w, kind="docker"):
     """A fresh store holding one workload, loaded from its docker-archive (plain tar layers) or
     its OCI archive (gzip layers)."""
@@ -735,7 +788,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="reduced set, under 3 minutes once workloads are cached")
     ap.add_argument("--runs", type=int, default=4)
     ap.add_argument("--only", nargs="+", metavar="GROUP",
-                    choices=["limits", "load", "save", "import", "unpack", "run", "create", "listing", "registry"],
+                    choices=["limits", "load", "save", "import", "unpack", "run", "create", "listing", "registry", "build"],
                     help="run only these scenario groups (results are then partial: not for bench/results)")
     ap.add_argument("--disk-gb", type=int, default=24)
     args = ap.parse_args()
