@@ -21,6 +21,9 @@ extension Builder {
         let expander = run.expander
         let expand = { (word: String) throws -> String in try expander.expand(word, lookup: { vars[$0] }).value }
         let sources = try arguments.sources.map(expand)
+        if arguments.parents {
+            throw StrataError(.buildFailed, "\(location): \(what) --parents is not supported by this builder yet")
+        }
         let rawDestination = try expand(arguments.destination)
         let workdir = state.config.config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"
         // "dir/", ".", "dir/." name a directory; the path is cleaned and made absolute against WORKDIR.

@@ -99,6 +99,13 @@ extension Builder {
     /// The stage's starting point: scratch, an earlier stage, or an image (pulled if missing).
     func base(of stage: Stage, run: inout BuildRun) async throws -> StageState {
         let name = try run.expandMeta(stage.base.image)
+        // RUN steps execute here: a stage can only be built for this host's platform.
+        if let wanted = try stage.base.platform.map(run.expandMeta) {
+            let platform = try Platform(parsing: wanted)
+            guard platform.os == Platform.host.os, platform.architecture == Platform.host.architecture else {
+                throw StrataError(.platformNotFound, "\(run.at(stage.from)): FROM --platform=\(wanted): cannot build for \(wanted) on this \(Platform.host) host (no emulation)")
+            }
+        }
         if name.lowercased() == "scratch" {
             let platform = run.options.platform ?? Platform.host
             var config = ImageConfig(architecture: platform.architecture, os: platform.os)

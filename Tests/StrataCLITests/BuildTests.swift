@@ -103,6 +103,10 @@ import Testing
             ("FROM lab/busybox\nCOPY ../etc/passwd /x\n", "outside the build context"),
             ("FROM lab/busybox\nCOPY app/NOTES.md /x\n", "excluded by .dockerignore"),
             ("FROM lab/busybox\nCOPY --from=nowhere /x /y\n", "nowhere"),
+            ("FROM --platform=linux/s390x lab/busybox\n", "Dockerfile:1: FROM --platform=linux/s390x: cannot build for linux/s390x"),
+            ("FROM lab/busybox\nCOPY --parents app/main.c /src/\n", "--parents is not supported"),
+            ("FROM lab/busybox\nRUN <<EOF\necho never closed\n", "line 2"),
+            ("FROM lab/busybox\nENV A=\"unterminated\n", "line 2"),
         ]
         for (dockerfile, message) in cases {
             let r = try strata(["build", "-t", "bad/image", try context(dockerfile)])
