@@ -475,7 +475,10 @@ def scenario_registry(table, disk, peers, strata, w, runs, registry):
     ref = registry.seed(w)
     root = strata_root(disk)
     # Every image goes, not just this tag: an image loaded earlier with the same layers would make the pull a no-op.
-    docker_reset = lambda: sh(peers.docker("image rm -f $(" + peers.docker("images -aq") + ") >/dev/null 2>&1; ") + peers.docker("image prune -af") + " >/dev/null", check=False)
+    # Containers first (earlier scenarios leave some): an image a container uses keeps its layers.
+    docker_reset = lambda: sh(peers.docker("rm -f $(" + peers.docker("ps -aq") + ") >/dev/null 2>&1; ")
+                              + peers.docker("image rm -f $(" + peers.docker("images -aq") + ") >/dev/null 2>&1; ")
+                              + peers.docker("image prune -af") + " >/dev/null", check=False)
     podman_reset = lambda: sh(peers.podman("rmi -af") + " >/dev/null 2>&1", check=False)
     compare(table, peers, "pull, layers unpacked (loopback registry)", w, f"{strata} --root {root} pull -q {ref}",
             lambda: (fresh_dir(root), drop_caches()), [

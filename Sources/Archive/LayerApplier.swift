@@ -23,6 +23,10 @@ public final class LayerApplier {
     let privileged: Bool
     /// Paths this layer created, so an opaque marker spares them (flatten mode).
     private var created: Set<String> = []
+    /// Directories this layer made setgid: what is created in them takes their group, so the
+    /// owner must be set even when it is ours.
+    private var setgidDirectories: Set<String> = []
+    private let ownUID = geteuid(), ownGID = getegid()
     /// Directory times are set last: creating children changes them.
     private var directoryTimes: [([String], timespec)] = []
     private var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
@@ -143,6 +147,7 @@ public final class LayerApplier {
             let d = openat(dir, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard d >= 0 else { throw StrataError.posix("cannot open directory \(key)", errno: errno) }
             defer { close(d) }
+            if header.mode & 0o2000 != 0 { setgidDirectories.insert(key) }  // S_ISGID
             try finish(fd: d, header: header, key: key, mtime: nil)
             if replacesWhiteout {
                 // Deleted and made again in one layer: nothing of the lower directory shows through.
@@ -181,7 +186,14 @@ public final class LayerApplier {
 
     /// Owner, then mode (chown clears setuid), xattrs and times, on an open descriptor.
     private func finish(fd: Int32, header: TarHeader, key: String, mtime: timespec?) throws {
-        if privileged, fchown(fd, uid_t(header.uid), gid_t(header.gid)) != 0 {
+        // A file this call created in a fresh snapshot directory is ours already: chown only when
+        // the tar names another owner, or its directory is setgid and handed down its group.
+        // Most layers are root's: one syscall per file saved. (Flattening onto an existing tree
+        // may meet a setgid directory from below: it always sets the owner.)
+        let alreadyOwned = mode == .overlayDiff && header.kind == .regular
+            && uid_t(header.uid) == ownUID && gid_t(header.gid) == ownGID
+            && !setgidDirectories.contains(key.split(separator: "/").dropLast().joined(separator: "/"))
+        if privileged, !alreadyOwned, fchown(fd, uid_t(header.uid), gid_t(header.gid)) != 0 {
             throw StrataError.posix("cannot set the owner of \(key)", errno: errno)
         }
         guard fchmod(fd, mode_t(header.mode & 0o7777)) == 0 else { throw StrataError.posix("cannot set the mode of \(key)", errno: errno) }

@@ -146,6 +146,26 @@ struct LayerSemanticsTests {
         #expect(TreeArchiver.isOpaque(root + "/a"))
     }
 
+    /// Unpacking skips chown for files already ours, but never where a setgid directory would
+    /// hand down its group.
+    @Test(.enabled(if: geteuid() == 0), arguments: [LayerApplier.Mode.overlayDiff, .flatten])
+    func ownersSurviveSetgidDirectories(_ mode: LayerApplier.Mode) throws {
+        let layer = try LayerBuilder()
+            .entry(TarHeader(name: "shared/", kind: .directory, mode: 0o2775, uid: 0, gid: 50))
+            .file("shared/root-file", uid: 0, gid: 0)
+            .file("plain", uid: 0, gid: 0)
+            .file("other", uid: 7, gid: 8)
+            .bytes()
+        try apply([layer], to: root, mode: mode)
+        var st = stat()
+        stat(root + "/shared/root-file", &st)
+        #expect(st.st_uid == 0 && st.st_gid == 0)
+        stat(root + "/plain", &st)
+        #expect(st.st_uid == 0 && st.st_gid == 0)
+        stat(root + "/other", &st)
+        #expect(st.st_uid == 7 && st.st_gid == 8)
+    }
+
     @Test func modesOwnersTimesLinksAndSpecialFiles() throws {
         let layer = try LayerBuilder()
             .file("suid", "s", mode: 0o4755, uid: 1234, gid: 5678, mtime: 1_234_567_890, xattrs: ["user.note": Array("hi".utf8)])
