@@ -213,12 +213,7 @@ public enum Copier {
                 if case .mountable = knownStatus {
                     let outcome = try await destination.write(known, layer: i, status: knownStatus,
                                                               content: Transcoder.stream(content, layer: layer, to: wanted), progress: { _ in })
-                    if case .mounted(let from) = outcome {
-                        events(.layer(i, .mounted(from: from)))
-                    } else {
-                        events(.layer(i, .transferred))
-                        events(.layer(i, .complete))
-                    }
+                    report(outcome, layer: i, events: events)
                     return (i, known)
                 }
             }
@@ -232,8 +227,7 @@ public enum Copier {
                     try Transcoder.transcode(reader, layer: layer, to: wanted, into: sink)
                 }
                 if let produced {
-                    events(.layer(i, .transferred))
-                    events(.layer(i, .complete))
+                    report(.written, layer: i, events: events)
                     return (i, produced)
                 }
             }
@@ -251,13 +245,18 @@ public enum Copier {
         let outcome = try await destination.write(descriptor, layer: i, status: status, content: content) { done in
             events(.layer(i, done >= total ? .verifying : .progress(done: done, total: total)))
         }
+        report(outcome, layer: i, events: events)
+        return (i, descriptor)
+    }
+
+    /// The last events of a layer written: mounted, or transferred and complete.
+    private static func report(_ outcome: BlobStatus, layer i: Int, events: @Sendable (TransferEvent) -> Void) {
         if case .mounted(let from) = outcome {
             events(.layer(i, .mounted(from: from)))
         } else {
             events(.layer(i, .transferred))
             events(.layer(i, .complete))
         }
-        return (i, descriptor)
     }
 }
 
