@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "Strata",
-    platforms: [.macOS(.v14)],
+    // Linux only: overlayfs, namespaces, openat2 and runc have no macOS equivalent, so no Apple
+    // platform is claimed (Sources/Host refuses to compile elsewhere, with the reason).
     products: [
         .executable(name: "strata", targets: ["strata"]),
         .library(name: "ImageSpec", targets: ["ImageSpec"]),
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // C libraries from Debian: ISA-L (fast gzip inflate/deflate) and zstd.
@@ -33,12 +35,14 @@ let package = Package(
 
         .target(name: "ImageSpec", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Archive", dependencies: ["ImageSpec", "CCodecs", "CLinux"]),
+        // The host's processes: every program Strata starts (runc, cp, credential helpers).
+        .target(name: "Host", dependencies: ["ImageSpec", "CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "ContentStore", dependencies: ["ImageSpec"]),
         .target(name: "Metadata", dependencies: ["ImageSpec", "CSQLite"]),
         .target(name: "ImageStore", dependencies: ["ImageSpec", "Archive", "ContentStore", "Metadata"]),
-        .target(name: "Snapshots", dependencies: ["ImageSpec", "Archive", "ContentStore", "ImageStore", "CLinux"]),
+        .target(name: "Snapshots", dependencies: ["ImageSpec", "Archive", "ContentStore", "ImageStore", "Host", "CLinux"]),
         .target(name: "Registry", dependencies: [
-            "ImageSpec",
+            "ImageSpec", "Host",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -49,7 +53,8 @@ let package = Package(
             "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Registry",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
-        .target(name: "Runtime", dependencies: ["ImageSpec", "Archive", "ImageStore", "Metadata", "Snapshots"]),
+        .target(name: "Runtime", dependencies: ["ImageSpec", "Archive", "ImageStore", "Metadata", "Snapshots", "Host",
+                                               .product(name: "Logging", package: "swift-log")]),
         // The Dockerfile language, pure code: parser, word expansion, .dockerignore.
         .target(name: "Dockerfile", dependencies: ["ImageSpec"]),
         .target(name: "Builder", dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import Host
 import ImageSpec
 
 /// `~/.docker/config.json` (or `$DOCKER_CONFIG/config.json`): where `docker login` keeps
@@ -171,24 +172,12 @@ public struct CredentialHelper: Sendable {
     }
 
     private func run(_ verb: String, input: [UInt8]) throws -> (Int32, [UInt8], [UInt8]) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [program, verb]
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        do { try process.run() } catch {
-            throw StrataError(.invalidArgument, "credential helper \(program) cannot be run: \(error.localizedDescription)")
+        let path: String
+        do { path = try Subprocess.resolve(program) } catch let error as StrataError {
+            throw StrataError(.invalidArgument, "credential helper \(program) is not installed (configured in the Docker config file)",
+                              cause: error)
         }
-        stdin.fileHandleForWriting.write(Data(input))
-        try? stdin.fileHandleForWriting.close()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        if process.terminationStatus == 127 {
-            throw StrataError(.invalidArgument, "credential helper \(program) is not installed (configured in the Docker config file)")
-        }
-        return (process.terminationStatus, Array(out), Array(err))
+        let output = try Subprocess.capture(path, [verb], input: input)
+        return (output.status, output.stdout, output.stderr)
     }
 }

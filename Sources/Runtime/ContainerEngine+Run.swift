@@ -1,5 +1,6 @@
 import Archive
 import Foundation
+import Host
 import ImageSpec
 import ImageStore
 import Snapshots
@@ -177,7 +178,7 @@ extension ContainerEngine {
     public func kill(_ input: String, signal: String) throws -> Container {
         let c = try lookup(input)
         guard c.state == .running else {
-            throw StrataError(.conflict, "Cannot kill container: \(c.shortID): container is not running")
+            throw StrataError(.containerNotRunning, "Cannot kill container: \(c.shortID): container is not running")
         }
         runtime.kill(c.id, signal: signal.hasPrefix("SIG") ? String(signal.dropFirst(3)) : signal)
         return c
@@ -232,15 +233,15 @@ extension ContainerEngine {
         if command.contains("/") {
             guard root.isExecutable(command) else {
                 if (try? root.readFile(command, limit: 1 << 30)) != nil {
-                    throw StrataError(.invalidArgument, "exec: \"\(command)\": permission denied")
+                    throw StrataError(.commandNotExecutable, "exec: \"\(command)\": permission denied", cause: POSIXError(.EACCES))
                 }
-                throw StrataError(.invalidArgument, "exec: \"\(command)\": stat \(command): no such file or directory")
+                throw StrataError(.commandNotFound, "exec: \"\(command)\": stat \(command): no such file or directory", cause: POSIXError(.ENOENT))
             }
             return
         }
         let path = env.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for dir in path.split(separator: ":") where root.isExecutable("\(dir)/\(command)") { return }
-        throw StrataError(.invalidArgument, "exec: \"\(command)\": executable file not found in $PATH")
+        throw StrataError(.commandNotFound, "exec: \"\(command)\": executable file not found in $PATH", cause: POSIXError(.ENOENT))
     }
 
     /// `strata logs`: the recorded output, each stream to its own descriptor; `follow` keeps

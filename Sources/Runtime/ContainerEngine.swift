@@ -77,7 +77,7 @@ public final class ContainerEngine {
             if rows.count > 1 { throw StrataError(.ambiguous, "multiple containers match \"\(name)\": give more characters") }
             if let row = rows.first { return try refresh(Self.container(row)) }
         }
-        throw StrataError(.imageUnknown, "No such container: \(input)")
+        throw StrataError(.containerUnknown, "No such container: \(input)")
     }
 
     /// A container recorded as running whose waiting process is gone (killed with it, or the

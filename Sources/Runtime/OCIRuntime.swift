@@ -1,6 +1,7 @@
 import Foundation
 import ImageSpec
-import Snapshots
+import Host
+import Logging
 
 /// The OCI runtime that runs containers from a bundle: runc by default (crun 1.8 rejects this
 /// kind of host's hybrid cgroup layout), crun where asked for, or any compatible binary.
@@ -34,38 +35,27 @@ public final class OCIRuntime {
 
     func arguments(_ command: [String]) -> [String] { ["--root", stateRoot] + command }
 
-    /// Sends a signal to the container's process (ignored when it is not running).
+    /// Sends a signal to the container's process. A container that is not running is not an
+    /// error here (stop and rm race with its exit); runc's stderr is logged at debug level.
     public func kill(_ id: String, signal: String) {
         guard let path = try? executable() else { return }
-        let null = open("/dev/null", O_RDWR)
-        defer { close(null) }
-        if let pid = try? Subprocess.spawn(path, arguments(["kill", id, signal]), stdin: null, stdout: null, stderr: null) {
-            _ = Subprocess.wait(pid)
-        }
+        _ = try? Subprocess.capture(path, arguments(["kill", id, signal]))
     }
 
     /// Freezes or thaws the container's processes (commit and export read a tree that must not change underfoot).
-    public func pause(_ id: String) throws { try control(["pause", id], what: "pause") }
-    public func resume(_ id: String) { try? control(["resume", id], what: "resume") }
+    public func pause(_ id: String) throws {
+        try Subprocess.check(try executable(), arguments(["pause", id]),
+                             what: "cannot pause container \(id.prefix(12)) (stop it first)", code: .runtimeFailed)
+    }
 
-    private func control(_ command: [String], what: String) throws {
-        let path = try executable()
-        let null = open("/dev/null", O_RDWR)
-        defer { close(null) }
-        let pid = try Subprocess.spawn(path, arguments(command), stdin: null, stdout: null, stderr: null)
-        let status = Subprocess.wait(pid)
-        guard status == 0 else {
-            throw StrataError(.conflict, "cannot \(what) container \(command.last!.prefix(12)) (\(path) exited \(status)); stop it first")
-        }
+    public func resume(_ id: String) {
+        guard let path = try? executable() else { return }
+        _ = try? Subprocess.capture(path, arguments(["resume", id]))
     }
 
     /// Forgets the container's runtime state.
     public func delete(_ id: String, force: Bool) {
         guard let path = try? executable() else { return }
-        let null = open("/dev/null", O_RDWR)
-        defer { close(null) }
-        if let pid = try? Subprocess.spawn(path, arguments(["delete"] + (force ? ["--force"] : []) + [id]), stdin: null, stdout: null, stderr: null) {
-            _ = Subprocess.wait(pid)
-        }
+        _ = try? Subprocess.capture(path, arguments(["delete"] + (force ? ["--force"] : []) + [id]))
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import CLinux
 import ContentStore
 import ImageSpec
+import Host
 import ImageStore
 #if canImport(Glibc)
 import Glibc
@@ -146,8 +147,8 @@ public final class Snapshotter {
 
     /// `cp -a`: hard links, xattrs, devices and times kept; reflinks where the filesystem has them.
     static func copyTree(_ source: String, to destination: String) throws {
-        let status = Subprocess.run("/bin/cp", ["-a", "--reflink=auto", source, destination])
-        guard status == 0 else { throw StrataError(.io, "cannot copy \(source) to \(destination) (cp exited \(status))") }
+        try Subprocess.check("/bin/cp", ["-a", "--reflink=auto", source, destination], what: "cannot copy \(source) to \(destination)",
+                             code: .io)
     }
 
     /// The shortest free (or already ours) link name: 12 hex characters, longer on a collision.
@@ -178,58 +179,5 @@ public final class Snapshotter {
         // Temp directories of unpacks killed midway.
         for name in FileSystem.listDirectory(root) where name.hasPrefix("tmp-") { FileSystem.removeTree("\(root)/\(name)") }
         return removed
-    }
-}
-
-/// A tiny process runner (posix_spawn), used for cp and the OCI runtime.
-public enum Subprocess {
-    /// Runs a program to completion, with the caller's stdio; returns its exit status (128+signal when killed).
-    @discardableResult
-    public static func run(_ path: String, _ arguments: [String], environment: [String]? = nil) -> Int32 {
-        guard let pid = try? spawn(path, arguments, environment: environment) else { return 127 }
-        return wait(pid)
-    }
-
-    public static func spawn(_ path: String, _ arguments: [String], environment: [String]? = nil,
-                             stdin: Int32? = nil, stdout: Int32? = nil, stderr: Int32? = nil, newSession: Bool = false) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if let stdin { posix_spawn_file_actions_adddup2(&actions, stdin, 0) }
-        if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
-        if let stderr { posix_spawn_file_actions_adddup2(&actions, stderr, 2) }
-        strata_spawn_closefrom(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Children start with default signal handling whatever this process ignores (SIGINT while
-        // it waits for a container, SIGPIPE inherited from a test harness…).
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF) | (newSession ? strata_spawn_setsid() : 0))
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let env = (environment ?? ProcessEnvironment.current).map { strdup($0) } + [nil]
-        defer { env.forEach { free($0) } }
-        var pid = pid_t()
-        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, env)
-        guard rc == 0 else { throw StrataError.posix("cannot run \(path)", errno: rc) }
-        return pid
-    }
-
-    public static func wait(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return 127 }
-        }
-        if status & 0x7f == 0 { return (status >> 8) & 0xff }
-        return 128 + (status & 0x7f)
-    }
-}
-
-public enum ProcessEnvironment {
-    public static var current: [String] {
-        ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
     }
 }

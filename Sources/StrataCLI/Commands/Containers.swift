@@ -60,8 +60,11 @@ func strataExecutable() -> String {
 func runExitCode(_ error: Error) -> Error {
     guard let e = error as? StrataError else { return error }
     warn("Error: \(e.message)")
-    if e.message.hasPrefix("exec: ") { return ExitCode(e.message.hasSuffix("permission denied") ? 126 : 127) }
-    return ExitCode(125)
+    switch e.code {
+    case .commandNotFound: return ExitCode(127)
+    case .commandNotExecutable: return ExitCode(126)
+    default: return ExitCode(125)
+    }
 }
 
 /// Docker's way with several containers: each one done prints its name, a failure does not stop
