@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "Transfer", targets: ["Transfer"]),
         .library(name: "Dockerfile", targets: ["Dockerfile"]),
         .library(name: "Builder", targets: ["Builder"]),
+        // Strata as a Swift library: every use case behind `Engine`; the CLI is one front end over it.
+        .library(name: "StrataEngine", targets: ["StrataEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -62,11 +64,20 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
-        .target(name: "StrataCLI", dependencies: [
+        // The use cases, once: pull, push, copy, build, containers, save/load, inspect, image diff.
+        .target(name: "StrataEngine", dependencies: [
             "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime", "Registry", "Transfer", "Builder",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Flags in, Docker's words out: every command parses, calls one Engine method, renders.
+        .target(name: "StrataCLI", dependencies: [
+            "StrataEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
+        // A Swift program that uses only the library: load an image, run a command, print its output.
+        .executableTarget(name: "engine-example", dependencies: ["StrataEngine"], path: "examples/engine-example"),
 
         .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive"]),

@@ -37,6 +37,7 @@ extension ByteReader {
         defer { buffer.deallocate() }
         var total: Int64 = 0
         while true {
+            try Interruption.check()
             let n = try read(into: buffer)
             if n == 0 { return total }
             try writer.write(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))

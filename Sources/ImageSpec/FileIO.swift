@@ -120,6 +120,24 @@ public final class FileWriter: ByteWriter {
 public enum FileSystem {
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// `path` made absolute against the working directory, with `.` and `..` components and
+    /// doubled slashes removed (lexically: links are not resolved).
+    public static func absolutePath(_ path: String) -> String {
+        var full = path
+        if !path.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let cwd = getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "/"
+            full = cwd + "/" + path
+        }
+        var parts: [Substring] = []
+        for part in full.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." { _ = parts.popLast(); continue }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
@@ -143,6 +161,21 @@ public enum FileSystem {
 
     public static func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
         try FileReader(path: path).readAll(limit: limit)
+    }
+
+    /// Writes a file through a temp file beside it, synced and renamed into place only when `body`
+    /// finished: a failed or interrupted write leaves no half-written file, and no old one replaced.
+    public static func writeAtomically(_ path: String, mode: mode_t = 0o644, body: (FileWriter) throws -> Void) throws {
+        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            let writer = try FileWriter(path: temp, mode: mode, exclusive: true)
+            try body(writer)
+            try writer.sync()
+            guard rename(temp, path) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(path)", errno: errno) }
+        } catch {
+            unlink(temp)
+            throw error
+        }
     }
 
     /// Writes a small file atomically: temp file, fsync, rename.

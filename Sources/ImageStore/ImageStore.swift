@@ -11,7 +11,10 @@ public final class ImageStore {
     public let content: ContentStore
     let db: Database
 
+    /// `root` is made absolute once: mounts and runc change the working directory, so every path
+    /// derived from a relative root would change meaning.
     public init(root: String) throws {
+        let root = FileSystem.absolutePath(root)
         self.root = root
         try FileSystem.createDirectory(root, mode: 0o700)
         content = try ContentStore(root: root)

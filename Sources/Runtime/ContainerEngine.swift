@@ -17,7 +17,7 @@ public final class ContainerEngine {
     /// The driver chosen first is kept in the store, so every container of a store uses one driver.
     public init(store: ImageStore, driver: StorageDriver? = nil, runtime: String? = nil) throws {
         self.store = store
-        let chosen = try Self.driver(for: store.root, requested: driver)
+        let chosen = try StorageDriver.choose(forStore: store.root, requested: driver)
         snapshots = try Snapshotter(storeRoot: store.root, content: store.content, driver: chosen)
         self.runtime = try OCIRuntime(requested: runtime ?? ProcessInfo.processInfo.environment["STRATA_RUNTIME"],
                                       stateRoot: "\(store.root)/runtime")
@@ -26,26 +26,6 @@ public final class ContainerEngine {
 
     var containersRoot: String { "\(store.root)/containers" }
     func directory(_ id: String) -> String { "\(containersRoot)/\(id)" }
-
-    static func driver(for root: String, requested: StorageDriver?) throws -> StorageDriver {
-        let file = "\(root)/storage-driver"
-        let saved = (try? FileSystem.readFile(file)).flatMap { StorageDriver(rawValue: String(decoding: $0, as: UTF8.self)) }
-        let env = ProcessInfo.processInfo.environment["STRATA_STORAGE_DRIVER"].flatMap { $0.isEmpty ? nil : $0 }
-        if let env, StorageDriver(rawValue: env) == nil {
-            throw StrataError(.invalidArgument, "STRATA_STORAGE_DRIVER=\(env) is not a storage driver (overlay or copy)")
-        }
-        let wanted = requested ?? env.flatMap(StorageDriver.init(rawValue:))
-        if let saved {
-            if let wanted, wanted != saved {
-                throw StrataError(.conflict,
-                    "this store uses the \(saved.rawValue) storage driver; \(wanted.rawValue) was asked for (use another --root for another driver)")
-            }
-            return saved
-        }
-        let chosen = wanted ?? Snapshotter.detectDriver(storeRoot: root)
-        try FileSystem.writeAtomically(file, Array(chosen.rawValue.utf8))
-        return chosen
-    }
 
     // MARK: records
 

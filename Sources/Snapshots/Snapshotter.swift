@@ -9,14 +9,6 @@ import ImageStore
 import Glibc
 #endif
 
-/// How unpacked layers become a container's root filesystem.
-public enum StorageDriver: String, Sendable, CaseIterable {
-    /// Kernel overlayfs: each layer unpacked once as a lower directory; a container is one thin upper directory.
-    case overlay
-    /// Portable fallback: each layer level is a full tree; a container gets a full copy.
-    case copy
-}
-
 /// One unpacked layer, keyed by its chain ID (the layer together with everything below it).
 public struct Snapshot: Sendable, Equatable {
     public var chainID: Digest

@@ -1,9 +1,6 @@
 import ArgumentParser
 import Foundation
-import ImageSpec
-import ImageStore
-import Runtime
-import Snapshots
+import StrataEngine
 
 /// `strata`: the Docker image model, daemonless.
 public struct Strata: AsyncParsableCommand {
@@ -36,20 +33,23 @@ public struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("OCI runtime to run containers with (default: $STRATA_RUNTIME, else runc, else crun).", valueName: "name-or-path"))
     public var runtime: String?
 
+    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical (default: $STRATA_LOG, else warning).", valueName: "level"))
+    public var logLevel: String?
+
+    @Flag(name: .long, help: "Log at debug level: HTTP requests and retries, lock waits, runtime command lines and their stderr.")
+    public var debug = false
+
     public init() {}
 
-    public func store() throws -> ImageStore {
-        try ImageStore(root: root ?? ImageStore.defaultRoot)
-    }
-
-    public func engine() throws -> ContainerEngine {
+    public func engine() throws -> Engine {
+        try LogSetup.bootstrap(level: debug ? "debug" : logLevel)
         let driver = try storageDriver.map { name -> StorageDriver in
             guard let d = StorageDriver(rawValue: name) else {
                 throw StrataError(.invalidArgument, "unknown storage driver \"\(name)\" (overlay or copy)")
             }
             return d
         }
-        return try ContainerEngine(store: try store(), driver: driver, runtime: runtime)
+        return try Engine(root: root, options: Engine.Options(storageDriver: driver, runtime: runtime))
     }
 }
 
@@ -86,10 +86,13 @@ func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
     var leading: [String] = []
     var rest = arguments[...]
     while let first = rest.first {
-        if ["--root", "--storage-driver", "--runtime"].contains(first), rest.count >= 2 {
+        if ["--root", "--storage-driver", "--runtime", "--log-level"].contains(first), rest.count >= 2 {
             leading += rest.prefix(2)
             rest = rest.dropFirst(2)
-        } else if first.hasPrefix("--root=") || first.hasPrefix("--storage-driver=") || first.hasPrefix("--runtime=") {
+        } else if first == "--debug" {
+            leading.append(first)
+            rest = rest.dropFirst()
+        } else if ["--root=", "--storage-driver=", "--runtime=", "--log-level="].contains(where: first.hasPrefix) {
             leading.append(first)
             rest = rest.dropFirst()
         } else {
@@ -117,19 +120,14 @@ func goStyleBoolean(_ argument: String) -> String {
     }
 }
 
-/// Writes an output file through a temp file beside it, synced and renamed into place only when
-/// complete: a failed or interrupted command leaves no half-written file.
-func writeOutputFile(_ path: String, _ body: (FileWriter) throws -> Void) throws {
-    let temp = "\(path).tmp-\(getpid())"
-    do {
-        let writer = try FileWriter(path: temp, exclusive: true)
-        try body(writer)
-        try writer.sync()
-        guard rename(temp, path) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(path)", errno: errno) }
-    } catch {
-        unlink(temp)
-        throw error
+/// `-o FILE`, or standard output when it is not a terminal (a tar on a terminal is never what
+/// anyone wants, as Docker says).
+func outputTarget(_ output: String?) throws -> ArchiveTarget {
+    guard let output, output != "-" else {
+        if isatty(1) != 0 { throw StrataError(.invalidArgument, "cowardly refusing to save to a terminal. Use the -o flag or redirect") }
+        return .stream(1)
     }
+    return .file(output)
 }
 
 /// Writes to standard output in one piece.

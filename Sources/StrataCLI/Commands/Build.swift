@@ -1,10 +1,6 @@
 import ArgumentParser
-import Builder
 import Foundation
-import ImageSpec
-import ImageStore
-import Registry
-import Runtime
+import StrataEngine
 
 /// `strata build`: an image from a Dockerfile, with Docker's step output and a cache that says why it missed.
 struct Build: AsyncParsableCommand {
@@ -66,14 +62,17 @@ struct Build: AsyncParsableCommand {
 
         let engine = try global.engine()
         let quiet = self.quiet
-        let builder = Builder(store: engine.store, engine: engine, pullImage: { name in
-            let ref = try Reference(parsing: name)
-            let reference = ref.digest == nil && ref.tag == nil ? ref.withDefaultTag : ref
-            _ = try await Pull.pull(reference, client: try RegistryFlags.defaultClient(for: ref.domain), store: engine.store,
-                                    snapshotter: engine.snapshots, platform: nil, quiet: quiet, toStandardError: quiet)
-            return try engine.store.resolve(reference.description)
-        }, say: { line in if !quiet { emit(line + "\n") } })
-        let image = try await builder.build(options)
+        // Base-image pulls show on stderr when the output is only the image ID.
+        let pulls = PullRenderer(quiet: quiet, toStandardError: quiet)
+        let request = options
+        let image = try await Interruptible.run {
+            try await engine.build(request) { event in
+                switch event {
+                case .line(let line): if !quiet { emit(line + "\n") }
+                case .pull(let pull): pulls.handle(pull)
+                }
+            }
+        }
         if let iidfile { try FileSystem.writeAtomically(iidfile, Array(image.id.description.utf8)) }
         if quiet { emit(image.id.description + "\n") }
     }

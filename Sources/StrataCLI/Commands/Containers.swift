@@ -1,9 +1,6 @@
 import ArgumentParser
 import Foundation
-import ImageSpec
-import ImageStore
-import Registry
-import Runtime
+import StrataEngine
 
 /// Options `run` and `create` share.
 struct ContainerOptions: ParsableArguments {
@@ -18,18 +15,13 @@ struct ContainerOptions: ParsableArguments {
     @Argument(help: "The image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments (default: the image's).") var command: [String] = []
 
-    /// As Docker: an image that is not here but names a registry image is pulled first, the
-    /// pull's progress on stderr so the container's output stays its own.
-    func pullIfMissing(_ engine: ContainerEngine) async throws {
-        guard ["missing", "always", "never"].contains(pull) else {
-            throw StrataError(.invalidArgument, "invalid pull policy \"\(pull)\": missing, always or never")
+    var pullPolicy: PullPolicy {
+        get throws {
+            guard let policy = PullPolicy(rawValue: pull) else {
+                throw StrataError(.invalidArgument, "invalid pull policy \"\(pull)\": missing, always or never")
+            }
+            return policy
         }
-        guard pull != "never", let ref = try? Reference(parsing: image) else { return }
-        if pull == "missing", (try? engine.store.resolve(image)) != nil { return }
-        let reference = ref.digest == nil && ref.tag == nil ? ref.withDefaultTag : ref
-        if pull == "missing" { warn("Unable to find image '\(reference.familiarString)' locally") }
-        _ = try await Pull.pull(reference, client: try RegistryFlags.defaultClient(for: ref.domain), store: engine.store,
-                                snapshotter: engine.snapshots, platform: nil, quiet: false, toStandardError: true)
     }
 
     func createOptions(autoRemove: Bool) throws -> ContainerEngine.CreateOptions {
@@ -48,11 +40,6 @@ struct ContainerOptions: ParsableArguments {
         o.autoRemove = autoRemove
         return o
     }
-}
-
-/// This binary's own path, for the detached container monitor.
-func strataExecutable() -> String {
-    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 }
 
 /// `run` and `start -a` exit as `docker run` does when the container could not run: 127 for a
@@ -92,25 +79,22 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try global.engine()
-        let container: Container
+        // Pull progress goes to stderr, so the container's output stays its own.
+        let pullEvents = PullRenderer(toStandardError: true).handle
+        let create: ContainerEngine.CreateOptions
+        let policy: PullPolicy
         do {
-            try await options.pullIfMissing(engine)
-            container = try engine.create(try options.createOptions(autoRemove: rm))
+            create = try options.createOptions(autoRemove: rm)
+            policy = try options.pullPolicy
         } catch { throw runExitCode(error) }
         if detach {
-            do {
-                _ = try engine.startDetached(container.id, executable: strataExecutable())
-            } catch { throw runExitCode(error) }
+            let container: Container
+            do { container = try await engine.runDetached(create, pull: policy, events: pullEvents) } catch { throw runExitCode(error) }
             emit(container.id + "\n")
             return
         }
         let status: Int32
-        do {
-            status = try engine.execute(container.id, attach: .init())
-        } catch {
-            if rm { _ = try? engine.remove(container.id, force: true) }
-            throw runExitCode(error)
-        }
+        do { status = try await engine.runContainer(create, pull: policy, events: pullEvents) } catch { throw runExitCode(error) }
         if status != 0 { throw ExitCode(status) }
     }
 }
@@ -123,8 +107,9 @@ struct Create: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try global.engine()
-        try await options.pullIfMissing(engine)
-        emit(try engine.create(try options.createOptions(autoRemove: false)).id + "\n")
+        let container = try await engine.createContainer(try options.createOptions(autoRemove: false), pull: try options.pullPolicy,
+                                                         events: PullRenderer(toStandardError: true).handle)
+        emit(container.id + "\n")
     }
 }
 
@@ -140,12 +125,12 @@ struct Start: AsyncParsableCommand {
         if attach {
             guard containers.count == 1 else { throw ValidationError("you cannot start and attach multiple containers at once") }
             let status: Int32
-            do { status = try engine.execute(containers[0], attach: .init()) } catch { throw runExitCode(error) }
+            do { status = try engine.startAttached(containers[0]) } catch { throw runExitCode(error) }
             if status != 0 { throw ExitCode(status) }
             return
         }
         for name in containers {
-            do { _ = try engine.startDetached(name, executable: strataExecutable()) } catch { throw runExitCode(error) }
+            do { try engine.startContainer(name) } catch { throw runExitCode(error) }
             emit(name + "\n")
         }
     }
@@ -160,7 +145,7 @@ struct Stop: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try global.engine()
-        try forEachContainer(containers) { _ = try engine.stop($0, timeout: time) }
+        try forEachContainer(containers) { try engine.stopContainer($0, timeout: time) }
     }
 }
 
@@ -173,7 +158,7 @@ struct Kill: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try global.engine()
-        try forEachContainer(containers) { _ = try engine.kill($0, signal: signal) }
+        try forEachContainer(containers) { try engine.killContainer($0, signal: signal) }
     }
 }
 
@@ -186,7 +171,7 @@ struct Rm: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try global.engine()
-        try forEachContainer(containers) { _ = try engine.remove($0, force: force) }
+        try forEachContainer(containers) { try engine.removeContainer($0, force: force) }
     }
 }
 
@@ -200,7 +185,7 @@ struct Ps: AsyncParsableCommand {
     @Option(help: "Output: table (default), json, or a Go template.") var format: String?
 
     func run() async throws {
-        let containers = try global.engine().list().filter { all || $0.state == .running }
+        let containers = try global.engine().listContainers().filter { all || $0.state == .running }
         let now = Date()
         func id(_ c: Container) -> String { noTrunc ? c.id : c.shortID }
         if quiet {
@@ -284,13 +269,7 @@ struct Export: AsyncParsableCommand {
     @Argument(help: "The container.") var container: String
 
     func run() async throws {
-        let engine = try global.engine()
-        guard let output, output != "-" else {
-            if isatty(1) != 0 { throw StrataError(.invalidArgument, "cowardly refusing to save to a terminal. Use the -o flag or redirect") }
-            try engine.export(container, to: FileWriter(fd: 1, path: "standard output"))
-            return
-        }
-        try writeOutputFile(output) { try engine.export(container, to: $0) }
+        try global.engine().export(container, to: try outputTarget(output))
     }
 }
 
@@ -301,6 +280,6 @@ struct ContainerMonitor: AsyncParsableCommand {
     @Argument var container: String
 
     func run() async throws {
-        _ = try global.engine().execute(container, attach: .none)
+        try global.engine().monitorContainer(container)
     }
 }

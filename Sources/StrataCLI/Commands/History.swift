@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import ImageSpec
-import ImageStore
+import StrataEngine
 
 /// `strata history IMAGE`.
 struct History: AsyncParsableCommand {
@@ -16,9 +15,7 @@ struct History: AsyncParsableCommand {
     @Argument(help: "The image.") var image: String
 
     func run() async throws {
-        let store = try global.store()
-        let image = try store.resolve(self.image)
-        let rows = try store.history(of: image)
+        let rows = try global.engine().history(image)
         let now = Date()
         func id(_ row: ImageStore.HistoryRow) -> String {
             guard let d = row.id else { return "<missing>" }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import ImageSpec
-import ImageStore
+import StrataEngine
 
 /// `strata image prune`.
 struct ImagePrune: AsyncParsableCommand {
@@ -20,8 +19,7 @@ struct ImagePrune: AsyncParsableCommand {
                 return
             }
         }
-        let (events, reclaimed) = try global.store().prune(all: all)
-        try collectSnapshots(global)
+        let (events, reclaimed) = try global.engine().pruneImages(all: all)
         var out = ""
         if !events.isEmpty {
             out += "Deleted Images:\n" + events.map { event -> String in

@@ -1,6 +1,5 @@
 import ArgumentParser
-import ImageSpec
-import ImageStore
+import StrataEngine
 
 /// `strata import PATH [REPOSITORY[:TAG]]`.
 struct Import: AsyncParsableCommand {
@@ -18,13 +17,11 @@ struct Import: AsyncParsableCommand {
     func run() async throws {
         var options = ImageStore.ImportOptions()
         options.reference = try reference.map { try Reference(parsing: $0) }
-        if options.reference?.digest != nil {
-            throw StrataError(.invalidReference, "invalid reference \"\(reference!)\": cannot import to a digest")
-        }
         options.changes = try change.map { try ConfigChange(parsing: $0) }
         options.message = message
         if let platform { options.platform = try Platform(parsing: platform) }
-        let image = try global.store().importImage(from: path, options: options)
+        let engine = try global.engine()
+        let image = try await Interruptible.run(sync: { [options, path] in try engine.importImage(from: path, options: options) })
         emit(image.id.description + "\n")
     }
 }

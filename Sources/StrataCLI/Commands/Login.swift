@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import ImageSpec
-import Registry
+import StrataEngine
 
 /// `strata login`: checks credentials against a registry and keeps them in the Docker config file.
 struct Login: AsyncParsableCommand {
@@ -15,7 +14,6 @@ struct Login: AsyncParsableCommand {
     @Argument(help: "SERVER") var server: String?
 
     func run() async throws {
-        let name = Self.registryName(server)
         if password != nil && passwordStdin {
             throw ValidationError("--password and --password-stdin are mutually exclusive")
         }
@@ -41,26 +39,12 @@ struct Login: AsyncParsableCommand {
             secret = String(cString: typed)
         }
         guard !user.isEmpty, !secret.isEmpty else { throw StrataError(.invalidArgument, "Error: Username and password are required") }
-        let credentials = Credentials(username: user, password: secret)
-        let client = RegistryClient(registry: name, credentials: credentials, options: RegistryOptions(tlsVerify: registry.tlsVerify))
-        do {
-            try await client.checkLogin()
-        } catch let error as StrataError {
-            throw StrataError(error.code, "login to \(name) failed: \(error.message)")
-        }
-        var config = try DockerConfigFile()
-        try config.store(credentials, for: name)
-        if config.helper(for: name) == nil {
-            warn("WARNING! Your password will be stored unencrypted in \(config.path).")
+        let result = try await global.engine().login(server, credentials: Credentials(username: user, password: secret),
+                                                     tlsVerify: registry.tlsVerify)
+        if let path = result.storedUnencryptedIn {
+            warn("WARNING! Your password will be stored unencrypted in \(path).")
         }
         emit("Login Succeeded\n")
-    }
-
-    /// `https://host:port/v1/` or `host:port` → the registry's name; none → Docker Hub.
-    static func registryName(_ server: String?) -> String {
-        guard let server, !server.isEmpty else { return Reference.defaultDomain }
-        let trimmed = DockerConfigFile.normalize(server)
-        return trimmed == "index.docker.io" || trimmed == "registry-1.docker.io" ? Reference.defaultDomain : trimmed
     }
 }
 
@@ -71,10 +55,9 @@ struct Logout: AsyncParsableCommand {
     @Argument(help: "SERVER") var server: String?
 
     func run() async throws {
-        let name = Login.registryName(server)
-        var config = try DockerConfigFile()
+        let name = Engine.registryName(server)
         let shown = name == Reference.defaultDomain ? DockerConfigFile.dockerHubKey : name
-        if try config.erase(registry: name) {
+        if try global.engine().logout(server) {
             emit("Removing login credentials for \(shown)\n")
         } else {
             emit("Not logged in to \(shown)\n")

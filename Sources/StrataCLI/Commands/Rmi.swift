@@ -1,6 +1,5 @@
 import ArgumentParser
-import ImageSpec
-import ImageStore
+import StrataEngine
 
 struct RmiOptions: ParsableArguments {
     @OptionGroup var global: GlobalOptions
@@ -9,27 +8,17 @@ struct RmiOptions: ParsableArguments {
 
     func run() throws {
         guard !images.isEmpty else { throw ValidationError("\"rmi\" requires at least 1 argument.") }
-        let store = try global.store()
         var failures: [String] = []
-        for name in images {
-            do {
-                emit(try store.remove(name, force: force).map { "\($0)\n" }.joined())
-            } catch let error as StrataError {
-                failures.append(error.message)
+        for removal in try global.engine().removeImages(images, force: force) {
+            switch removal.result {
+            case .success(let events): emit(events.map { "\($0)\n" }.joined())
+            case .failure(let error): failures.append(error.message)
             }
         }
-        try collectSnapshots(global)
         if !failures.isEmpty {
             throw StrataError(.imageUnknown, failures.joined(separator: "\nError: "))
         }
     }
-}
-
-/// Unpacked layers of deleted images go with them (only where containers were ever made).
-func collectSnapshots(_ global: GlobalOptions) throws {
-    let root = global.root ?? ImageStore.defaultRoot
-    guard FileSystem.isDirectory("\(root)/snapshots") else { return }
-    try global.engine().collectSnapshots()
 }
 
 /// `strata rmi IMAGE…`.

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import ImageSpec
-import ImageStore
+import StrataEngine
 
 extension ImageStore.SaveFormat: ExpressibleByArgument {}
 
@@ -18,33 +17,14 @@ struct Save: AsyncParsableCommand {
 
     func run() async throws {
         guard !images.isEmpty else { throw ValidationError("\"save\" requires at least 1 argument.") }
-        let store = try global.store()
-        guard let output, output != "-" else {
-            if isatty(1) != 0 {
-                throw StrataError(.invalidArgument, "cowardly refusing to save to a terminal. Use the -o flag or redirect")
-            }
-            let out = FileWriter(fd: 1, path: "standard output")
-            try store.save(images, format: format, to: out)
-            return
+        let target: ArchiveTarget
+        if format == .oci, let output, output.hasSuffix("/") || FileSystem.isDirectory(output) {
+            target = .directory(output)
+        } else {
+            target = try outputTarget(output)
         }
-        // Written beside the target and renamed into place: a failed save leaves nothing behind.
-        let temp = "\(output.hasSuffix("/") ? String(output.dropLast()) : output).tmp-\(getpid())"
-        if format == .oci, output.hasSuffix("/") || FileSystem.isDirectory(output) {
-            let target = output.hasSuffix("/") ? String(output.dropLast()) : output
-            if FileSystem.isDirectory(target), !FileSystem.listDirectory(target).isEmpty {
-                throw StrataError(.invalidArgument, "\(target) is not empty: save an OCI layout into a new or empty directory")
-            }
-            do {
-                try store.save(images, toDirectory: temp)
-                rmdir(target)
-                guard rename(temp, target) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(target)", errno: errno) }
-            } catch {
-                FileSystem.removeTree(temp)
-                throw error
-            }
-            return
-        }
-        try writeOutputFile(output) { try store.save(images, format: format, to: $0) }
+        let engine = try global.engine()
+        try await Interruptible.run(sync: { [images, format] in try engine.save(images, format: format, to: target) })
     }
 }
 
@@ -62,7 +42,8 @@ struct Load: AsyncParsableCommand {
         if source == "-", isatty(0) != 0 {
             throw StrataError(.invalidArgument, "requested load from stdin, but stdin is empty")
         }
-        let loaded = try global.store().load(from: source)
+        let engine = try global.engine()
+        let loaded = try await Interruptible.run(sync: { try engine.load(from: source) })
         guard !quiet else { return }
         var out = ""
         for item in loaded {

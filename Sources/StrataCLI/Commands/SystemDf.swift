@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import ImageSpec
-import ImageStore
+import StrataEngine
 
 /// `strata system df`: disk usage counted by unique layer.
 struct SystemDf: AsyncParsableCommand {
@@ -12,8 +11,9 @@ struct SystemDf: AsyncParsableCommand {
     @Option(help: "Output: table (default), json, or a Go template.") var format: String?
 
     func run() async throws {
-        let store = try global.store()
-        let usage = try store.diskUsage()
+        let engine = try global.engine()
+        let store = try engine.store
+        let usage = try engine.diskUsage()
         let now = Date()
         func reclaimable(_ bytes: Int64, of total: Int64) -> String {
             let pct = total > 0 ? Int((Double(bytes) * 100 / Double(total)).rounded(.down)) : 0

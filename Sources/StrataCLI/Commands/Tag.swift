@@ -1,5 +1,5 @@
 import ArgumentParser
-import ImageStore
+import StrataEngine
 
 /// `strata tag SOURCE TARGET`.
 struct Tag: AsyncParsableCommand {
@@ -10,6 +10,6 @@ struct Tag: AsyncParsableCommand {
     @Argument(help: "TARGET_IMAGE[:TAG]") var target: String
 
     func run() async throws {
-        try global.store().tag(source, as: target)
+        try global.engine().tag(source, as: target)
     }
 }

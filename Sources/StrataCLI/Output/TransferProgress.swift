@@ -1,14 +1,24 @@
+import ArgumentParser
 import Foundation
-import ImageSpec
-import Transfer
+import StrataEngine
+
+/// How progress is shown: `auto` draws bars on a terminal and plain lines otherwise.
+enum ProgressStyle: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case auto, plain, tty
+    /// One JSON object per line, in the Docker Engine API's progress-message shape
+    /// (`{"status":…,"id":…,"progressDetail":{"current":…,"total":…}}`), for programs to read.
+    case json
+}
 
 /// Per-layer progress in Docker's words. On a terminal: one live line per layer, redrawn in
-/// place, with bars; otherwise plain lines, one per change, as `docker pull` prints into a pipe.
+/// place, with bars; otherwise plain lines, one per change, as `docker pull` prints into a pipe;
+/// or Docker API JSON messages, one per line.
 final class TransferProgress: @unchecked Sendable {
     enum Mode { case pull, push, copy }
 
     let mode: Mode
     let live: Bool
+    let json: Bool
     let quiet: Bool
     private let lock = NSLock()
     private var ids: [String] = []
@@ -18,39 +28,59 @@ final class TransferProgress: @unchecked Sendable {
     private var drawn = 0
     private var lastDraw = Date.distantPast
     /// Printed before the first other output: an error before anything moved prints alone, as Docker's does.
-    private var header: String?
+    private var header: (status: String, id: String?)?
 
     private let fd: Int32
 
-    init(mode: Mode, quiet: Bool, toStandardError: Bool = false) {
+    init(mode: Mode, style: ProgressStyle = .auto, quiet: Bool, toStandardError: Bool = false) {
         self.mode = mode
         self.quiet = quiet
         fd = toStandardError ? 2 : 1
-        live = isatty(fd) != 0 && !quiet
+        json = style == .json
+        live = !quiet && (style == .tty || (style == .auto && isatty(fd) != 0))
     }
 
     private func emit(_ text: String) {
         (fd == 2 ? FileHandle.standardError : FileHandle.standardOutput).write(Data(text.utf8))
     }
 
-    /// A line outside the layer list (Digest:, Status:).
-    func line(_ text: String) {
+    /// A line outside the layer list (Digest:, Status:); `id` prefixes it as `ID: status`.
+    func line(_ status: String, id: String? = nil) {
         guard !quiet else { return }
         lock.withLock {
             flushHeader()
             finishLive()
-            emit(text + "\n")
+            message(status, id: id)
         }
     }
 
     /// The first line, held back until something else is printed.
-    func setHeader(_ text: String) {
-        lock.withLock { header = text }
+    func setHeader(_ status: String, id: String? = nil) {
+        lock.withLock { header = (status, id) }
     }
 
     private func flushHeader() {
-        if let header { emit(header + "\n") }
+        if let header { message(header.status, id: header.id) }
         header = nil
+    }
+
+    /// One message: a plain line, or a Docker API JSON message.
+    private func message(_ status: String, id: String?, current: Int64? = nil, total: Int64? = nil, bar: String? = nil) {
+        guard json else {
+            emit((id.map { "\($0): " } ?? "") + status + "\n")
+            return
+        }
+        var fields: [(String, OrderedJSON)] = [("status", .string(status))]
+        if let current {
+            var detail: [(String, OrderedJSON)] = [("current", .int(current))]
+            if let total { detail.append(("total", .int(total))) }
+            fields.append(("progressDetail", .object(detail)))
+        } else if id != nil {
+            fields.append(("progressDetail", .object([])))
+        }
+        if let bar { fields.append(("progress", .string(bar))) }
+        if let id { fields.append(("id", .string(id))) }
+        emit(OrderedJSON.object(fields).compact() + "\n")
     }
 
     func handle(_ event: TransferEvent) {
@@ -88,7 +118,9 @@ final class TransferProgress: @unchecked Sendable {
         case (.pull, .started): if !announced.contains(i) { set(i, "Pulling fs layer") }
         case (.push, .started): if live { set(i, "Pushing") }
         case (_, .progress(let done, let total)):
-            if live { set(i, "\(mode == .pull ? "Downloading" : mode == .push ? "Pushing" : "Copying") \(Self.bar(done, total))", plain: false) }
+            let verb = mode == .pull ? "Downloading" : mode == .push ? "Pushing" : "Copying"
+            if live { set(i, "\(verb) \(Self.bar(done, total))", plain: false) }
+            if json { message(verb, id: ids[i], current: done, total: total, bar: Self.bar(done, total)) }
         case (.pull, .verifying): set(i, "Verifying Checksum")
         case (.pull, .transferred): set(i, "Download complete")
         case (.push, .verifying), (.push, .transferred): break
@@ -102,7 +134,7 @@ final class TransferProgress: @unchecked Sendable {
     private func set(_ i: Int, _ status: String, plain: Bool = true) {
         announced.insert(i)
         lines[i] = status
-        if !live, plain { emit("\(ids[i]): \(status)\n") }
+        if !live, plain { message(status, id: ids[i]) }
     }
 
     /// `[=====>      ]  12.3MB/45.6MB`, as Docker's progress bars.

@@ -34,6 +34,20 @@ public indirect enum OrderedJSON: Sendable {
         return out
     }
 
+    /// On one line, as Go's `json.Marshal` writes it (JSON lines, API messages).
+    public func compact() -> String {
+        switch self {
+        case .array(let items): return "[" + items.map { $0.compact() }.joined(separator: ",") + "]"
+        case .object(let fields):
+            return "{" + fields.map { key, value in
+                var out = ""
+                OrderedJSON.quote(key, into: &out)
+                return out + ":" + value.compact()
+            }.joined(separator: ",") + "}"
+        default: return rendered()
+        }
+    }
+
     private func write(to out: inout String, indent: String, level: Int) {
         let pad = String(repeating: indent, count: level + 1)
         let closePad = String(repeating: indent, count: level)

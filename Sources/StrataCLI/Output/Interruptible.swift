@@ -1,0 +1,49 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import StrataEngine
+
+/// Ctrl-C and SIGTERM during a pull, push, copy, build, save or load: the work is cancelled and
+/// unwinds through its own cleanup — ingests, snapshot temp trees and staged archives are removed,
+/// no record is written — and the command exits 130 (SIGINT) or 143 (SIGTERM), as a shell expects.
+/// A second signal exits at once.
+enum Interruptible {
+    static func run<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        let task = Task { try await work() }
+        let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if Interruption.signal != nil { exit(128 + number) }
+                Interruption.request(signal: number)
+                task.cancel()
+            }
+            source.resume()
+            return source
+        }
+        defer {
+            sources.forEach { $0.cancel() }
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+        }
+        do {
+            return try await task.value
+        } catch {
+            if let number = Interruption.signal {
+                warn("Error: interrupted")
+                throw ExitCode(128 + number)
+            }
+            throw error
+        }
+    }
+
+    /// The same for synchronous work (load, save, import), run on its own thread so the signal
+    /// handler stays free to ask it to stop.
+    static func run<T: Sendable>(sync work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await run {
+            try await withCheckedThrowingContinuation { continuation in
+                Thread { continuation.resume(with: Result { try work() }) }.start()
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+extension Engine {
+    /// `strata create`: the container's record and read/write layer over the image, pulled
+    /// first as `pull` says.
+    public func createContainer(_ options: ContainerEngine.CreateOptions, pull: PullPolicy = .missing,
+                                events: @escaping @Sendable (PullEvent) -> Void = { _ in }) async throws -> Container {
+        let containers = try self.containers
+        _ = try await image(options.image, pull: pull, events: events)
+        return try containers.create(options)
+    }
+
+    /// `strata run` without `-d`: creates the container, runs it attached in this process, and
+    /// returns its exit code. With `autoRemove` the container goes afterwards, whatever happened.
+    public func runContainer(_ options: ContainerEngine.CreateOptions, pull: PullPolicy = .missing,
+                             attach: ContainerEngine.Attachment = .init(),
+                             events: @escaping @Sendable (PullEvent) -> Void = { _ in }) async throws -> Int32 {
+        let container = try await createContainer(options, pull: pull, events: events)
+        do {
+            return try containers.execute(container.id, attach: attach)
+        } catch {
+            if options.autoRemove { _ = try? containers.remove(container.id, force: true) }
+            throw error
+        }
+    }
+
+    /// `strata run -d`: creates the container and starts it in the background, watched by a
+    /// monitor process that outlives this one.
+    public func runDetached(_ options: ContainerEngine.CreateOptions, pull: PullPolicy = .missing,
+                            events: @escaping @Sendable (PullEvent) -> Void = { _ in }) async throws -> Container {
+        let container = try await createContainer(options, pull: pull, events: events)
+        return try startContainer(container.id)
+    }
+
+    /// `strata start -a`: runs a created or exited container attached; returns its exit code.
+    public func startAttached(_ name: String, attach: ContainerEngine.Attachment = .init()) throws -> Int32 {
+        try containers.execute(name, attach: attach)
+    }
+
+    /// `strata start`: starts a container in the background (already running is fine, as Docker's).
+    @discardableResult
+    public func startContainer(_ name: String) throws -> Container {
+        try containers.startDetached(name, executable: monitorExecutable)
+    }
+
+    /// The process that waits for a detached container: this program when it is `strata`.
+    var monitorExecutable: String {
+        options.monitorExecutable
+            ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+    }
+
+    /// `strata container-monitor`: waits for a detached container (what `startContainer` spawns).
+    public func monitorContainer(_ name: String) throws {
+        _ = try containers.execute(name, attach: .none)
+    }
+
+    /// `strata stop`: the container's stop signal, then SIGKILL after `timeout` seconds.
+    @discardableResult
+    public func stopContainer(_ name: String, timeout: Double = 10) throws -> Container {
+        try containers.stop(name, timeout: timeout)
+    }
+
+    /// `strata kill`: a signal (SIGKILL by default) to a running container.
+    @discardableResult
+    public func killContainer(_ name: String, signal: String = "KILL") throws -> Container {
+        try containers.kill(name, signal: signal)
+    }
+
+    /// `strata rm`: the record and the read/write layer go; the image stays.
+    @discardableResult
+    public func removeContainer(_ name: String, force: Bool = false) throws -> Container {
+        try containers.remove(name, force: force)
+    }
+
+    /// `strata ps -a`: every container, newest first.
+    public func listContainers() throws -> [Container] {
+        try containers.list()
+    }
+
+    /// `strata logs`: the recorded output, each stream to its own descriptor; `follow` keeps
+    /// reading while the container runs.
+    public func logs(_ name: String, follow: Bool = false, stdout: Int32 = 1, stderr: Int32 = 2) throws {
+        try containers.logs(name, follow: follow, stdout: stdout, stderr: stderr)
+    }
+
+    /// `strata diff`: what the container changed, as Docker lists it.
+    public func diff(_ name: String) throws -> [Change] {
+        try containers.diff(name)
+    }
+
+    /// `strata commit`: the container's changes as a new image on top of its own.
+    public func commit(_ name: String, options: ContainerEngine.CommitOptions = .init()) throws -> ImageStore.Image {
+        try containers.commit(name, options: options)
+    }
+
+    /// `strata export`: the container's root filesystem as a tar.
+    public func export(_ name: String, to writer: ByteWriter) throws {
+        try containers.export(name, to: writer)
+    }
+}
