@@ -143,7 +143,7 @@ public final class ContainerEngine {
                 let specJSON = String(decoding: try JSONCoding.encoder.encode(spec), as: UTF8.self)
                 try db.execute("INSERT INTO containers (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, 'created', 0, NULL, NULL, NULL)",
                                [.text(id), .text(name), .text(image.id.description), .text(options.image),
-                                .real(Date().timeIntervalSince1970), .text(snapshots.driver.rawValue), .text(specJSON)])
+                                .real(Date().timeIntervalSince1970), .text(snapshots.kind.rawValue), .text(specJSON)])
             }
         } catch {
             snapshots.removeContainerLayer(dir)

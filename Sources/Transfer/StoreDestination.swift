@@ -29,7 +29,7 @@ public final class StoreDestination: ImageDestination, @unchecked Sendable {
     /// - Parameter snapshotter: unpack layers while they arrive (overlay only; nil to store blobs only).
     public init(store: ImageStore, snapshotter: Snapshotter?, tags: [Reference], repository: String?) throws {
         self.store = store
-        self.snapshotter = snapshotter?.driver == .overlay ? snapshotter : nil
+        self.snapshotter = snapshotter?.driver.unpacksLayersIndependently == true ? snapshotter : nil
         self.tags = tags
         self.repository = repository
         lock = try store.ingestLock()

@@ -61,8 +61,9 @@ func makeImage(_ store: ImageStore, layers: [[UInt8]], tag: String) throws -> Im
         let layers = try snapshotter.prepare(try store.layers(of: try baseImage()))
         let dir = temporaryDirectory("container")
         try snapshotter.createContainerLayer(in: dir, over: layers)
-        let rootfs = try snapshotter.mount(dir, over: layers)
-        defer { snapshotter.removeContainerLayer(dir) }
+        let use = try snapshotter.use(dir, over: layers)
+        let rootfs = use.rootfs
+        defer { use.release(); snapshotter.removeContainerLayer(dir) }
         #expect(read(rootfs + "/etc/motd") == "base" && read(rootfs + "/etc/extra") == "2")
         #expect(!FileManager.default.fileExists(atPath: rootfs + "/bin/cat"))
         try "changed".write(toFile: rootfs + "/etc/motd", atomically: false, encoding: .utf8)
@@ -107,8 +108,9 @@ func makeImage(_ store: ImageStore, layers: [[UInt8]], tag: String) throws -> Im
         let prepared = try snapshotter.prepare(try store.layers(of: try makeImage(store, layers: layers, tag: "deep")))
         let dir = temporaryDirectory("container")
         try snapshotter.createContainerLayer(in: dir, over: prepared)
-        let rootfs = try snapshotter.mount(dir, over: prepared)
-        defer { snapshotter.removeContainerLayer(dir) }
+        let use = try snapshotter.use(dir, over: prepared)
+        let rootfs = use.rootfs
+        defer { use.release(); snapshotter.removeContainerLayer(dir) }
         #expect(read(rootfs + "/f0") == "0" && read(rootfs + "/f126") == "126")
     }
 
