@@ -40,7 +40,7 @@ let package = Package(
         // The host's processes: every program Strata starts (runc, cp, credential helpers).
         .target(name: "Host", dependencies: ["ImageSpec", "CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "ContentStore", dependencies: ["ImageSpec"]),
-        .target(name: "Metadata", dependencies: ["ImageSpec", "CSQLite"]),
+        .target(name: "Metadata", dependencies: ["ImageSpec", "CSQLite", .product(name: "Logging", package: "swift-log")]),
         .target(name: "ImageStore", dependencies: ["ImageSpec", "Archive", "ContentStore", "Metadata"]),
         .target(name: "Snapshots", dependencies: ["ImageSpec", "Archive", "ContentStore", "ImageStore", "Host", "CLinux"]),
         .target(name: "Registry", dependencies: [
@@ -86,6 +86,7 @@ let package = Package(
         .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore", "CLinux"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile", "ImageSpec"], resources: [.copy("Golden")]),
+        .testTarget(name: "StrataEngineTests", dependencies: ["StrataEngine"]),
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry"]),
     ],
     swiftLanguageModes: [.v6]

@@ -198,28 +198,16 @@ extension Builder {
         return lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK
     }
 
-    /// An image's root filesystem, mounted read-only for reading (COPY --from, --chown names).
+    /// An image's root filesystem, mounted read-only for reading (COPY --from, --chown names,
+    /// squash): a snapshot view, so nothing is copied and nothing can change.
     func mountReadOnly(_ image: ImageStore.Image) throws -> (root: String, release: () -> Void) {
         let lock = try store.ingestLock()
         let snapshots = try engine.snapshots.prepare(try store.layers(of: image))
-        let dir = "\(store.root)/tmp/build-\(UInt64.random(in: 0...UInt64.max))"
-        try FileManager.default.createDirectory(atPath: "\(store.root)/tmp", withIntermediateDirectories: true)
-        try FileSystem.createDirectory(dir, mode: 0o700)
-        do {
-            try engine.snapshots.createContainerLayer(in: dir, over: snapshots)
-            let use = try engine.snapshots.use(dir, over: snapshots)
-            let snapshotter = engine.snapshots
-            return (use.rootfs, {
-                use.release()
-                snapshotter.removeContainerLayer(dir)
-                FileSystem.removeTree(dir)
-                withExtendedLifetime(lock) {}
-            })
-        } catch {
-            engine.snapshots.removeContainerLayer(dir)
-            FileSystem.removeTree(dir)
-            throw error
-        }
+        let view = try engine.snapshots.view(try store.temporaryPath("build-view"), over: snapshots)
+        return (view.rootfs, {
+            view.release()
+            withExtendedLifetime(lock) {}
+        })
     }
 
     /// Every path under a directory, sorted, parents first (no ignore file applies).

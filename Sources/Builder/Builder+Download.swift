@@ -28,8 +28,7 @@ extension Builder {
         guard response.status.code == 200 else {
             throw StrataError(.buildFailed, "\(location): ADD \(url): the server answered \(response.status.code) \(response.status.reasonPhrase)")
         }
-        let path = "\(store.root)/tmp/build-download-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        try FileManager.default.createDirectory(atPath: "\(store.root)/tmp", withIntermediateDirectories: true)
+        let path = try store.temporaryPath("build-download")
         do {
             let file = try FileWriter(path: path, mode: 0o600, exclusive: true)
             let digesting = DigestingWriter(file)

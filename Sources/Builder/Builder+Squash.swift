@@ -12,7 +12,7 @@ extension Builder {
         guard try store.layers(of: image).count > baseLayers.count + 1 else { return image }
         let top = try mountReadOnly(image)
         defer { top.release() }
-        let empty = "\(store.root)/tmp/build-empty-\(UInt64.random(in: 0...UInt64.max))"
+        let empty = try store.temporaryPath("build-empty")
         let bottom = try base.map(mountReadOnly) ?? {
             try FileSystem.createDirectory(empty, mode: 0o755)
             return (empty, { FileSystem.removeTree(empty) })

@@ -69,8 +69,7 @@ extension Builder {
                 case .bind:
                     guard let target else { throw missingTarget(instruction, run) }
                     let source = try expand(mount.source) ?? "."
-                    let copy = "\(store.root)/tmp/build-bind-\(getpid())-\(n)-\(UInt64.random(in: 0...UInt64.max))"
-                    try FileManager.default.createDirectory(atPath: "\(store.root)/tmp", withIntermediateDirectories: true)
+                    let copy = try store.temporaryPath("build-bind-\(n)")
                     result.cleanups.append { FileSystem.removeTree(copy) }
                     if let from = try expand(mount.from) {
                         let image = try await resolveFrom(from, run: run)

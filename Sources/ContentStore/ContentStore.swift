@@ -92,6 +92,11 @@ public final class ContentStore: Sendable {
         for name in FileSystem.listDirectory(ingestDirectory) { unlink("\(ingestDirectory)/\(name)") }
     }
 
+    /// Removes this process's own unfinished ingests (an interrupted command on its way out).
+    public func removeIngests(ofProcess pid: Int32) {
+        for name in FileSystem.listDirectory(ingestDirectory) where name.hasPrefix("\(pid)-") { unlink("\(ingestDirectory)/\(name)") }
+    }
+
     static func mismatch(_ what: String, expected: Digest, actual: Digest) -> StrataError {
         StrataError(.digestMismatch, "\(what) digest mismatch: expected \(expected), got \(actual)")
     }

@@ -36,7 +36,6 @@ extension Subprocess {
     public static func capture(_ path: String, _ arguments: [String], input: [UInt8] = [],
                                environment: [String]? = nil) throws -> ProcessOutput {
         let program = try resolve(path)
-        logger.debug("run \(([program] + arguments).joined(separator: " "))")
         var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         // Children close every descriptor above 2 (closefrom), so these need no O_CLOEXEC.
         guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {

@@ -44,6 +44,7 @@ public enum Subprocess {
         defer { argv.forEach { free($0) } }
         let env = (environment ?? ProcessEnvironment.current).map { strdup($0) } + [nil]
         defer { env.forEach { free($0) } }
+        logger.debug("spawn \(([path] + arguments).joined(separator: " "))")
         var pid = pid_t()
         let rc = posix_spawn(&pid, path, &actions, &attributes, argv, env)
         guard rc == 0 else { throw StrataError.posix("cannot run \(path)", errno: rc) }

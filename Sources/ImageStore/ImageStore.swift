@@ -25,6 +25,38 @@ public final class ImageStore {
             content.removeAbandonedIngests()
             withExtendedLifetime(lock) {}
         }
+        removeAbandonedTemporaries()
+    }
+
+    // MARK: temporary files
+
+    /// `tmp/`: work files of a command (a build's downloads and bind-mount copies, …). Each is
+    /// named after the process that made it, so one left by a crash is swept by the next process
+    /// that finds its owner gone, while a running command's stay its own.
+    public var temporaryDirectory: String { "\(root)/tmp" }
+
+    /// A new path in `tmp/` for this process (not created).
+    public func temporaryPath(_ purpose: String) throws -> String {
+        try FileSystem.createDirectory(temporaryDirectory, mode: 0o700)
+        return "\(temporaryDirectory)/\(getpid())-\(purpose)-\(UInt64.random(in: 0...UInt64.max))"
+    }
+
+    /// Removes what crashed processes left in `tmp/`: entries whose owning process is gone, and
+    /// entries not named after a process at all (from versions before the rule).
+    func removeAbandonedTemporaries() {
+        for name in FileSystem.listDirectory(temporaryDirectory) {
+            if let pid = name.split(separator: "-").first.flatMap({ Int32($0) }), pid > 0, kill(pid, 0) == 0 || errno == EPERM { continue }
+            FileSystem.removeTree("\(temporaryDirectory)/\(name)")
+        }
+    }
+
+    /// Removes this process's own temporary files and unfinished ingests: what an interrupted
+    /// command does on its way out when its work cannot unwind in time.
+    public func removeTemporaries(ofProcess pid: Int32 = getpid()) {
+        content.removeIngests(ofProcess: pid)
+        for name in FileSystem.listDirectory(temporaryDirectory) where name.hasPrefix("\(pid)-") {
+            FileSystem.removeTree("\(temporaryDirectory)/\(name)")
+        }
     }
 
     /// The default store root: `STRATA_ROOT`, else `/var/lib/strata` as root, else `~/.local/share/strata`.

@@ -1,4 +1,6 @@
+import Foundation
 import ImageSpec
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,10 +15,18 @@ public final class FileLock {
 
     public enum Mode { case shared, exclusive }
 
+    static let logger = Logger(label: "strata.lock")
+
     public init(path: String, mode: Mode) throws {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StrataError.posix("cannot open lock \(path)", errno: errno) }
-        while flock(fd, mode == .shared ? LOCK_SH : LOCK_EX) != 0 {
+        let operation = mode == .shared ? LOCK_SH : LOCK_EX
+        // Say so when another process holds it: a user wondering why `rmi` hangs can see a `load` runs.
+        if flock(fd, operation | LOCK_NB) == 0 { return }
+        let started = Date()
+        Self.logger.debug("waiting for the \(mode == .shared ? "shared" : "exclusive") lock \(path): another strata process holds it")
+        defer { Self.logger.debug("took \(path) after \(String(format: "%.2f", Date().timeIntervalSince(started))) s") }
+        while flock(fd, operation) != 0 {
             if errno == EINTR { continue }
             let e = errno
             close(fd)

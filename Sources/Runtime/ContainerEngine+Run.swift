@@ -76,7 +76,10 @@ extension ContainerEngine {
         let previousInterrupt = signal(SIGINT, SIG_IGN)
         defer { signal(SIGINT, previousInterrupt) }
         let log = try? ContainerLogWriter(path: "\(dir)/container.log")
-        Self.pump([(outPipe[0], "stdout", attach.stdout), (errPipe[0], "stderr", attach.stderr)], log: log)
+        // An interrupted build or command ends its container rather than waiting for it.
+        let runtime = self.runtime, id = c.id
+        Self.pump([(outPipe[0], "stdout", attach.stdout), (errPipe[0], "stderr", attach.stderr)], log: log,
+                  interrupted: { runtime.kill(id, signal: "KILL") })
         log?.close()
         let status = Subprocess.wait(pid)
         runtime.delete(c.id, force: true)
@@ -89,16 +92,24 @@ extension ContainerEngine {
     }
 
     /// Copies container output to the log and the attached descriptors until both pipes close.
-    static func pump(_ streams: [(fd: Int32, name: String, copy: Int32?)], log: ContainerLogWriter?) {
+    static func pump(_ streams: [(fd: Int32, name: String, copy: Int32?)], log: ContainerLogWriter?,
+                     interrupted: () -> Void = {}) {
         var open = streams
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
         defer { buffer.deallocate() }
+        var told = false
         while !open.isEmpty {
+            if !told, Interruption.signal != nil {
+                told = true
+                interrupted()
+            }
             var fds = open.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            let ready = poll(&fds, nfds_t(fds.count), 250)
+            if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
+            if ready == 0 { continue }
             var closed: [Int32] = []
             for (i, p) in fds.enumerated() where p.revents != 0 {
                 let n = read(p.fd, buffer.baseAddress, buffer.count)

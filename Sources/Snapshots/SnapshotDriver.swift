@@ -69,6 +69,11 @@ extension SnapshotDriver {
         return true
     }
 
+    /// Removes this process's own unfinished unpacks (an interrupted command on its way out).
+    public func removeTemporaries(ofProcess pid: Int32) {
+        for name in FileSystem.listDirectory(root) where name.hasPrefix("tmp-\(pid)-") { FileSystem.removeTree("\(root)/\(name)") }
+    }
+
     /// Removes temp directories of unpacks killed midway (the caller holds the collection lock).
     func removeAbandonedTemporaries() {
         for name in FileSystem.listDirectory(root) where name.hasPrefix("tmp-") { FileSystem.removeTree("\(root)/\(name)") }

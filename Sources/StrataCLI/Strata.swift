@@ -66,7 +66,7 @@ struct ImageGroup: AsyncParsableCommand {
         commandName: "image",
         abstract: "Manage images.",
         subcommands: [
-            Images.self, History.self, Inspect.self, Tag.self, ImageRm.self, ImagePrune.self,
+            Images.self, History.self, Inspect.self, Tag.self, ImageRm.self, ImagePrune.self, ImageDiffCommand.self,
             Import.self, Save.self, Load.self, Pull.self, Push.self, Build.self,
         ]
     )

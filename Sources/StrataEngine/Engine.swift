@@ -4,6 +4,7 @@
 @_exported import Runtime
 @_exported import Snapshots
 @_exported import Transfer
+import ContentStore
 import Foundation
 import Logging
 @_exported import Registry
@@ -71,6 +72,22 @@ public final class Engine: @unchecked Sendable {
                 openedContainers = engine
                 return engine
             }
+        }
+    }
+
+    /// Removes what this process has half-made: ingests, unpacks, work files and spools. For an
+    /// interrupted command whose work cannot unwind in time (a read blocked on a pipe) on its way
+    /// out; nothing it removes was ever visible.
+    public func removeTemporaries() {
+        let pid = getpid()
+        lock.withLock { openedStore }?.removeTemporaries(ofProcess: pid)
+        if let kind = StorageDriver.recorded(inStore: root),
+           let snapshotter = try? Snapshotter(storeRoot: root, content: ContentStore(root: root), driver: kind) {
+            snapshotter.driver.removeTemporaries(ofProcess: pid)
+        }
+        for name in FileSystem.listDirectory(SpoolDirectory.path) where name.hasPrefix("strata-") {
+            let parts = name.split(separator: "-")
+            if parts.count >= 3, parts[2] == "\(pid)" { FileSystem.removeTree("\(SpoolDirectory.path)/\(name)") }
         }
     }
 

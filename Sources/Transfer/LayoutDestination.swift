@@ -29,7 +29,7 @@ public final class LayoutDestination: ImageDestination, @unchecked Sendable {
             work = path
         case .ociArchive, .dockerArchive:
             name = "\(format == .ociArchive ? "oci-archive" : "docker-archive"):\(path)"
-            work = "\(Transcoder.temporaryDirectory)/strata-out-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+            work = SpoolDirectory.newPath("out")
         }
         try FileSystem.createDirectory("\(work)/blobs/sha256")
     }

@@ -144,7 +144,7 @@ public final class LayoutSource: ImageSource, @unchecked Sendable {
 
     /// Unpacks an archive's regular files (never links, never outside) into a temp directory.
     static func extract(_ file: String) throws -> String {
-        let directory = "\(Transcoder.temporaryDirectory)/strata-archive-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let directory = SpoolDirectory.newPath("archive")
         try FileSystem.createDirectory(directory, mode: 0o700)
         do {
             let (reader, _) = try Codecs.decompressing(try FileReader(path: file))

@@ -101,7 +101,7 @@ public final class RegistryDestination: ImageDestination {
         case .stream:
             // A stream (another registry's download) is spooled and verified first: an upload
             // needs its length, and a failed one is retried from the file.
-            let path = "\(Transcoder.temporaryDirectory)/strata-blob-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+            let path = SpoolDirectory.newPath("blob")
             defer { unlink(path) }
             let digest = try await withReader(content) { reader -> Digest in
                 let file = try FileWriter(path: path, mode: 0o600, exclusive: true)

@@ -24,7 +24,7 @@ enum Transcoder {
 
     /// Re-compresses into a temp file (for destinations that need a blob's digest first).
     static func transcode(_ content: BlobContent, layer: Descriptor, to target: Compression) async throws -> (String, Descriptor) {
-        let path = "\(temporaryDirectory)/strata-layer-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let path = SpoolDirectory.newPath("layer")
         do {
             let (digest, size) = try await withReader(content) { reader -> (Digest, Int64) in
                 let file = try FileWriter(path: path, mode: 0o600, exclusive: true)
@@ -66,9 +66,6 @@ enum Transcoder {
         }
     }
 
-    static var temporaryDirectory: String {
-        ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/tmp"
-    }
 }
 
 /// Runs blocking `body` on its own thread over the content's bytes: a file is read directly; a

@@ -65,7 +65,7 @@ struct Build: AsyncParsableCommand {
         // Base-image pulls show on stderr when the output is only the image ID.
         let pulls = PullRenderer(quiet: quiet, toStandardError: quiet)
         let request = options
-        let image = try await Interruptible.run {
+        let image = try await Interruptible.run(cleanup: { engine.removeTemporaries() }) {
             try await engine.build(request) { event in
                 switch event {
                 case .line(let line): if !quiet { emit(line + "\n") }

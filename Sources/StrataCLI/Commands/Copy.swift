@@ -28,7 +28,7 @@ struct Copy: AsyncParsableCommand {
         let engine = try global.engine()
         let output = TransferProgress(mode: .copy, style: progress, quiet: quiet)
         let options = Engine.CopyOptions(platform: try platform.map(Platform.init(parsing:)), compression: compression, tlsVerify: registry.tlsVerify)
-        let result = try await Interruptible.run {
+        let result = try await Interruptible.run(cleanup: { engine.removeTemporaries() }) {
             try await engine.copy(from: from, to: to, options: options, events: output.handle)
         }
         output.line(result.held ? "\(to) already holds this image" : "Copied \(from) to \(to)")

@@ -21,7 +21,7 @@ struct Import: AsyncParsableCommand {
         options.message = message
         if let platform { options.platform = try Platform(parsing: platform) }
         let engine = try global.engine()
-        let image = try await Interruptible.run(sync: { [options, path] in try engine.importImage(from: path, options: options) })
+        let image = try await Interruptible.run(cleanup: { engine.removeTemporaries() }, sync: { [options, path] in try engine.importImage(from: path, options: options) })
         emit(image.id.description + "\n")
     }
 }

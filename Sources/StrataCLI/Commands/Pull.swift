@@ -23,7 +23,7 @@ struct Pull: AsyncParsableCommand {
         let references = allTags ? try await engine.tags(of: ref, tlsVerify: registry.tlsVerify) : [ref]
         let renderer = PullRenderer(style: progress, quiet: quiet)
         for reference in references {
-            let result = try await Interruptible.run {
+            let result = try await Interruptible.run(cleanup: { engine.removeTemporaries() }) {
                 try await engine.pull(reference, options: options, events: renderer.handle)
             }
             if !allTags { emit(result.reference.description + "\n") }

@@ -25,7 +25,7 @@ struct Push: AsyncParsableCommand {
         let output = TransferProgress(mode: .push, style: progress, quiet: quiet)
         let options = PushOptions(compression: compression, chunkSize: chunkSize, tlsVerify: registry.tlsVerify)
         let name = self.name
-        let result = try await Interruptible.run {
+        let result = try await Interruptible.run(cleanup: { engine.removeTemporaries() }) {
             try await engine.push(name, options: options) { event in
                 switch event {
                 case .pushing(let ref): output.line("The push refers to repository [\(ref.name)]")

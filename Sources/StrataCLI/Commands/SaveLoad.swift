@@ -24,7 +24,7 @@ struct Save: AsyncParsableCommand {
             target = try outputTarget(output)
         }
         let engine = try global.engine()
-        try await Interruptible.run(sync: { [images, format] in try engine.save(images, format: format, to: target) })
+        try await Interruptible.run(cleanup: { engine.removeTemporaries() }, sync: { [images, format] in try engine.save(images, format: format, to: target) })
     }
 }
 
@@ -43,7 +43,7 @@ struct Load: AsyncParsableCommand {
             throw StrataError(.invalidArgument, "requested load from stdin, but stdin is empty")
         }
         let engine = try global.engine()
-        let loaded = try await Interruptible.run(sync: { try engine.load(from: source) })
+        let loaded = try await Interruptible.run(cleanup: { engine.removeTemporaries() }, sync: { try engine.load(from: source) })
         guard !quiet else { return }
         var out = ""
         for item in loaded {

@@ -6,17 +6,27 @@ import StrataEngine
 /// Ctrl-C and SIGTERM during a pull, push, copy, build, save or load: the work is cancelled and
 /// unwinds through its own cleanup — ingests, snapshot temp trees and staged archives are removed,
 /// no record is written — and the command exits 130 (SIGINT) or 143 (SIGTERM), as a shell expects.
-/// A second signal exits at once.
+/// Work that cannot unwind within a few seconds (a read blocked on a pipe), or a second signal,
+/// ends the process after `cleanup` removed what it had half-made.
 enum Interruptible {
-    static func run<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+    static let grace: Double = 3
+
+    static func run<T: Sendable>(cleanup: @escaping @Sendable () -> Void = {},
+                                 _ work: @escaping @Sendable () async throws -> T) async throws -> T {
         let task = Task { try await work() }
         let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                if Interruption.signal != nil { exit(128 + number) }
+                @Sendable func leave() -> Never {
+                    cleanup()
+                    warn("Error: interrupted")
+                    exit(128 + number)
+                }
+                if Interruption.signal != nil { leave() }
                 Interruption.request(signal: number)
                 task.cancel()
+                DispatchQueue.global().asyncAfter(deadline: .now() + grace) { leave() }
             }
             source.resume()
             return source
@@ -39,8 +49,9 @@ enum Interruptible {
 
     /// The same for synchronous work (load, save, import), run on its own thread so the signal
     /// handler stays free to ask it to stop.
-    static func run<T: Sendable>(sync work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await run {
+    static func run<T: Sendable>(cleanup: @escaping @Sendable () -> Void = {},
+                                 sync work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await run(cleanup: cleanup) {
             try await withCheckedThrowingContinuation { continuation in
                 Thread { continuation.resume(with: Result { try work() }) }.start()
             }

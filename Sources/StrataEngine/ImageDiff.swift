@@ -1,0 +1,123 @@
+/// `strata image diff A B`: which layers two images share, then the files B adds (`A`),
+/// changes (`C`) and deletes (`D`) relative to A, with their sizes.
+public struct ImageDiff: Sendable {
+    public struct LayerInfo: Sendable, Equatable {
+        public var diffID: Digest
+        /// Docker's size for it: file bytes plus symlink targets.
+        public var size: Int64
+    }
+
+    public enum Kind: String, Sendable { case added = "A", changed = "C", deleted = "D" }
+
+    public struct FileChange: Sendable, Equatable {
+        public var kind: Kind
+        /// Absolute, as `diff` prints it.
+        public var path: String
+        /// The file's size in B (in A for a deletion).
+        public var size: Int64
+        /// Its size in A, for a change.
+        public var previousSize: Int64?
+    }
+
+    /// The layers both images have, lowest first (a common base).
+    public var shared: [LayerInfo]
+    public var onlyInFirst: [LayerInfo]
+    public var onlyInSecond: [LayerInfo]
+    /// Sorted by path.
+    public var changes: [FileChange]
+}
+
+/// The files an image's layers leave, from their tar headers: what each path ends as after
+/// later layers replace, and whiteouts delete, what lower ones wrote.
+struct LayerFileIndex {
+    struct Entry: Equatable {
+        var kind: TarHeader.Kind
+        var mode: UInt32
+        var uid: Int
+        var gid: Int
+        var size: Int64
+        var modificationTime: Int64
+        var linkName: String
+        /// The body's digest, where it was read (files of the layers the images do not share).
+        var contentDigest: Digest?
+    }
+
+    var entries: [String: Entry] = [:]
+
+    /// Adds one layer on top. `hashBodies` reads each file's body to know its content, for
+    /// layers whose files may be compared with another image's.
+    mutating func apply(_ reader: TarReader, hashBodies: Bool) throws {
+        while let header = try reader.next() {
+            try Interruption.check()
+            let path = PathString.normalizedMember(header.name)
+            guard !path.isEmpty else { continue }
+            let (dir, base) = Self.split(path)
+            if base == ".wh..wh..opq" {
+                removeTree(under: dir, keepingRoot: true)
+                continue
+            }
+            if base.hasPrefix(".wh.") {
+                removeTree(under: dir.isEmpty ? String(base.dropFirst(4)) : "\(dir)/\(base.dropFirst(4))", keepingRoot: false)
+                continue
+            }
+            var digest: Digest?
+            if hashBodies, header.kind == .regular {
+                var digester = Digester(.sha256)
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
+                defer { buffer.deallocate() }
+                while true {
+                    let n = try reader.readBody(into: buffer)
+                    if n == 0 { break }
+                    digester.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                }
+                digest = digester.finalize()
+            }
+            // A later entry replaces an earlier one of any type (a file over a directory takes its subtree).
+            if header.kind != .directory, entries[path]?.kind == .directory { removeTree(under: path, keepingRoot: false) }
+            entries[path] = Entry(kind: header.kind, mode: header.mode & 0o7777, uid: header.uid, gid: header.gid,
+                                  size: header.kind == .regular ? header.size : Int64(header.linkName.utf8.count),
+                                  modificationTime: header.modificationTime, linkName: header.linkName, contentDigest: digest)
+        }
+    }
+
+    static func split(_ path: String) -> (String, String) {
+        guard let slash = path.lastIndex(of: "/") else { return ("", path) }
+        return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+    }
+
+    mutating func removeTree(under path: String, keepingRoot: Bool) {
+        if !keepingRoot { entries[path] = nil }
+        let prefix = path.isEmpty ? "" : path + "/"
+        for key in entries.keys where key.hasPrefix(prefix) && key != path { entries[key] = nil }
+    }
+
+    /// How `b` differs from `a`, path by path.
+    static func changes(from a: LayerFileIndex, to b: LayerFileIndex) -> [ImageDiff.FileChange] {
+        var changes: [ImageDiff.FileChange] = []
+        for (path, new) in b.entries {
+            guard let old = a.entries[path] else {
+                changes.append(.init(kind: .added, path: "/" + path, size: new.size))
+                continue
+            }
+            if differs(old, new) {
+                changes.append(.init(kind: .changed, path: "/" + path, size: new.size, previousSize: old.size))
+            }
+        }
+        for (path, old) in a.entries where b.entries[path] == nil {
+            changes.append(.init(kind: .deleted, path: "/" + path, size: old.size))
+        }
+        return changes.sorted { $0.path < $1.path }
+    }
+
+    /// A change is in type, permissions, owner, size, link target or — where both sides were
+    /// read — content. A directory's time changes with every child, so it is not a change itself.
+    static func differs(_ a: Entry, _ b: Entry) -> Bool {
+        if a.kind != b.kind || a.mode != b.mode || a.uid != b.uid || a.gid != b.gid || a.size != b.size || a.linkName != b.linkName {
+            return true
+        }
+        if a.kind == .directory { return false }
+        if let x = a.contentDigest, let y = b.contentDigest { return x != y }
+        // One side is from a layer both images share and was not read: its time tells.
+        return a.modificationTime != b.modificationTime
+    }
+}
