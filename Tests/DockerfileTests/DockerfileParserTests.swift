@@ -40,6 +40,26 @@ struct DockerfileParserTests {
         #expect(dockerfile.stages[0].instructions[0].heredocs.isEmpty)
     }
 
+    /// BuildKit's line-continuation rule: the escape character last on a line (spaces and tabs may
+    /// follow) continues it, unless another escape character comes right before it.
+    @Test(arguments: [
+        ("ENV C trailing\\\\backslash\\\\\nENV D d\n", ["ENV C trailing\\\\backslash\\\\", "ENV D d"]),
+        ("ENV C x\\\\ \t\nENV D d\n", ["ENV C x\\\\", "ENV D d"]),
+        ("RUN a\\\\b \\\n c\n", ["RUN a\\\\b  c"]),
+        ("RUN a \\  \t\n c\n", ["RUN a  c"]),
+        ("RUN a \\\n\\\n c\n", ["RUN a  c"]),
+        ("RUN a \\\\\\\nRUN b\n", ["RUN a \\\\\\", "RUN b"]),
+        ("# escape=`\nENV C c:\\dir``\nENV D d\n", ["ENV C c:\\dir``", "ENV D d"]),
+        ("# escape=`\nRUN a `\n b\n", ["RUN a  b"]),
+        ("# escape=`\nRUN a\\\nRUN b\n", ["RUN a\\", "RUN b"]),
+        ("# escape=`\nRUN a ``\nRUN b `\n`\n c\n", ["RUN a ``", "RUN b  c"]),
+    ])
+    func continuesOnlyOnAnUnescapedEscape(_ body: String, _ originals: [String]) throws {
+        let (directive, rest) = body.hasPrefix("# escape=`\n") ? ("# escape=`\n", String(body.dropFirst(11))) : ("", body)
+        let dockerfile = try Dockerfile.parse(directive + "FROM a\n" + rest)
+        #expect(dockerfile.stages[0].instructions.map(\.original) == originals)
+    }
+
     @Test(arguments: [
         ("type=cache", nil),
         ("type=secret", "invalid secret mount. one of source, target required"),
