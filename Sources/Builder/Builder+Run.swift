@@ -78,8 +78,8 @@ extension Builder {
     /// closed by its delimiter, and feeds them to the command itself.
     static func script(_ text: String, heredocs: [Heredoc]) -> String {
         guard let first = heredocs.first else { return text }
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if heredocs.count == 1, trimmed.hasPrefix("<<"), !trimmed.contains(" ") { return first.content }
+        // `<<EOF`, `<< EOF`, `3<<EOF` alone, as BuildKit's ParseHeredoc of the whole command decides.
+        if heredocs.count == 1, Heredoc.isMarker(text) { return first.content }
         var script = text
         for doc in heredocs {
             script += "\n" + doc.content + (doc.content.hasSuffix("\n") ? "" : "\n") + doc.name

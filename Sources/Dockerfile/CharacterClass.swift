@@ -7,7 +7,10 @@ struct CharacterClass: Sendable, Equatable {
         ranges.contains { $0.contains(scalar.value) } != negated
     }
 
-    /// Parses a class starting just after `[`; returns nil when there is no closing `]`.
+    /// Parses a class starting just after `[`, by Go's filepath.Match grammar (patternmatcher checks
+    /// every pattern with it): `[` `^`? (end (`-` end)?)+ `]`, where an end is `\`-escaped or any
+    /// character but `-` and `]`. Returns nil for a malformed class: `[]`, `[-]`, `[a-]`, `[a-b-c]`,
+    /// no closing `]`, or a range running backwards (which patternmatcher's regexp refuses).
     static func parse(_ scalars: [Unicode.Scalar], from start: Int) -> (CharacterClass, next: Int)? {
         var index = start
         var negated = false
@@ -16,29 +19,29 @@ struct CharacterClass: Sendable, Equatable {
             index += 1
         }
         var ranges: [ClosedRange<UInt32>] = []
-        while index < scalars.count, scalars[index] != "]" {
-            var low = scalars[index]
-            if low == "\\" {
-                index += 1
-                guard index < scalars.count else { return nil }
-                low = scalars[index]
+        while true {
+            if index < scalars.count, scalars[index] == "]", !ranges.isEmpty {
+                return (CharacterClass(negated: negated, ranges: ranges), index + 1)
             }
-            index += 1
+            guard let (low, afterLow) = rangeEnd(scalars, at: index) else { return nil }
+            index = afterLow
             var high = low
-            if index + 1 < scalars.count, scalars[index] == "-", scalars[index + 1] != "]" {
-                index += 1
-                high = scalars[index]
-                if high == "\\" {
-                    index += 1
-                    guard index < scalars.count else { return nil }
-                    high = scalars[index]
-                }
-                index += 1
-                guard low.value <= high.value else { return nil }
+            if scalars[index] == "-" {
+                guard let (end, afterHigh) = rangeEnd(scalars, at: index + 1) else { return nil }
+                high = end
+                index = afterHigh
             }
+            guard low.value <= high.value else { return nil }
             ranges.append(low.value...high.value)
         }
-        guard index < scalars.count, !ranges.isEmpty else { return nil }
-        return (CharacterClass(negated: negated, ranges: ranges), index + 1)
+    }
+
+    /// Go's getEsc: one possibly escaped character, which the class must not end right after.
+    private static func rangeEnd(_ scalars: [Unicode.Scalar], at start: Int) -> (Unicode.Scalar, next: Int)? {
+        var index = start
+        guard index < scalars.count, scalars[index] != "-", scalars[index] != "]" else { return nil }
+        if scalars[index] == "\\" { index += 1 }
+        guard index + 1 < scalars.count else { return nil }
+        return (scalars[index], index + 1)
     }
 }

@@ -16,3 +16,11 @@ public struct Heredoc: Sendable, Equatable, Codable {
         self.stripsLeadingTabs = stripsLeadingTabs
     }
 }
+
+extension Heredoc {
+    /// Whether `word` is one heredoc marker and nothing else (`<<EOF`, `<<-'EOF'`, `<< EOF`, `3<<EOF`), as
+    /// BuildKit's ParseHeredoc decides it. A shell-form RUN whose whole command is one marker runs that body.
+    public static func isMarker(_ word: String) -> Bool {
+        HeredocHeader.parse(word.trimmingSpace()) != nil
+    }
+}

@@ -12,7 +12,8 @@ struct HeredocHeader: Equatable {
         return words.compactMap(parse)
     }
 
-    /// Matches `^(\d*)<<(-?)([^<]*)$`; a quoted delimiter (in whole or part) turns expansion off.
+    /// Matches `^(\d*)<<(-?)\s*([^<]*)$`; a quoted delimiter (in whole or part) turns expansion off.
+    /// Only the `-` right after `<<` strips tabs: in `<< -EOF` the word is `-EOF`.
     static func parse(_ word: String) -> HeredocHeader? {
         var scalars = Substring(word).unicodeScalars[...]
         scalars = scalars.drop(while: { ("0"..."9").contains($0) })
@@ -20,6 +21,8 @@ struct HeredocHeader: Equatable {
         scalars = scalars.dropFirst(2)
         let stripsLeadingTabs = scalars.first == "-"
         if stripsLeadingTabs { scalars = scalars.dropFirst() }
+        // Go's \s: space, \t, \n, \f, \r.
+        scalars = scalars.drop(while: { " \t\n\u{0C}\r".unicodeScalars.contains($0) })
         guard !scalars.isEmpty, !scalars.contains("<") else { return nil }
         let rest = String(String.UnicodeScalarView(scalars))
         guard let plain = lex(rest, rawQuotes: false), plain.count == 1,

@@ -130,12 +130,15 @@ struct LogicalLineReader {
         return (String(String.UnicodeScalarView(key)), String(String.UnicodeScalarView(scalars)))
     }
 
-    /// A continuation is the escape character at the end of a line, optionally followed by spaces or tabs.
+    /// A continuation is the escape character at the end of a line (spaces or tabs may follow) that is not
+    /// itself escaped: BuildKit's `([^E])E[ \t]*$|^E[ \t]*$`. It looks one character back only, so
+    /// `a \\` (an escaped backslash) ends the line, and so does `a \\\`, as in BuildKit.
     private func trimContinuation(_ line: String) -> (String, isEndOfLine: Bool) {
         var scalars = Array(line.unicodeScalars)
         while let last = scalars.last, last == " " || last == "\t" { scalars.removeLast() }
         guard scalars.last == escape else { return (line, true) }
         scalars.removeLast()
+        if scalars.last == escape { return (line, true) }
         return (String(String.UnicodeScalarView(scalars)), false)
     }
 

@@ -68,6 +68,10 @@ struct ShellLexer {
                 let expanded = try processDollar()
                 result.append(contentsOf: expanded.unicodeScalars)
                 words.addExpanded(expanded)
+            case "<":
+                let marker = processPossibleHeredoc()
+                result.append(contentsOf: marker.unicodeScalars)
+                words.addRaw(marker)
             default:
                 position += 1
                 if scalar == options.escape {
@@ -89,6 +93,20 @@ struct ShellLexer {
             throw DockerfileSyntaxError("unexpected end of statement while looking for matching \(Character(stop))")
         }
         return (String(result), words.finish())
+    }
+
+    /// `<<` keeps the spaces, tabs and carriage returns after it, so `<<  EOF` stays one word that
+    /// heredoc detection can see (BuildKit's processPossibleHeredoc, Dockerfile frontend 1.16).
+    private mutating func processPossibleHeredoc() -> String {
+        position += 1
+        guard peek() == "<" else { return "<" }
+        position += 1
+        var marker = "<<"
+        while let scalar = peek(), scalar == " " || scalar == "\t" || scalar == "\r" {
+            marker.unicodeScalars.append(scalar)
+            position += 1
+        }
+        return marker
     }
 
     private mutating func processSingleQuote() throws(DockerfileSyntaxError) -> String {

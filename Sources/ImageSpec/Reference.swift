@@ -13,8 +13,9 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
     public static let defaultDomain = "docker.io"
     /// The tag `docker pull nginx` means.
     public static let defaultTag = "latest"
-    /// Docker's limit on `domain/path`.
-    public static let maxNameLength = 255
+    /// Docker's limit on a repository's path, its "remote name": since distribution/reference v0.6.0
+    /// the domain does not count, so "example.com/" and a 255-character path is a valid name.
+    public static let maxPathLength = 255
     public static let maxTagLength = 128
 
     /// Docker Hub's old "Docker Index" name, canonicalised to `defaultDomain`.
@@ -124,9 +125,9 @@ extension Reference {
         for component in path.split(separator: "/", omittingEmptySubsequences: false) {
             if let problem = Self.pathComponentProblem(component) { throw invalid(problem) }
         }
-        let nameLength = domain.utf8.count + 1 + path.utf8.count
-        guard nameLength <= Self.maxNameLength else {
-            throw invalid("repository name must not be more than \(Self.maxNameLength) characters (normalised with domain \"\(domain)\", it has \(nameLength))")
+        // After normalisation, as Docker checks it: "library/" counts for an official image's name.
+        guard path.utf8.count <= Self.maxPathLength else {
+            throw invalid("repository name must not be more than \(Self.maxPathLength) characters (its path \"\(path.prefix(20))…\" has \(path.utf8.count); the domain does not count)")
         }
 
         if let tagText, let problem = Self.tagProblem(tagText) { throw invalid(problem) }

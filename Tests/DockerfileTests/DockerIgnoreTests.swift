@@ -76,6 +76,16 @@ struct DockerIgnoreTests {
         ("f\\*\n", "fx", false),
         ("", "anything", false),
         ("dir\r\n!dir/keep\r\n", "dir/keep", false),
+        // Bracket forms Go accepts: escaped "-" and "]", "-" between two ends, "!" as a plain character.
+        ("[\\-]\n", "-", true),
+        ("[\\-]\n", "a", false),
+        ("[\\]]\n", "]", true),
+        ("[a\\-z]\n", "-", true),
+        ("[a\\-z]\n", "b", false),
+        ("[a-c]\n", "b", true),
+        ("[a-c]\n", "-", false),
+        ("[!a]\n", "!", true),
+        ("[^a]\n", "a", false),
     ])
     func lastMatchWins(_ rules: String, _ path: String, _ excluded: Bool) throws {
         #expect(try DockerIgnore(parsing: rules).excludes(path) == excluded)
@@ -98,6 +108,19 @@ struct DockerIgnoreTests {
     @Test(arguments: [
         ("a\n!\n", "dockerignore parse error on line 2: illegal exclusion pattern: \"!\""),
         ("ok\n\n[abc\n", "dockerignore parse error on line 3: syntax error in pattern: [abc"),
+        // Go's filepath.Match (which patternmatcher checks every pattern with): a range end may not
+        // be an unescaped "-" or "]", and a class may not be empty.
+        ("[-]\n", "dockerignore parse error on line 1: syntax error in pattern: [-]"),
+        ("[x-]\n", "dockerignore parse error on line 1: syntax error in pattern: [x-]"),
+        ("[-x]\n", "dockerignore parse error on line 1: syntax error in pattern: [-x]"),
+        ("[a-b-c]\n", "dockerignore parse error on line 1: syntax error in pattern: [a-b-c]"),
+        ("src/[^-a]/x\n", "dockerignore parse error on line 1: syntax error in pattern: src/[^-a]/x"),
+        ("!keep/[a-]\n", "dockerignore parse error on line 1: syntax error in pattern: keep/[a-]"),
+        ("[]\n", "dockerignore parse error on line 1: syntax error in pattern: []"),
+        ("[^]\n", "dockerignore parse error on line 1: syntax error in pattern: [^]"),
+        ("[]a]\n", "dockerignore parse error on line 1: syntax error in pattern: []a]"),
+        ("[a\\\n", "dockerignore parse error on line 1: syntax error in pattern: [a\\"),
+        ("a\\\n", "dockerignore parse error on line 1: syntax error in pattern: a\\"),
     ])
     func rejectsMalformedPatterns(_ rules: String, _ message: String) {
         #expect(throws: StrataError(.invalidDockerfile, message)) { try DockerIgnore(parsing: rules) }

@@ -40,6 +40,70 @@ struct DockerfileParserTests {
         #expect(dockerfile.stages[0].instructions[0].heredocs.isEmpty)
     }
 
+    /// BuildKit's line-continuation rule: the escape character last on a line (spaces and tabs may
+    /// follow) continues it, unless another escape character comes right before it.
+    @Test(arguments: [
+        ("ENV C trailing\\\\backslash\\\\\nENV D d\n", ["ENV C trailing\\\\backslash\\\\", "ENV D d"]),
+        ("ENV C x\\\\ \t\nENV D d\n", ["ENV C x\\\\", "ENV D d"]),
+        ("RUN a\\\\b \\\n c\n", ["RUN a\\\\b  c"]),
+        ("RUN a \\  \t\n c\n", ["RUN a  c"]),
+        ("RUN a \\\n\\\n c\n", ["RUN a  c"]),
+        ("RUN a \\\\\\\nRUN b\n", ["RUN a \\\\\\", "RUN b"]),
+        ("# escape=`\nENV C c:\\dir``\nENV D d\n", ["ENV C c:\\dir``", "ENV D d"]),
+        ("# escape=`\nRUN a `\n b\n", ["RUN a  b"]),
+        ("# escape=`\nRUN a\\\nRUN b\n", ["RUN a\\", "RUN b"]),
+        ("# escape=`\nRUN a ``\nRUN b `\n`\n c\n", ["RUN a ``", "RUN b  c"]),
+    ])
+    func continuesOnlyOnAnUnescapedEscape(_ body: String, _ originals: [String]) throws {
+        let (directive, rest) = body.hasPrefix("# escape=`\n") ? ("# escape=`\n", String(body.dropFirst(11))) : ("", body)
+        let dockerfile = try Dockerfile.parse(directive + "FROM a\n" + rest)
+        #expect(dockerfile.stages[0].instructions.map(\.original) == originals)
+    }
+
+    /// `<<` may be followed by spaces, tabs or carriage returns before the word (BuildKit's lexer keeps
+    /// them in the `<<` word); a `-` right after `<<` is the tab-stripping form, one after the spaces
+    /// belongs to the word.
+    @Test(arguments: [
+        ("RUN <<  EOF\nx\nEOF\n", "EOF", false, true),
+        ("RUN <<\tEOF\nx\nEOF\n", "EOF", false, true),
+        ("RUN << -EOF\nx\n-EOF\n", "-EOF", false, true),
+        ("RUN <<-EOF\n\tx\n\tEOF\n", "EOF", true, true),
+        ("RUN << 'EOF'\nx\nEOF\n", "EOF", false, false),
+        ("RUN <<  \"E F\"\nx\nE F\n", "E F", false, false),
+        ("RUN cat <<   EOF > /f\nx\nEOF\n", "EOF", false, true),
+        ("RUN 3<< EOF cat /proc/self/fd/3\nx\nEOF\n", "EOF", false, true),
+        ("COPY <<  EOF /dest\nx\nEOF\n", "EOF", false, true),
+    ])
+    func readsHeredocsWithSpaceAfterTheOperator(_ text: String, _ name: String, _ stripsTabs: Bool, _ expands: Bool) throws {
+        let dockerfile = try Dockerfile.parse("FROM a\n" + text)
+        let instructions = dockerfile.stages[0].instructions
+        #expect(instructions.count == 1)
+        #expect(instructions.first?.heredocs.map(\.name) == [name])
+        #expect(instructions.first?.heredocs.first?.stripsLeadingTabs == stripsTabs)
+        #expect(instructions.first?.heredocs.first?.expands == expands)
+    }
+
+    @Test(arguments: [
+        // BuildKit reads no heredoc here: "<<-" ends before the space, and the body becomes instructions.
+        ("RUN <<- EOF\necho x\nEOF\n", "dockerfile parse error on line 3: unknown instruction: echo"),
+        ("RUN <<  \necho x\n", "dockerfile parse error on line 3: unknown instruction: echo"),
+        ("RUN echo \"<<  EOF\"\nEOF\n", "dockerfile parse error on line 3: unknown instruction: EOF"),
+    ])
+    func readsNoHeredocWhereBuildKitReadsNone(_ text: String, _ message: String) {
+        #expect(throws: StrataError(.invalidDockerfile, message)) { try Dockerfile.parse("FROM a\n" + text) }
+    }
+
+    /// Whether a RUN command is one heredoc word (its body is then the script), as BuildKit's ParseHeredoc.
+    @Test(arguments: [
+        ("<<EOF", true), ("<<-EOF", true), ("<<  EOF", true), ("<<\t'EOF'", true), ("3<<EOF", true),
+        ("<< -EOF", true), ("<<'a b'", true),
+        ("<<EOF sh", false), ("<<  EOF sh", false), ("<<", false), ("<<  ", false), ("<<<EOF", false),
+        ("<EOF", false), ("echo <<EOF", false), ("\"<<EOF\"", false),
+    ])
+    func tellsAWholeCommandHeredoc(_ command: String, _ isHeredoc: Bool) {
+        #expect(Heredoc.isMarker(command) == isHeredoc)
+    }
+
     @Test(arguments: [
         ("type=cache", nil),
         ("type=secret", "invalid secret mount. one of source, target required"),

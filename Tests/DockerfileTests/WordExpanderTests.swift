@@ -115,6 +115,9 @@ struct WordExpanderTests {
         ("\"\" a", ["a"]),
         ("  lead trail  ", ["lead", "trail"]),
         ("80/tcp ${PORT:-443}/udp", ["80/tcp", "443/udp"]),
+        // BuildKit's lexer keeps the spaces after "<<" in its word (what heredoc detection relies on).
+        ("cat <<  EOF > f", ["cat", "<<  EOF", ">", "f"]),
+        ("a < b <<\tc", ["a", "<", "b", "<<\tc"]),
     ])
     func splitsWords(_ text: String, _ expected: [String]) throws {
         #expect(try WordExpander().expand(text, variables: Self.variables).words == expected)

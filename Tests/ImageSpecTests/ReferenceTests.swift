@@ -6,8 +6,11 @@ private let sha512 = "sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f
     + "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
 private let hex64 = String(sha256.dropFirst(7))
 private let tag128 = String(repeating: "t", count: 128)
-/// With "docker.io/library/" (18 characters) this is a name of exactly 255.
-private let longest = String(repeating: "a", count: 237)
+/// With "library/" (8 characters) this is a path of exactly 255, the limit: since
+/// distribution/reference v0.6.0 the domain does not count.
+private let longest = String(repeating: "a", count: 247)
+/// A path of exactly 255 under an explicit domain.
+private let longestPath = String(repeating: "b", count: 255)
 
 private func abbreviated(_ s: String) -> String { s.count > 60 ? s.prefix(57) + "…" : s }
 
@@ -69,6 +72,13 @@ private let valid: [ValidReference] = [
     .init("app:_", "docker.io", "library/app", tag: "_", "docker.io/library/app:_", "app:_"),
     .init("app:\(tag128)", "docker.io", "library/app", tag: tag128, "docker.io/library/app:\(tag128)", "app:\(tag128)"),
     .init(longest, "docker.io", "library/\(longest)", "docker.io/library/\(longest)", longest),
+    .init("example.com/" + longestPath, "example.com", longestPath, "example.com/\(longestPath)",
+          "example.com/\(longestPath)"),
+    .init("localhost:5000/a/" + String(longestPath.dropFirst(2)) + ":v1", "localhost:5000",
+          "a/" + String(longestPath.dropFirst(2)), tag: "v1",
+          "localhost:5000/a/\(longestPath.dropFirst(2)):v1", "localhost:5000/a/\(longestPath.dropFirst(2)):v1"),
+    .init("user/" + String(longestPath.dropFirst(5)), "docker.io", "user/" + String(longestPath.dropFirst(5)),
+          "docker.io/user/\(longestPath.dropFirst(5))", "user/\(longestPath.dropFirst(5))"),
     .init("localhost", "docker.io", "library/localhost", "docker.io/library/localhost", "localhost"),
 ]
 
@@ -103,7 +113,8 @@ private let invalid: [InvalidReference] = [
     .init(hex64, "cannot specify 64-byte hexadecimal strings"),
     .init("\(hex64):v1", "cannot specify 64-byte hexadecimal strings"),
     .init(longest + "a", "repository name must not be more than 255 characters"),
-    .init("foo.com/" + String(repeating: "b", count: 248), "must not be more than 255 characters"),
+    .init("example.com/" + longestPath + "b", "must not be more than 255 characters"),
+    .init("user/" + String(longestPath.dropFirst(4)), "must not be more than 255 characters"),
     .init("foo_bar.com/x", "invalid domain \"foo_bar.com\": invalid character \"_\""),
     // A "." makes the first component a domain (Docker's rule); Docker would then fall back to a
     // domain-less name, which has nowhere to be pulled from, so it is rejected here.
