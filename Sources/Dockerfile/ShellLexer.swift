@@ -95,13 +95,18 @@ struct ShellLexer {
         return (String(result), words.finish())
     }
 
-    /// `<<` keeps the spaces, tabs and carriage returns after it, so `<<  EOF` stays one word that
-    /// heredoc detection can see (BuildKit's processPossibleHeredoc, Dockerfile frontend 1.16).
+    /// `<<` and `<<-` keep the spaces, tabs and carriage returns after them, so `<<  EOF` and
+    /// `<<- EOF` stay one word that heredoc detection can see (Dockerfile frontend 1.16). A `-`
+    /// after the spaces is the word's own: `<< -EOF` names `-EOF`.
     private mutating func processPossibleHeredoc() -> String {
         position += 1
         guard peek() == "<" else { return "<" }
         position += 1
         var marker = "<<"
+        if peek() == "-" {
+            marker.unicodeScalars.append("-")
+            position += 1
+        }
         while let scalar = peek(), scalar == " " || scalar == "\t" || scalar == "\r" {
             marker.unicodeScalars.append(scalar)
             position += 1
