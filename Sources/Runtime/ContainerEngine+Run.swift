@@ -152,7 +152,9 @@ extension ContainerEngine {
         unlink(logPath)
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         defer { if logFD >= 0 { close(logFD) } }
-        let monitor = try Subprocess.spawn(executable, ["container-monitor", "--root", store.root, c.id],
+        // The monitor runs the container with this engine's runtime, not the default one.
+        let runtimeOption = runtime.requested.map { ["--runtime", $0] } ?? []
+        let monitor = try Subprocess.spawn(executable, ["container-monitor", "--root", store.root] + runtimeOption + [c.id],
                                            stdin: null, stdout: null, stderr: logFD >= 0 ? logFD : null, newSession: true)
         // Until the monitor has the container running, or has ended.
         var current = c

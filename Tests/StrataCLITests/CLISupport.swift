@@ -21,7 +21,8 @@ enum CLI {
     }
 
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil) throws -> Result {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
+                    directory: String? = nil) throws -> Result {
         // A child that exits before reading all its input must not kill the test process.
         signal(SIGPIPE, SIG_IGN)
         let p = Process()
@@ -30,6 +31,7 @@ enum CLI {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         p.environment = env
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
