@@ -107,13 +107,21 @@ public final class Database {
     }
 
     private func error(_ context: String) -> StrataError {
-        let message = String(cString: sqlite3_errmsg(handle))
+        let cause = SQLiteError(code: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)))
         let code = sqlite3_errcode(handle)
         if code == SQLITE_BUSY || code == SQLITE_LOCKED {
-            return StrataError(.conflict, "the store is busy: another strata process held the metadata lock for over 30 s (\(message))")
+            return StrataError(.conflict, "the store is busy: another strata process held the metadata lock for over 30 s (\(cause.message))",
+                               cause: cause)
         }
-        return StrataError(.database, "metadata database \(path): \(message) (in: \(context))")
+        return StrataError(.database, "metadata database \(path): \(cause.message) (in: \(context))", cause: cause)
     }
+}
+
+/// What SQLite said: its extended result code and message (the cause of a `.database` error).
+public struct SQLiteError: Error, Sendable, CustomStringConvertible {
+    public var code: Int32
+    public var message: String
+    public var description: String { "SQLite error \(code): \(message)" }
 }
 
 private let sqliteTransient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)

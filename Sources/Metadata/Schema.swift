@@ -1,3 +1,5 @@
+import ImageSpec
+
 /// The metadata schema, versioned by `PRAGMA user_version`; each migration runs once, in order.
 public enum Schema {
     public static let migrations: [String] = [
@@ -101,6 +103,11 @@ extension Database {
         if userVersion == Schema.migrations.count { return }
         try write {
             let current = userVersion
+            // A newer Strata's store: its tables mean more than this one knows, so nothing may touch them.
+            guard current <= Schema.migrations.count else {
+                throw StrataError(.database,
+                    "\(path) has schema version \(current), newer than this Strata's \(Schema.migrations.count): upgrade Strata to use this store")
+            }
             for (i, sql) in Schema.migrations.enumerated() where i >= current {
                 try executeScript(sql)
             }
