@@ -86,6 +86,7 @@ let package = Package(
         .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore", "CLinux"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile", "ImageSpec"], resources: [.copy("Golden")]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Archive", "ImageSpec", "ImageStore", "Snapshots"]),
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "ImageSpec"]),
         .testTarget(name: "StrataEngineTests", dependencies: ["StrataEngine"]),
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry"]),
