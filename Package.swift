@@ -24,7 +24,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // C libraries from Debian: ISA-L (fast gzip inflate/deflate) and zstd.
@@ -47,8 +48,11 @@ let package = Package(
             "ImageSpec", "Host",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Transfer", dependencies: [
             "Metadata",
@@ -60,7 +64,7 @@ let package = Package(
         // The Dockerfile language, pure code: parser, word expansion, .dockerignore.
         .target(name: "Dockerfile", dependencies: ["ImageSpec"]),
         .target(name: "Builder", dependencies: [
-            "Dockerfile", "ImageSpec", "Archive", "ImageStore", "Snapshots", "Runtime",
+            "Dockerfile", "ImageSpec", "Archive", "ImageStore", "Snapshots", "Runtime", "Registry",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
@@ -84,12 +88,31 @@ let package = Package(
         .testTarget(name: "ContentStoreTests", dependencies: ["ContentStore"]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive"]),
         .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore", "CLinux"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", .product(name: "NIOCore", package: "swift-nio")]),
+        // An OCI distribution registry and a CONNECT proxy that run inside a test process, with
+        // fault injection; shared by the tests of Registry, Transfer and the CLI.
+        .target(name: "RegistryTestSupport", dependencies: [
+            "ImageSpec", "Registry",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/RegistryTestSupport"),
+        .testTarget(name: "RegistryTests", dependencies: [
+            "Registry", "RegistryTestSupport", "ImageSpec",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "TransferTests", dependencies: [
+            "Transfer", "Registry", "RegistryTestSupport", "ImageSpec", "Archive", "ImageStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile", "ImageSpec"], resources: [.copy("Golden")]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Archive", "ImageSpec", "ImageStore", "Snapshots"]),
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "ImageSpec"]),
-        .testTarget(name: "StrataEngineTests", dependencies: ["StrataEngine"]),
-        .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry"]),
+        .testTarget(name: "StrataEngineTests", dependencies: ["StrataEngine", "RegistryTestSupport"]),
+        .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry", "RegistryTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

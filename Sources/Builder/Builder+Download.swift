@@ -2,12 +2,14 @@ import AsyncHTTPClient
 import Foundation
 import ImageSpec
 import NIOCore
+import Registry
 #if canImport(Glibc)
 import Glibc
 #endif
 
 extension Builder {
-    /// ADD of a URL: fetched (redirects followed) into a temp file, its sha256 checked against
+    /// ADD of a URL: fetched (redirects followed) into a temp file through the HTTP stack the
+    /// registry client uses (its proxies, TLS, retries and User-Agent), its sha256 checked against
     /// `--checksum` when given. Returns the file and the name it takes (the URL's last path
     /// part). Docker gives downloads mode 0600.
     func download(_ url: String, checksum: String?, location: String) async throws -> (path: String, name: String) {
@@ -17,23 +19,31 @@ extension Builder {
                 throw StrataError(.buildFailed, "\(location): --checksum=\(checksum): expected sha256:<64 hex digits>")
             }
         }
-        var request = HTTPClientRequest(url: url)
-        request.headers.add(name: "User-Agent", value: "strata-build")
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .minutes(30))
-        } catch {
-            throw StrataError(.buildFailed, "\(location): ADD \(url): \(error)")
+            response = try await transport.get(url, timeout: .minutes(30)).0
+        } catch let failure as ConnectionFailure {
+            throw StrataError(.buildFailed, "\(location): ADD \(url): \(failure.reason)", cause: failure)
+        } catch let error as StrataError {
+            throw error.context("\(location): ADD \(url)")
         }
         guard response.status.code == 200 else {
-            throw StrataError(.buildFailed, "\(location): ADD \(url): the server answered \(response.status.code) \(response.status.reasonPhrase)")
+            let bytes = (try? await response.body.collect(upTo: 1 << 16)).map { Array(buffer: $0) } ?? []
+            throw StrataError(.buildFailed, "\(location): ADD \(url): the server answered \(response.status.code) \(response.status.reasonPhrase)",
+                              cause: RegistryResponseError(status: Int(response.status.code), method: "GET", url: url,
+                                                           headers: response.headers, body: bytes))
         }
         let path = try store.temporaryPath("build-download")
         do {
             let file = try FileWriter(path: path, mode: 0o600, exclusive: true)
             let digesting = DigestingWriter(file)
-            for try await chunk in response.body {
-                try chunk.withUnsafeReadableBytes { try digesting.write($0) }
+            do {
+                for try await chunk in response.body {
+                    try chunk.withUnsafeReadableBytes { try digesting.write($0) }
+                }
+            } catch {
+                guard let failure = ConnectionFailure.classify(error, method: "GET", url: url, afterContact: true) else { throw error }
+                throw StrataError(.buildFailed, "\(location): ADD \(url): the download broke off: \(failure.reason)", cause: failure)
             }
             try file.flush()
             if let expected, digesting.digest() != expected {

@@ -3,6 +3,7 @@ import Dockerfile
 import Foundation
 import ImageSpec
 import ImageStore
+import Registry
 import Runtime
 import Snapshots
 
@@ -17,13 +18,16 @@ public final class Builder {
     let pullImage: (String) async throws -> ImageStore.Image
     /// Progress lines (stdout in Docker's words).
     let say: (String) -> Void
+    /// Where `ADD <url>` downloads go through: the registry client's HTTP stack.
+    let transport: HTTPTransport
 
     public init(store: ImageStore, engine: ContainerEngine, pullImage: @escaping (String) async throws -> ImageStore.Image,
-                say: @escaping (String) -> Void) {
+                say: @escaping (String) -> Void, transport: HTTPTransport = .shared) {
         self.store = store
         self.engine = engine
         self.pullImage = pullImage
         self.say = say
+        self.transport = transport
     }
 
     /// Docker's limit on layers in an image (overlay's lower-directory limit).

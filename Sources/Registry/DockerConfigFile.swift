@@ -137,11 +137,15 @@ public struct CredentialHelper: Sendable {
 
     var program: String { "docker-credential-\(name)" }
 
+    static let notFoundMessage = "credentials not found in native keychain"
+
     public func get(serverURL: String) throws -> Credentials? {
         let (status, out, err) = try run("get", input: Array(serverURL.utf8))
         if status != 0 {
+            // The protocol's one way of saying "nothing stored": this exact line on stdout
+            // (docker-credential-helpers' errCredentialsNotFoundMessage).
+            if String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == Self.notFoundMessage { return nil }
             let message = String(decoding: out + err, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if message.contains("credentials not found") { return nil }
             throw StrataError(.unauthorized, "credential helper \(program) failed for \(serverURL): \(message)")
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(out)) as? [String: Any] else {

@@ -26,59 +26,64 @@ extension RegistryClient {
         var query: [(String, String)] = []
         if let service { query.append(("service", service)) }
         for scope in scopes { query.append(("scope", scope)) }
-        var request: HTTPClientRequest
+        let method: HTTPMethod
+        let url: String
+        var headers: HTTPHeaders = [:]
+        var body: HTTPTransport.BodyFactory?
         if let refresh = credentials?.identityToken {
-            request = HTTPClientRequest(url: realm)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            method = .POST
+            url = realm
+            headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             let form = ([("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "strata")] + query)
                 .map { "\(Self.percentEncode($0.0))=\(Self.percentEncode($0.1))" }.joined(separator: "&")
-            request.body = .bytes(ByteBuffer(string: form))
+            body = { .bytes(ByteBuffer(string: form)) }
         } else {
+            method = .GET
             let separator = realm.contains("?") ? "&" : "?"
             let queryString = query.map { "\(Self.percentEncode($0.0))=\(Self.percentEncode($0.1))" }.joined(separator: "&")
-            request = HTTPClientRequest(url: queryString.isEmpty ? realm : realm + separator + queryString)
-            if let credentials { request.headers.add(name: "Authorization", value: credentials.basicAuthorization) }
+            url = queryString.isEmpty ? realm : realm + separator + queryString
+            if let credentials { headers.add(name: "Authorization", value: credentials.basicAuthorization) }
         }
-        request.headers.add(name: "User-Agent", value: "strata/\(Self.version)")
-        let transport: RegistryEndpoint.Transport = realm.hasPrefix("http://") ? .http : (options.tlsVerify ? .https : .httpsUnverified)
-        var attempt = 0
-        while true {
-            let response: HTTPClientResponse
-            do {
-                response = try await Self.client(for: transport).execute(request, timeout: .seconds(60))
-            } catch {
-                if attempt < options.retries, Self.isTransient(error) {
-                    attempt += 1
-                    continue
-                }
-                throw StrataError(.unreachable, "cannot reach the token server of \(endpoint.name) (\(realm)): \(error)")
-            }
-            let body = try await response.body.collect(upTo: 1 << 20)
-            switch response.status.code {
-            case 200..<300:
-                struct TokenResponse: Decodable {
-                    var token: String?
-                    var access_token: String?
-                    var expires_in: Int?
-                }
-                guard let parsed = try? JSONDecoder().decode(TokenResponse.self, from: body.data),
-                      let token = parsed.token ?? parsed.access_token, !token.isEmpty else {
-                    throw StrataError(.registry, "the token server of \(endpoint.name) answered without a token")
-                }
-                // The spec's default lifetime is 60 seconds.
-                return (token, TimeInterval(max(parsed.expires_in ?? 60, 60)))
+        let grant = credentials?.identityToken != nil ? "an identity token" : credentials != nil ? "credentials" : "no credentials"
+        logger.debug("token for \(scopes.isEmpty ? "no scope" : scopes.joined(separator: " ")) from \(HTTPTransport.loggable(realm)) with \(grant)")
+        let response: HTTPClientResponse
+        do {
+            response = try await transport.send(method, url, headers: headers, body: body,
+                                                verifyCertificates: options.tlsVerify || realm.hasPrefix("http://"), timeout: .seconds(60))
+        } catch let failure as ConnectionFailure {
+            throw StrataError(.unreachable, "cannot reach the token server of \(endpoint.name) (\(HTTPTransport.loggable(realm))): \(failure.reason)",
+                              cause: failure)
+        }
+        let bytes = Array(buffer: try await response.body.collect(upTo: 1 << 20))
+        let code = Int(response.status.code)
+        guard (200..<300).contains(code) else {
+            let cause = RegistryResponseError(status: code, method: method.rawValue, url: url, headers: response.headers, body: bytes)
+            switch code {
             case 401, 403:
                 throw StrataError(.unauthorized, credentials == nil
                     ? "unauthorized: authentication required by \(endpoint.name)"
-                    : "unauthorized: incorrect username or password for \(endpoint.name)")
-            case 500...599 where attempt < options.retries:
-                attempt += 1
-                continue
+                    : "unauthorized: incorrect username or password for \(endpoint.name)", cause: cause)
+            case 429:
+                throw StrataError(.tooManyRequests, "the token server of \(endpoint.name) answered 429 Too Many Requests", cause: cause)
             default:
-                throw StrataError(.registry, "the token server of \(endpoint.name) answered \(response.status.code): \(String(buffer: body).prefix(200))")
+                throw StrataError(.registry, "the token server of \(endpoint.name) answered \(code): \(String(decoding: bytes.prefix(200), as: UTF8.self))",
+                                  cause: cause)
             }
         }
+        struct TokenResponse: Decodable {
+            var token: String?
+            var access_token: String?
+            var expires_in: Int?
+        }
+        guard let parsed = try? JSONDecoder().decode(TokenResponse.self, from: Data(bytes)),
+              let token = parsed.token ?? parsed.access_token, !token.isEmpty else {
+            throw StrataError(.registry, "the token server of \(endpoint.name) answered without a token")
+        }
+        // As Docker: a token lives at least 60 seconds (the spec's default); a registry that
+        // refuses it sooner gets a 401, and the token is fetched again.
+        let lifetime = TimeInterval(max(parsed.expires_in ?? 60, 60))
+        logger.debug("token for \(scopes.isEmpty ? "no scope" : scopes.joined(separator: " ")) received, valid \(Int(lifetime))s")
+        return (token, lifetime)
     }
 
     static func percentEncode(_ s: String) -> String {
@@ -91,13 +96,18 @@ extension RegistryClient {
     /// challenge). Throws `unauthorized` when the registry refuses them.
     public func checkLogin() async throws {
         let response = try await send(.GET, "/v2/", scopes: [])
-        _ = try? await response.body.collect(upTo: 1 << 20)
-        switch response.status.code {
-        case 200..<300: return
+        let bytes = Array(buffer: (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer())
+        let code = Int(response.status.code)
+        if (200..<300).contains(code) { return }
+        let cause = RegistryResponseError(status: code, method: "GET", url: endpoint.baseURL(await state.transport ?? endpoint.transports[0]) + "/v2/",
+                                          headers: response.headers, body: bytes)
+        switch code {
         case 401, 403:
-            throw StrataError(.unauthorized, "unauthorized: incorrect username or password")
+            throw StrataError(code == 401 ? .unauthorized : .denied, "unauthorized: incorrect username or password", cause: cause)
+        case 429:
+            throw StrataError(.tooManyRequests, "\(endpoint.name): toomanyrequests: \(cause.details.isEmpty ? "too many requests" : cause.details)", cause: cause)
         default:
-            throw StrataError(.registry, "\(endpoint.name) does not look like a registry: GET /v2/ answered \(response.status.code)")
+            throw StrataError(.registry, "\(endpoint.name) does not look like a registry: GET /v2/ answered \(code)", cause: cause)
         }
     }
 }

@@ -10,24 +10,28 @@ import Glibc
 extension RegistryClient {
     /// HEAD a blob in a repository: whether the registry has it there.
     public func blobExists(_ repository: String, _ digest: Digest, pushing: Bool = false) async throws -> Bool {
-        let response = try await send(.HEAD, "/v2/\(repository)/blobs/\(digest)",
-                                      scopes: [pushing ? Self.pushScope(repository) : Self.pullScope(repository)], timeout: .seconds(60))
+        let target = "/v2/\(repository)/blobs/\(digest)"
+        let response = try await send(.HEAD, target, scopes: [pushing ? Self.pushScope(repository) : Self.pullScope(repository)],
+                                      timeout: .seconds(60))
         switch response.status.code {
         case 200..<300: return true
         case 404: return false
-        default: throw error(response, body: ByteBuffer(), repository: repository, reference: nil, pushing: pushing)
+        default: throw await error(.HEAD, target, response, body: ByteBuffer(), repository: repository, reference: nil, blob: digest, pushing: pushing)
         }
     }
 
     /// Streams a blob to `consume`, in order. A connection that drops midway is resumed with a
     /// `Range` request from the first byte not yet received, so `consume` sees each byte exactly
-    /// once; `onResume` is told where each resumption starts.
+    /// once (a registry that answers 200 instead of 206 has the bytes already seen skipped);
+    /// `onResume` is told where each resumption starts. Gives up after `retries + 1`
+    /// interruptions in a row that brought no new byte, or 100 in all.
     public func fetchBlob(_ repository: String, _ descriptor: Descriptor, from offset: Int64 = 0,
                           onResume: (@Sendable (Int64) -> Void)? = nil,
                           consume: (ByteBuffer) async throws -> Void) async throws {
         struct ConsumerFailure: Error { var error: Error }
         var received = offset
         var target = "/v2/\(repository)/blobs/\(descriptor.digest)"
+        var fruitless = 0
         var interruptions = 0
         var redirects = 0
         while true {
@@ -46,21 +50,26 @@ extension RegistryClient {
                 continue
             case 200:
                 skip = received  // the server ignored the range: drop what we already have
-            case 206:
-                if let range = response.headers.first(name: "Content-Range"),
-                   !range.hasPrefix("bytes \(received)-") {
-                    throw StrataError(.registry, "blob \(descriptor.digest): asked for bytes from \(received), got \(range)")
+                if let length = response.headers.first(name: "Content-Length").flatMap({ Int64($0) }) {
+                    try checkSize(length, of: descriptor)
                 }
-            case 416 where received == descriptor.size:
+            case 206:
+                if let range = response.headers.first(name: "Content-Range") {
+                    guard range.hasPrefix("bytes \(received)-") else {
+                        throw StrataError(.registry, "blob \(descriptor.digest): asked for bytes from \(received), got \(range)")
+                    }
+                    if let total = range.split(separator: "/").last.flatMap({ Int64($0) }) { try checkSize(total, of: descriptor) }
+                }
+            case 416:
                 _ = try? await response.body.collect(upTo: 1 << 20)
-                return
+                if received == descriptor.size { return }
+                // Nothing from `received` on: the registry's blob is shorter than its descriptor.
+                throw StrataError(.sizeMismatch, "blob \(descriptor.digest) in \(endpoint.name)/\(repository) ends after \(received) bytes, its descriptor says \(descriptor.size)")
             default:
                 let body = try await response.body.collect(upTo: 1 << 20)
-                if response.status.code == 404 {
-                    throw StrataError(.blobUnknown, "blob \(descriptor.digest) is not in \(endpoint.name)/\(repository): \(Self.errorDetails(body))")
-                }
-                throw error(response, body: body, repository: repository, reference: nil, pushing: false)
+                throw await error(.GET, target, response, body: body, repository: repository, reference: nil, blob: descriptor.digest, pushing: false)
             }
+            let before = received
             do {
                 for try await var chunk in response.body {
                     if skip > 0 {
@@ -76,21 +85,35 @@ extension RegistryClient {
                     do { try await consume(chunk) } catch { throw ConsumerFailure(error: error) }
                 }
                 if descriptor.size < 0 || received == descriptor.size { return }
-                throw HTTPClientError.remoteConnectionClosed  // a short body: the connection ended early
+                // A short body: the connection ended early.
+                throw ConnectionFailure(kind: .closed, method: "GET", url: await absolute(target), afterContact: true,
+                                        reason: "the body ended after \(received) of \(descriptor.size) bytes")
             } catch let failure as ConsumerFailure {
                 throw failure.error
-            } catch let e as StrataError {
-                throw e
             } catch {
+                if error is StrataError || error is CancellationError || Task.isCancelled { throw error }
+                let url = await absolute(target)
+                guard let failure = ConnectionFailure.classify(error, method: "GET", url: url, afterContact: true) else { throw error }
+                fruitless = received > before ? 0 : fruitless + 1
                 interruptions += 1
-                guard interruptions <= options.retries + 4, !(error is CancellationError) else {
+                guard failure.isRetryable, fruitless <= retry.retries, interruptions <= 100 else {
                     throw StrataError(.unreachable,
-                        "download of blob \(descriptor.digest) from \(endpoint.name) failed after \(received) of \(descriptor.size) bytes: \(error)")
+                        "download of blob \(descriptor.digest) from \(endpoint.name) failed after \(received) of \(descriptor.size) bytes: \(failure.reason)",
+                        cause: failure)
                 }
+                let delay = fruitless == 0 ? 0 : retry.delay(attempt: fruitless)
+                logger.debug("blob \(descriptor.digest) broke off after \(received) of \(descriptor.size) bytes (\(failure.reason)); resuming in \(HTTPTransport.seconds(delay))")
                 onResume?(received)
-                try await Task.sleep(nanoseconds: UInt64(options.retryDelay * 1e9))
+                if delay > 0 { try await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
             }
         }
+    }
+
+    /// A blob the registry says is of another size than its descriptor is the wrong blob: no
+    /// resuming makes it right.
+    private func checkSize(_ size: Int64, of descriptor: Descriptor) throws {
+        guard descriptor.size >= 0, size != descriptor.size else { return }
+        throw StrataError(.sizeMismatch, "the registry serves blob \(descriptor.digest) with \(size) bytes, its descriptor says \(descriptor.size)")
     }
 
     /// A registry-relative location made absolute.
@@ -125,7 +148,7 @@ extension RegistryClient {
             }
             return .session(location: await absolute(location))
         default:
-            throw error(response, body: body, repository: repository, reference: nil, pushing: true)
+            throw await error(.POST, target, response, body: body, repository: repository, reference: nil, pushing: true)
         }
     }
 
@@ -148,25 +171,29 @@ extension RegistryClient {
                                               body: { .stream(FileChunks(path: file, offset: start, length: length), length: .known(length)) })
                 let body = try await response.body.collect(upTo: 1 << 20)
                 guard response.status.code == 202, let next = response.headers.first(name: "Location") else {
-                    throw uploadError(response, body: body, repository: repository, descriptor: descriptor)
+                    throw await uploadError(.PATCH, location, response, body: body, repository: repository, descriptor: descriptor)
                 }
                 location = await absolute(next)
                 offset += length
                 progress?(offset)
             }
-            let response = try await send(.PUT, Self.appendingDigest(location, descriptor.digest),
-                                          headers: ["Content-Length": "0"], scopes: scopes)
+            let put = Self.appendingDigest(location, descriptor.digest)
+            let response = try await send(.PUT, put, headers: ["Content-Length": "0"], scopes: scopes)
             let body = try await response.body.collect(upTo: 1 << 20)
-            guard response.status.code == 201 else { throw uploadError(response, body: body, repository: repository, descriptor: descriptor) }
+            guard response.status.code == 201 else {
+                throw await uploadError(.PUT, put, response, body: body, repository: repository, descriptor: descriptor)
+            }
             return
         }
         let size = descriptor.size
-        let response = try await send(.PUT, Self.appendingDigest(location, descriptor.digest),
-                                      headers: ["Content-Type": "application/octet-stream", "Content-Length": "\(size)"],
+        let put = Self.appendingDigest(location, descriptor.digest)
+        let response = try await send(.PUT, put, headers: ["Content-Type": "application/octet-stream", "Content-Length": "\(size)"],
                                       scopes: scopes,
                                       body: { .stream(FileChunks(path: file, offset: 0, length: size), length: .known(size)) })
         let body = try await response.body.collect(upTo: 1 << 20)
-        guard response.status.code == 201 else { throw uploadError(response, body: body, repository: repository, descriptor: descriptor) }
+        guard response.status.code == 201 else {
+            throw await uploadError(.PUT, put, response, body: body, repository: repository, descriptor: descriptor)
+        }
         progress?(size)
     }
 
@@ -187,17 +214,19 @@ extension RegistryClient {
                 throw StrataError(.registry, interrupted)
             }
             return .stream(body, length: .unknown)
-        })
+        }, replayable: false)
         let patchBody = try await response.body.collect(upTo: 1 << 20)
         // The producer's outcome first: a failure there (a digest check, say) is the real cause.
         let descriptor = try await finished()
         guard response.status.code == 202, let next = response.headers.first(name: "Location") else {
-            throw uploadError(response, body: patchBody, repository: repository, descriptor: descriptor)
+            throw await uploadError(.PATCH, session, response, body: patchBody, repository: repository, descriptor: descriptor)
         }
-        let location = await absolute(next)
-        let put = try await send(.PUT, Self.appendingDigest(location, descriptor.digest), headers: ["Content-Length": "0"], scopes: scopes)
+        let location = Self.appendingDigest(await absolute(next), descriptor.digest)
+        let put = try await send(.PUT, location, headers: ["Content-Length": "0"], scopes: scopes)
         let putBody = try await put.body.collect(upTo: 1 << 20)
-        guard put.status.code == 201 else { throw uploadError(put, body: putBody, repository: repository, descriptor: descriptor) }
+        guard put.status.code == 201 else {
+            throw await uploadError(.PUT, location, put, body: putBody, repository: repository, descriptor: descriptor)
+        }
         return descriptor
     }
 
@@ -205,48 +234,62 @@ extension RegistryClient {
         location + (location.contains("?") ? "&" : "?") + "digest=\(percentEncode(digest.description))"
     }
 
-    func uploadError(_ response: HTTPClientResponse, body: ByteBuffer, repository: String, descriptor: Descriptor) -> StrataError {
-        if response.status.code == 400, Self.errorDetails(body).contains("digest invalid") {
-            return StrataError(.digestMismatch, "\(endpoint.name)/\(repository) rejected blob \(descriptor.digest): \(Self.errorDetails(body))")
-        }
-        return error(response, body: body, repository: repository, reference: nil, pushing: true)
+    func uploadError(_ method: HTTPMethod, _ target: String, _ response: HTTPClientResponse, body: ByteBuffer,
+                     repository: String, descriptor: Descriptor) async -> StrataError {
+        await error(method, target, response, body: body, repository: repository, reference: nil, blob: descriptor.digest, pushing: true)
     }
 }
 
-/// A file's bytes (or a range of them) as an async sequence of buffers, for request bodies.
+/// A file's bytes (or a range of them) as an async sequence of buffers, for request bodies. The
+/// descriptor belongs to the iterator's `OpenFile`, closed when the iterator is released: an
+/// upload that fails, is retried or is cancelled midway (the HTTP client drops the body unread)
+/// leaves no descriptor behind.
 struct FileChunks: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let path: String
     let offset: Int64
     let length: Int64
 
+    /// An open descriptor, closed once, when it is done with or forgotten.
+    final class OpenFile {
+        private(set) var fd: Int32
+        init(_ fd: Int32) { self.fd = fd }
+        func close() {
+            if fd >= 0 { Glibc.close(fd) }
+            fd = -1
+        }
+        deinit { close() }
+    }
+
     struct AsyncIterator: AsyncIteratorProtocol {
         let path: String
-        var fd: Int32 = -1
+        var file: OpenFile?
         var position: Int64
         var left: Int64
 
         mutating func next() async throws -> ByteBuffer? {
             guard left > 0 else {
-                if fd >= 0 { close(fd); fd = -1 }
+                file?.close()
+                file = nil
                 return nil
             }
-            if fd < 0 {
-                fd = open(path, O_RDONLY | O_CLOEXEC)
+            if file == nil {
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
                 guard fd >= 0 else { throw StrataError.posix("cannot open \(path)", errno: errno) }
+                file = OpenFile(fd)
             }
             let want = Int(Swift.min(left, 1 << 20))
             var buffer = ByteBuffer()
             buffer.reserveCapacity(want)
-            let descriptor = fd, at = position
+            let descriptor = file!.fd, at = position
             let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { raw -> Int in
                 let r = pread(descriptor, raw.baseAddress, want, off_t(at))
                 if r < 0 { throw StrataError.posix("cannot read \(path)", errno: errno) }
                 return r
             }
             guard n > 0 else {
-                close(fd)
-                fd = -1
+                file?.close()
+                file = nil
                 throw StrataError(.sizeMismatch, "\(path) is shorter than expected")
             }
             position += Int64(n)

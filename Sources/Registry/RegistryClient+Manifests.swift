@@ -28,12 +28,12 @@ extension RegistryClient {
 
     /// GET a manifest by tag or digest. By digest, the bytes must hash to it.
     public func manifest(_ repository: String, reference: String) async throws -> ManifestBlob {
-        let response = try await send(.GET, "/v2/\(repository)/manifests/\(reference)",
-                                      headers: ["Accept": Self.manifestAccept], scopes: [Self.pullScope(repository)],
+        let target = "/v2/\(repository)/manifests/\(reference)"
+        let response = try await send(.GET, target, headers: ["Accept": Self.manifestAccept], scopes: [Self.pullScope(repository)],
                                       timeout: .seconds(120))
         let body = try await response.body.collect(upTo: 8 << 20)
         guard response.status.code == 200 else {
-            throw error(response, body: body, repository: repository, reference: reference, pushing: false)
+            throw await error(.GET, target, response, body: body, repository: repository, reference: reference, pushing: false)
         }
         let bytes = Array(buffer: body)
         let computed = Digest.sha256(of: bytes)
@@ -47,8 +47,8 @@ extension RegistryClient {
 
     /// HEAD a manifest: its descriptor, or nil when the registry does not have it.
     public func manifestDescriptor(_ repository: String, reference: String, pushing: Bool = false) async throws -> Descriptor? {
-        let response = try await send(.HEAD, "/v2/\(repository)/manifests/\(reference)",
-                                      headers: ["Accept": Self.manifestAccept],
+        let target = "/v2/\(repository)/manifests/\(reference)"
+        let response = try await send(.HEAD, target, headers: ["Accept": Self.manifestAccept],
                                       scopes: [pushing ? Self.pushScope(repository) : Self.pullScope(repository)], timeout: .seconds(60))
         switch response.status.code {
         case 200:
@@ -56,7 +56,7 @@ extension RegistryClient {
             let size = response.headers.first(name: "Content-Length").flatMap { Int64($0) } ?? 0
             return Descriptor(mediaType: MediaType(response.headers.first(name: "Content-Type") ?? ""), digest: digest, size: size)
         case 404: return nil
-        default: throw error(response, body: ByteBuffer(), repository: repository, reference: reference, pushing: pushing)
+        default: throw await error(.HEAD, target, response, body: ByteBuffer(), repository: repository, reference: reference, pushing: pushing)
         }
     }
 
@@ -64,12 +64,12 @@ extension RegistryClient {
     @discardableResult
     public func putManifest(_ repository: String, reference: String, manifest: ManifestBlob) async throws -> Digest {
         let bytes = manifest.bytes
-        let response = try await send(.PUT, "/v2/\(repository)/manifests/\(reference)",
-                                      headers: ["Content-Type": manifest.mediaType.rawValue], scopes: [Self.pushScope(repository)],
+        let target = "/v2/\(repository)/manifests/\(reference)"
+        let response = try await send(.PUT, target, headers: ["Content-Type": manifest.mediaType.rawValue], scopes: [Self.pushScope(repository)],
                                       body: { .bytes(ByteBuffer(bytes: bytes)) }, timeout: .seconds(120))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status.code == 201 || response.status.code == 200 else {
-            throw error(response, body: body, repository: repository, reference: reference, pushing: true)
+            throw await error(.PUT, target, response, body: body, repository: repository, reference: reference, pushing: true)
         }
         if let returned = response.headers.first(name: "Docker-Content-Digest").flatMap({ try? Digest(parsing: $0) }),
            returned != manifest.digest {
@@ -86,7 +86,7 @@ extension RegistryClient {
             let response = try await send(.GET, target, scopes: [Self.pullScope(repository)], timeout: .seconds(120))
             let body = try await response.body.collect(upTo: 32 << 20)
             guard response.status.code == 200 else {
-                throw error(response, body: body, repository: repository, reference: nil, pushing: false)
+                throw await error(.GET, target, response, body: body, repository: repository, reference: nil, pushing: false)
             }
             struct TagList: Decodable { var tags: [String]? }
             tags += (try? JSONDecoder().decode(TagList.self, from: body.data))?.tags ?? []
@@ -110,43 +110,6 @@ extension RegistryClient {
             if probe.config != nil { return .ociManifest }
         }
         return MediaType(header?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "")
-    }
-
-    /// A registry error answer as a message a person can act on, in Docker's words.
-    func error(_ response: HTTPClientResponse, body: ByteBuffer, repository: String, reference: String?, pushing: Bool) -> StrataError {
-        let name = "\(endpoint.name)/\(repository)"
-        let details = Self.errorDetails(body)
-        switch response.status.code {
-        case 401, 403:
-            if pushing {
-                return StrataError(.unauthorized, "denied: requested access to the resource is denied (push to \(name); check 'strata login \(endpoint.name)')")
-            }
-            return StrataError(.unauthorized,
-                "pull access denied for \(Self.familiar(name)), repository does not exist or may require 'strata login'\(details.isEmpty ? "" : ": \(details)")")
-        case 404:
-            if let reference {
-                let separator = reference.hasPrefix("sha256:") ? "@" : ":"
-                return StrataError(.manifestUnknown,
-                    "manifest for \(Self.familiar(name))\(separator)\(reference) not found: \(details.isEmpty ? "manifest unknown: manifest unknown" : details)")
-            }
-            return StrataError(.manifestUnknown, "repository \(Self.familiar(name)) not found: \(details.isEmpty ? "name unknown" : details)")
-        default:
-            return StrataError(.registry, "\(name): the registry answered \(response.status.code) \(response.status.reasonPhrase)\(details.isEmpty ? "" : ": \(details)")")
-        }
-    }
-
-    /// `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}` → `manifest unknown: manifest unknown`.
-    static func errorDetails(_ body: ByteBuffer) -> String {
-        struct Errors: Decodable {
-            struct Entry: Decodable { var code: String?; var message: String? }
-            var errors: [Entry]?
-        }
-        guard body.readableBytes > 0, let parsed = try? JSONDecoder().decode(Errors.self, from: body.data),
-              let errors = parsed.errors, !errors.isEmpty else { return "" }
-        return errors.map { e in
-            let code = (e.code ?? "").lowercased().replacingOccurrences(of: "_", with: " ")
-            return [code, e.message ?? ""].filter { !$0.isEmpty }.joined(separator: ": ")
-        }.joined(separator: "; ")
     }
 
     /// `docker.io/library/debian` → `debian`, as Docker names repositories in messages.

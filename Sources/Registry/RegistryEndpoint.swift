@@ -36,6 +36,13 @@ public struct RegistryEndpoint: Sendable, Hashable {
         }
     }
 
+    /// A registry reached exactly as given: `host` for requests, `transports` tried in order.
+    public init(name: String, host: String, transports: [Transport]) {
+        self.name = name
+        self.host = host
+        self.transports = transports
+    }
+
     public func baseURL(_ transport: Transport) -> String {
         "\(transport == .http ? "http" : "https")://\(host)"
     }

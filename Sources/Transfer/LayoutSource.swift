@@ -161,7 +161,7 @@ public final class LayoutSource: ImageSource, @unchecked Sendable {
             return directory
         } catch let error as StrataError {
             FileSystem.removeTree(directory)
-            throw StrataError(error.code, "\(file): \(error.message)")
+            throw error.context(file)
         }
     }
 }

@@ -95,7 +95,7 @@ public final class StoreDestination: ImageDestination, @unchecked Sendable {
             } catch {
                 ingest.abort()
                 if let e = error as? StrataError {
-                    throw StrataError(e.code, "layer \(blob.digest.short): \(e.message)")
+                    throw e.context("layer \(blob.digest.short)")
                 }
                 throw error
             }

@@ -1,4 +1,5 @@
 import Foundation
+import ImageSpec
 import NIOCore
 import Testing
 @testable import Registry
@@ -64,12 +65,6 @@ struct RegistryEndpointTests {
         #expect(RegistryClient.nextLink(#"</v2/x/tags/list>; rel="prev""#) == nil)
     }
 
-    @Test func errorBodiesReadAsDockerWords() {
-        var body = ByteBuffer(string: #"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#)
-        #expect(RegistryClient.errorDetails(body) == "manifest unknown: manifest unknown")
-        body = ByteBuffer(string: "not json")
-        #expect(RegistryClient.errorDetails(body) == "")
-    }
 }
 
 struct DockerConfigFileTests {
@@ -117,9 +112,18 @@ struct DockerConfigFileTests {
         #expect { try DockerConfigFile(path: path) } throws: { String(describing: $0).contains(path) }
     }
 
+    /// One directory for the fake helpers, put on PATH once: tests running at once never race
+    /// to change PATH.
+    static let helpers: String = {
+        let dir = NSTemporaryDirectory() + "strata-helpers-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        setenv("PATH", "\(dir):" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), 1)
+        return dir
+    }()
+
     @Test func usesTheConfiguredCredentialHelper() throws {
         // A helper that answers `get` with fixed credentials and records `store`.
-        let dir = PathHelper.directory(of: temp())
+        let dir = Self.helpers
         let helper = "\(dir)/docker-credential-fake"
         try Data("""
             #!/bin/sh
@@ -130,9 +134,8 @@ struct DockerConfigFileTests {
             esac
             """.utf8).write(to: URL(fileURLWithPath: helper))
         chmod(helper, 0o755)
-        let path = "\(dir)/config.json"
+        let path = "\(PathHelper.directory(of: temp()))/config.json"
         try Data(#"{"credHelpers":{"127.0.0.1:5000":"fake"}}"#.utf8).write(to: URL(fileURLWithPath: path))
-        setenv("PATH", "\(dir):" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), 1)
         var config = try DockerConfigFile(path: path)
         #expect(config.helper(for: "127.0.0.1:5000") == "fake")
         #expect(try config.credentials(for: "127.0.0.1:5000") == Credentials(username: "helped", password: "pw"))
@@ -140,6 +143,26 @@ struct DockerConfigFileTests {
         let stored = try String(contentsOfFile: "\(dir)/stored.json", encoding: .utf8)
         let file = try String(contentsOfFile: path, encoding: .utf8)
         #expect(stored.contains("\"Secret\":\"y\"") && !file.contains("eDp5"), "the secret goes to the helper, not the file")
+    }
+}
+
+extension DockerConfigFileTests {
+    /// The helper protocol says "nothing stored" with one exact line; any other failure is an error.
+    @Test(arguments: [("credentials not found in native keychain", true), ("keychain locked", false)])
+    func aHelperWithoutCredentials(_ answer: String, _ meansNone: Bool) throws {
+        let dir = Self.helpers
+        let name = "nothing\(meansNone ? "stored" : "locked")"
+        let helper = "\(dir)/docker-credential-\(name)"
+        try Data("#!/bin/sh\necho '\(answer)'\nexit 1\n".utf8).write(to: URL(fileURLWithPath: helper))
+        chmod(helper, 0o755)
+        let path = "\(PathHelper.directory(of: temp()))/config.json"
+        try Data(#"{"credsStore":"\#(name)"}"#.utf8).write(to: URL(fileURLWithPath: path))
+        let config = try DockerConfigFile(path: path)
+        if meansNone {
+            #expect(try config.credentials(for: "registry.example") == nil)
+        } else {
+            #expect { try config.credentials(for: "registry.example") } throws: { ($0 as? StrataError)?.code == .unauthorized }
+        }
     }
 }
 
