@@ -86,7 +86,9 @@ let package = Package(
         .testTarget(name: "ImageSpecTests", dependencies: ["ImageSpec"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive"]),
         .testTarget(name: "ContentStoreTests", dependencies: ["ContentStore"]),
-        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive"]),
+        // Root filesystems, layer tars and OCI layouts made at run time, for the store's and the engine's tests.
+        .target(name: "StoreFixtures", dependencies: ["ImageSpec", "Archive", "ImageStore"], path: "Tests/StoreFixtures"),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Archive", "StoreFixtures"]),
         .testTarget(name: "SnapshotsTests", dependencies: ["Snapshots", "Archive", "ImageStore", "CLinux"]),
         // An OCI distribution registry and a CONNECT proxy that run inside a test process, with
         // fault injection; shared by the tests of Registry, Transfer and the CLI.
@@ -111,7 +113,7 @@ let package = Package(
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile", "ImageSpec"], resources: [.copy("Golden")]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Archive", "ImageSpec", "ImageStore", "Snapshots"]),
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "ImageSpec"]),
-        .testTarget(name: "StrataEngineTests", dependencies: ["StrataEngine", "RegistryTestSupport"]),
+        .testTarget(name: "StrataEngineTests", dependencies: ["StrataEngine", "RegistryTestSupport", "StoreFixtures"]),
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry", "RegistryTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

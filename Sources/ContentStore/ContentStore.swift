@@ -110,6 +110,7 @@ public final class Ingest: ByteWriter {
     private var digester = Digester(.sha256)
     public private(set) var count: Int64 = 0
     private var done = false
+    private var verified: Digest?
 
     init(store: ContentStore) throws {
         self.store = store
@@ -133,8 +134,16 @@ public final class Ingest: ByteWriter {
     /// Verifies and publishes the blob. Throws (and removes the temp file) on a mismatch.
     @discardableResult
     public func commit(expected: Digest? = nil, expectedSize: Int64? = nil) throws -> (digest: Digest, size: Int64) {
-        precondition(!done, "ingest committed twice")
-        defer { done = true }
+        let verified = try verify(expected: expected, expectedSize: expectedSize)
+        try publish()
+        return verified
+    }
+
+    /// Checks digest and size without publishing yet: a load verifies every blob of an archive
+    /// before any becomes visible. Throws (and removes the temp file) on a mismatch.
+    @discardableResult
+    public func verify(expected: Digest? = nil, expectedSize: Int64? = nil) throws -> (digest: Digest, size: Int64) {
+        precondition(!done, "ingest used after it was committed or aborted")
         do {
             if let expected, expected.algorithm != .sha256 {
                 throw StrataError(.invalidDigest, "cannot verify \(expected): blobs are ingested as sha256")
@@ -145,7 +154,21 @@ public final class Ingest: ByteWriter {
                     "blob \(expected?.description ?? actual.description) is \(count < expectedSize ? "truncated" : "too long"): expected \(expectedSize) bytes, got \(count)")
             }
             if let expected, expected != actual { throw ContentStore.mismatch("blob", expected: expected, actual: actual) }
-            let final = store.path(for: actual)
+            verified = actual
+            return (actual, count)
+        } catch {
+            abort()
+            throw error
+        }
+    }
+
+    /// Publishes a verified blob: synced, renamed into `blobs/`, the directory synced.
+    public func publish() throws {
+        guard let actual = verified else { preconditionFailure("ingest published before it was verified") }
+        guard !done else { return }
+        defer { done = true }
+        let final = store.path(for: actual)
+        do {
             if FileSystem.exists(final) {
                 unlink(tempPath)  // already stored: keep the one copy
             } else {
@@ -155,12 +178,14 @@ public final class Ingest: ByteWriter {
                 }
                 FileSystem.syncDirectory(PathString(final).deletingLastComponent)
             }
-            return (actual, count)
         } catch {
             unlink(tempPath)
             throw error
         }
     }
+
+    /// The store this ingest publishes into.
+    public var contentStore: ContentStore { store }
 
     /// Discards what was written.
     public func abort() {

@@ -10,39 +10,103 @@ public enum ArchiveTarget: Sendable {
     case directory(String)
 }
 
+/// What `strata save` writes.
+public enum SaveFormat: String, Sendable, CaseIterable {
+    /// `docker save`'s layout: manifest.json, repositories, `<config>.json`, `<diff ID>/layer.tar`.
+    case docker
+    /// An OCI image layout: oci-layout, index.json, blobs/sha256/….
+    case oci
+}
+
+/// An image `load` put in the store, with the names it took.
+public struct LoadedImage: Sendable {
+    public var image: ImageStore.Image
+    public var tags: [Reference]
+    /// Names that pointed at another image before this load took them.
+    public var moved: [ImageStore.MovedTag]
+}
+
 extension Engine {
-    /// `strata save`: images to a docker-archive or an OCI image layout. A file or directory
-    /// target appears only complete: a failed save leaves nothing behind.
-    public func save(_ names: [String], format: ImageStore.SaveFormat = .docker, to target: ArchiveTarget) throws {
+    /// `strata save`: images to a docker-archive or an OCI image layout, through the one
+    /// transfer pipeline: each image is copied from the store into one archive, blobs they share
+    /// written once. A file or directory target appears only complete: a failed save leaves
+    /// nothing behind.
+    public func save(_ names: [String], format: SaveFormat = .docker, to target: ArchiveTarget) async throws {
         guard !names.isEmpty else { throw StrataError(.invalidArgument, "save needs at least one image") }
         let store = try self.store
+        // Each image once, with every name it was asked for by.
+        var items: [(image: ImageStore.Image, names: [Reference])] = []
+        for name in names {
+            let (image, reference) = try store.lookup(name)
+            let tag = reference.flatMap { $0.digest == nil ? $0 : nil }
+            if let i = items.firstIndex(where: { $0.image.id == image.id }) {
+                if let tag, !items[i].names.contains(tag) { items[i].names.append(tag) }
+            } else {
+                items.append((image, tag.map { [$0] } ?? []))
+            }
+        }
+        let layout: LayoutDestination.Format = format == .oci ? .ociArchive : .dockerArchive
+        var temporaryDirectory: String?
+        let destination: LayoutDestination
         switch target {
         case .stream(let fd):
-            try store.save(names, format: format, to: FileWriter(fd: fd, path: "standard output"))
+            destination = LayoutDestination(format: layout, stream: FileWriter(fd: fd, path: "standard output"), name: "standard output")
         case .file(let path):
-            try FileSystem.writeAtomically(path) { try store.save(names, format: format, to: $0) }
+            destination = try LayoutDestination(format: layout, path: path, reference: nil)
         case .directory(let path):
             guard format == .oci else { throw StrataError(.invalidArgument, "only --format oci saves into a directory") }
             let target = path.hasSuffix("/") ? String(path.dropLast()) : path
             if FileSystem.isDirectory(target), !FileSystem.listDirectory(target).isEmpty {
                 throw StrataError(.invalidArgument, "\(target) is not empty: save an OCI layout into a new or empty directory")
             }
-            let temp = "\(target).tmp-\(getpid())"
-            do {
-                try store.save(names, toDirectory: temp)
-                rmdir(target)
-                guard rename(temp, target) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(target)", errno: errno) }
-            } catch {
-                FileSystem.removeTree(temp)
-                throw error
+            temporaryDirectory = "\(target).tmp-\(getpid())"
+            destination = try LayoutDestination(format: .ociLayout, path: temporaryDirectory!, reference: nil)
+        }
+        do {
+            for item in items {
+                destination.names = item.names
+                let source = StoreSource(store: store, image: item.image, name: item.names.first?.familiarString ?? item.image.id.short)
+                _ = try await Copier.copy(from: source, to: destination)
             }
+            try destination.close()
+            if let temporaryDirectory, case .directory(let path) = target {
+                let final = path.hasSuffix("/") ? String(path.dropLast()) : path
+                rmdir(final)
+                guard rename(temporaryDirectory, final) == 0 else {
+                    throw StrataError.posix("cannot rename \(temporaryDirectory) to \(final)", errno: errno)
+                }
+            }
+        } catch {
+            destination.abort()
+            if let temporaryDirectory { FileSystem.removeTree(temporaryDirectory) }
+            throw error
         }
     }
 
     /// `strata load`: a docker-archive or OCI layout (a tar — plain, gzip or zstd — a directory,
-    /// or `-` for standard input). Everything is verified before any blob or name is visible.
-    public func load(from input: String) throws -> [ImageStore.LoadedImage] {
-        try store.load(from: input)
+    /// or `-` for standard input), read once, through the one transfer pipeline. Every image of
+    /// the archive is verified — digests, sizes, diff IDs — before any blob or name is visible;
+    /// large files are staged as ingests of the store, so nothing is copied twice.
+    public func load(from input: String) async throws -> [LoadedImage] {
+        let store = try self.store
+        let lock = try store.ingestLock()
+        defer { withExtendedLifetime(lock) {} }
+        let archive = try await LayoutArchive.reading(input, staging: store.content)
+        defer { archive.close() }
+        var destinations: [StoreDestination] = []
+        for (i, entry) in archive.images.enumerated() {
+            let destination = try StoreDestination(store: store, snapshotter: nil, tags: entry.names, repository: nil, deferred: true)
+            _ = try await Copier.copy(from: archive.source(i), to: destination)
+            destinations.append(destination)
+        }
+        // Everything checked out: the blobs, then the records, image by image.
+        var loaded: [LoadedImage] = []
+        for destination in destinations {
+            try destination.publish()
+            guard let image = destination.image else { continue }
+            loaded.append(LoadedImage(image: image, tags: destination.tags, moved: destination.moved))
+        }
+        return loaded
     }
 
     /// `strata import`: a root filesystem (a directory, a tar, or `-`) as a one-layer image.

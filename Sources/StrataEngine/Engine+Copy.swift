@@ -26,6 +26,7 @@ extension Engine {
         var copyOptions = Transfer.CopyOptions(platform: options.platform, compression: options.compression)
         copyOptions.reportHeldLayers = true
         let result = try await Copier.copy(from: src, to: dst, options: copyOptions, events: events)
+        try dst.close()
         if case .registry(let ref) = destination {
             try record(pushed: result, of: (src as? StoreSource)?.image, to: ref, store: try store)
         }
@@ -42,9 +43,13 @@ extension Engine {
             let store = try self.store
             let (image, _) = try store.lookup(name)
             return StoreSource(store: store, image: image, name: name)
-        case .ociLayout(let path, let ref): return try LayoutSource.ociLayout(path, reference: ref)
-        case .ociArchive(let path, let ref): return try LayoutSource.ociArchive(path, reference: ref)
-        case .dockerArchive(let path, let ref): return try LayoutSource.dockerArchive(path, reference: ref)
+        case .ociLayout(let path, let ref):
+            guard FileSystem.exists("\(path)/index.json") else {
+                throw StrataError(.invalidArchive, "oci:\(path) is not an OCI image layout: it has no index.json")
+            }
+            return try LayoutArchive.source(path, reference: ref, label: "oci:\(path)")
+        case .ociArchive(let path, let ref), .dockerArchive(let path, let ref):
+            return try LayoutArchive.source(path, reference: ref, label: location.description)
         }
     }
 

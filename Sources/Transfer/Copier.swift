@@ -132,7 +132,9 @@ public enum Copier {
             throw StrataError(.invalidArchive,
                 "\(source.name): config names \(config.rootfs.diffIDs.count) layers but manifest \(manifest.digest) has \(parsed.layers.count)")
         }
-        return ImagePlan(root: root, manifest: manifest, parsed: parsed, configBytes: configBytes, config: config)
+        var plan = ImagePlan(root: root, manifest: manifest, parsed: parsed, configBytes: configBytes, config: config)
+        for layer in parsed.layers { plan.uncompressedSizes[layer.digest] = source.uncompressedSize(of: layer) }
+        return plan
     }
 
     /// Moves every layer the destination lacks, `parallelism` at a time; returns the plan with
@@ -154,9 +156,12 @@ public enum Copier {
         for i in layers.indices {
             if statuses[i] == .present { events(.layer(i, .present)) } else { pending.append(i) }
         }
-        for (n, i) in pending.enumerated() where n >= options.parallelism { events(.layer(i, .waiting)) }
+        for (n, i) in pending.enumerated() where n >= min(options.parallelism, destination.maxConcurrentWrites ?? options.parallelism) {
+            events(.layer(i, .waiting))
+        }
 
         var written = layers
+        let parallelism = min(options.parallelism, destination.maxConcurrentWrites ?? options.parallelism)
         try await withThrowingTaskGroup(of: (Int, Descriptor).self) { group in
             var next = 0
             func start() {
@@ -167,7 +172,7 @@ public enum Copier {
                     try await moveLayer(i, layers[i], status: statuses[i], from: source, to: destination, options: options, events: events)
                 }
             }
-            for _ in 0..<options.parallelism { start() }
+            for _ in 0..<parallelism { start() }
             for try await (i, descriptor) in group {
                 written[i] = descriptor
                 start()
@@ -218,7 +223,7 @@ public enum Copier {
                 }
             }
             // Compress while uploading, where the destination can take a stream.
-            if case .file(let path) = content {
+            if let path = content.localFile {
                 let total = layer.size
                 let produced = try await destination.writeProduced(layer: i, mediaType: .layer(wanted)) { sink in
                     let reader = ProgressReader(try FileReader(path: path), report: { done in

@@ -23,6 +23,8 @@ public struct ImagePlan: Sendable {
     public var parsed: Manifest
     public var configBytes: [UInt8]
     public var config: ImageConfig
+    /// Layers' uncompressed tar lengths, where the source knows them without reading (the store).
+    public var uncompressedSizes: [Digest: Int64] = [:]
 
     /// Diff IDs of the layers, lowest first.
     public var diffIDs: [Digest] { config.rootfs.diffIDs }
@@ -50,10 +52,16 @@ public protocol ImageDestination: AnyObject, Sendable {
     func finish(_ plan: ImagePlan) async throws -> Digest
     /// Discards whatever was staged and not finished.
     func abort()
+    /// How many blobs it can take at once (a tar stream: one); nil for no limit.
+    var maxConcurrentWrites: Int? { get }
+    /// Completes the destination after its last image (an archive's index is written last).
+    func close() throws
 }
 
 extension ImageDestination {
     public func holds(root: ManifestBlob) async throws -> Descriptor? { nil }
     public func writeProduced(layer: Int, mediaType: MediaType, produce: @escaping @Sendable (ByteWriter) throws -> Void) async throws -> Descriptor? { nil }
     public func abort() {}
+    public var maxConcurrentWrites: Int? { nil }
+    public func close() throws {}
 }

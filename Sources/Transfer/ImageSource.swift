@@ -7,6 +7,18 @@ import Registry
 public enum BlobContent: Sendable {
     case file(String)
     case stream(@Sendable (_ consume: (ByteBuffer) async throws -> Void) async throws -> Void)
+    /// Bytes a source already wrote to disk and hashed (an archive being loaded): read like a
+    /// file, or — by the store they were staged in — adopted without a copy.
+    case staged(StagedBlob)
+
+    /// The local file holding the bytes, if they are in one.
+    public var localFile: String? {
+        switch self {
+        case .file(let path): return path
+        case .staged(let blob): return blob.path
+        case .stream: return nil
+        }
+    }
 }
 
 /// Where an image comes from: a registry, the local store, an OCI layout or an archive.
@@ -24,8 +36,12 @@ public protocol ImageSource: AnyObject, Sendable {
     func blob(_ descriptor: Descriptor) async throws -> BlobContent
     /// Releases temporary files.
     func close()
+    /// A layer's uncompressed tar length, if the source knows it without reading the layer (the
+    /// store records it): a docker-archive's tar header needs it before the body.
+    func uncompressedSize(of layer: Descriptor) -> Int64?
 }
 
 extension ImageSource {
     public func close() {}
+    public func uncompressedSize(of layer: Descriptor) -> Int64? { nil }
 }

@@ -96,8 +96,8 @@ public final class RegistryDestination: ImageDestination {
             session = location
         }
         switch content {
-        case .file(let path):
-            try await client.upload(repository, session: session, descriptor: blob, file: path, chunkSize: chunkSize, progress: progress)
+        case .file, .staged:
+            try await client.upload(repository, session: session, descriptor: blob, file: content.localFile!, chunkSize: chunkSize, progress: progress)
         case .stream:
             // A stream (another registry's download) is spooled and verified first: an upload
             // needs its length, and a failed one is retried from the file.

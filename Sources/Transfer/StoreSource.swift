@@ -26,6 +26,10 @@ public final class StoreSource: ImageSource, @unchecked Sendable {
         try store.content.read(descriptor.digest)
     }
 
+    public func uncompressedSize(of layer: Descriptor) -> Int64? {
+        (try? store.layer(layer.digest))?.tarSize
+    }
+
     public func blob(_ descriptor: Descriptor) async throws -> BlobContent {
         guard store.content.contains(descriptor.digest) else {
             throw StrataError(.blobUnknown, "blob \(descriptor.digest) of image \(image.id.short) is missing from the content store")

@@ -73,7 +73,8 @@ enum Transcoder {
 func withReader<T: Sendable>(_ content: BlobContent, progress: (@Sendable (Int64) -> Void)? = nil,
                              _ body: @escaping @Sendable (ByteReader) throws -> T) async throws -> T {
     switch content {
-    case .file(let path):
+    case .file, .staged:
+        let path = content.localFile!
         return try await onThread("strata-blob") {
             let reader = try FileReader(path: path)
             return try body(progress.map { ProgressReader(reader, report: $0) } ?? reader)

@@ -1,4 +1,5 @@
 import Foundation
+import StoreFixtures
 import Testing
 import ImageSpec
 import Archive
@@ -143,15 +144,6 @@ struct NamesTests {
         #expect(blobCount() == 3)
     }
 
-    @Test func deletedLinesNameLayersByChainIDTopFirst() throws {
-        var layout = Fixtures.Layout()
-        try layout.addImage(layers: [["base": "b"], ["top": "t"]], name: "docker.io/library/two:latest")
-        try layout.write()
-        let image = try store.load(from: layout.root)[0].image
-        let chain = ChainID.compute(try store.layers(of: image).map(\.diffID))
-        #expect(try store.remove("two", force: false) == [.untagged("two:latest"), .deleted(image.id), .deleted(chain[1]), .deleted(chain[0])])
-    }
-
     @Test func digestReferencesOnlyMatchTheirRepository() throws {
         let image = try importImage("one")
         #expect(try store.resolve("one@\(image.manifestDigest)").id == image.id)
@@ -190,163 +182,5 @@ struct NamesTests {
         let (_, reclaimed) = try store.prune(all: true)
         #expect(reclaimed == usage.reclaimable)
         #expect(blobCount() == 0)
-    }
-}
-
-struct SaveLoadTests {
-    let store = try! ImageStore(root: Fixtures.temporaryDirectory("store"))
-
-    func twoImagesSharingABase() throws -> Fixtures.Layout {
-        var layout = Fixtures.Layout()
-        try layout.addImage(layers: [["base": "b"], ["top1": "1"]], name: "docker.io/library/one:latest")
-        try layout.addImage(layers: [["base": "b"], ["top2": "2"]], name: "example.com/two:v2")
-        try layout.write()
-        return layout
-    }
-
-    @Test func loadsAnOCILayoutSharingTheBaseLayer() throws {
-        let layout = try twoImagesSharingABase()
-        let loaded = try store.load(from: layout.root)
-        #expect(loaded.flatMap(\.tags).map(\.familiarString) == ["one:latest", "example.com/two:v2"])
-        // 3 distinct layers + 2 configs + 2 manifests: the shared base once.
-        #expect(FileSystem.listDirectory(store.root + "/blobs/sha256").count == 7)
-        let one = try store.resolve("one")
-        #expect(try store.layers(of: one).map(\.size).allSatisfy { $0 > 0 })
-        #expect(try store.history(of: one).count == 2)
-        // Loading again changes nothing.
-        let before = try StoreSnapshot(store)
-        _ = try store.load(from: layout.root)
-        #expect(try StoreSnapshot(store) == before)
-    }
-
-    @Test func loadingAnImageAlreadyStoredAddsOnlyNames() throws {
-        _ = try store.load(from: try twoImagesSharingABase().root)
-        let usage = try store.diskUsage().totalSize
-        let blobs = FileSystem.listDirectory(store.root + "/blobs/sha256").count
-        // The same images, now as a docker-archive with uncompressed layers, under a new name.
-        let file = Fixtures.temporaryDirectory() + "/again.tar"
-        try store.tag("one", as: "again:1")
-        let writer = try FileWriter(path: file)
-        try store.save(["again:1"], format: .docker, to: writer)
-        try writer.finish()
-        _ = try store.remove("again:1", force: false)
-        let loaded = try store.load(from: file)
-        #expect(loaded[0].image.id == (try store.resolve("one").id))
-        #expect(FileSystem.listDirectory(store.root + "/blobs/sha256").count == blobs)
-        #expect(try store.diskUsage().totalSize == usage)
-        #expect(try store.resolve("again:1").id == store.resolve("one").id)
-    }
-
-    @Test func dockerArchiveTagsMustBeNameAndTag() throws {
-        _ = try store.load(from: try twoImagesSharingABase().root)
-        let dir = Fixtures.temporaryDirectory()
-        let writer = try FileWriter(path: dir + "/a.tar")
-        try store.save(["one"], format: .docker, to: writer)
-        try writer.finish()
-        for bad in ["one@sha256:" + String(repeating: "b", count: 64), "one", "Bad:1"] {
-            let unpacked = Fixtures.temporaryDirectory()
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/tar")
-            p.arguments = ["-xf", dir + "/a.tar", "-C", unpacked]
-            try p.run()
-            p.waitUntilExit()
-            var manifest = try String(contentsOfFile: unpacked + "/manifest.json", encoding: .utf8)
-            manifest = manifest.replacingOccurrences(of: "\"one:latest\"", with: "\"\(bad)\"")
-            try manifest.write(toFile: unpacked + "/manifest.json", atomically: true, encoding: .utf8)
-            try Fixtures.tarDirectory(unpacked, to: dir + "/b.tar")
-            let other = try ImageStore(root: Fixtures.temporaryDirectory("store3"))
-            #expect {
-                _ = try other.load(from: dir + "/b.tar")
-            } throws: { error in
-                (error as? StrataError)?.message.contains("invalid tag") ?? false
-            }
-            #expect(try other.images().isEmpty)
-        }
-    }
-
-    @Test(arguments: [SaveFormat.docker, .oci])
-    func saveThenLoadRoundTrips(_ format: ImageStore.SaveFormat) throws {
-        _ = try store.load(from: try twoImagesSharingABase().root)
-        let file = Fixtures.temporaryDirectory() + "/out.tar"
-        let writer = try FileWriter(path: file)
-        try store.save(["one", "example.com/two:v2"], format: format, to: writer)
-        try writer.finish()
-        let other = try ImageStore(root: Fixtures.temporaryDirectory("store2"))
-        let loaded = try other.load(from: file)
-        #expect(Set(loaded.flatMap(\.tags).map(\.familiarString)) == ["one:latest", "example.com/two:v2"])
-        for name in ["one", "example.com/two:v2"] {
-            #expect(try other.resolve(name).id == store.resolve(name).id)
-            #expect(try other.layers(of: other.resolve(name)).map(\.diffID) == store.layers(of: store.resolve(name)).map(\.diffID))
-        }
-    }
-
-    @Test func savesAnOCILayoutDirectory() throws {
-        _ = try store.load(from: try twoImagesSharingABase().root)
-        let dir = Fixtures.temporaryDirectory() + "/layout"
-        try store.save(["one"], toDirectory: dir)
-        #expect(FileSystem.exists(dir + "/oci-layout") && FileSystem.exists(dir + "/index.json"))
-        let other = try ImageStore(root: Fixtures.temporaryDirectory("store2"))
-        #expect(try other.load(from: dir).first?.image.id == store.resolve("one").id)
-    }
-
-    typealias SaveFormat = ImageStore.SaveFormat
-
-    @Test(arguments: ["layer0", "config", "manifest"])
-    func corruptBlobsAreRefusedAndNothingIsStored(_ target: String) throws {
-        var layout = Fixtures.Layout()
-        layout.tamper = { name, bytes in if name == target { bytes[bytes.count / 2] ^= 1 } }
-        try layout.addImage(layers: [["a": "1"]], name: "docker.io/library/bad:latest")
-        try layout.write()
-        let before = try StoreSnapshot(store)
-        #expect {
-            _ = try store.load(from: layout.root)
-        } throws: { error in
-            (error as? StrataError)?.message.contains("digest mismatch") ?? false
-        }
-        #expect(try StoreSnapshot(store) == before)
-    }
-
-    @Test func wrongDiffIDIsRefused() throws {
-        var layout = Fixtures.Layout()
-        try layout.addImage(layers: [["a": "1"]], name: "x", diffIDOverride: [Digest.sha256(of: [1])])
-        try layout.write()
-        let before = try StoreSnapshot(store)
-        #expect {
-            _ = try store.load(from: layout.root)
-        } throws: { error in
-            (error as? StrataError)?.message.contains("does not match the image config: diff ID expected") ?? false
-        }
-        #expect(try StoreSnapshot(store) == before)
-    }
-
-    @Test(arguments: [
-        ("missing blob", "is referenced but not in the archive"),
-        ("no index", "neither a docker-archive"),
-        ("malformed index", "malformed"),
-        ("truncated tar", "invalid tar"),
-    ])
-    func badArchivesAreRefused(_ kind: String, _ reason: String) throws {
-        var layout = Fixtures.Layout()
-        try layout.addImage(layers: [["a": "1"]], name: "x")
-        try layout.write()
-        let tarFile = Fixtures.temporaryDirectory() + "/bad.tar"
-        switch kind {
-        case "missing blob": try FileManager.default.removeItem(atPath: layout.root + "/blobs/sha256/" + layout.manifests[0].digest.encoded)
-        case "no index": try FileManager.default.removeItem(atPath: layout.root + "/index.json")
-        case "malformed index": try Data("{\"manifests\": [".utf8).write(to: URL(fileURLWithPath: layout.root + "/index.json"))
-        default: break
-        }
-        try Fixtures.tarDirectory(layout.root, to: tarFile)
-        if kind == "truncated tar" {
-            let bytes = try Data(contentsOf: URL(fileURLWithPath: tarFile))
-            try bytes.prefix(bytes.count / 2 + 100).write(to: URL(fileURLWithPath: tarFile))
-        }
-        let before = try StoreSnapshot(store)
-        #expect {
-            _ = try store.load(from: tarFile)
-        } throws: { error in
-            (error as? StrataError)?.message.contains(reason) ?? false
-        }
-        #expect(try StoreSnapshot(store) == before)
     }
 }

@@ -30,7 +30,7 @@ struct EngineExample {
         do {
             let engine = try Engine(root: root)
             if let archive {
-                for loaded in try engine.load(from: archive) { print("loaded \(loaded.image.id.short)") }
+                for loaded in try await engine.load(from: archive) { print("loaded \(loaded.image.id.short)") }
             } else if pull {
                 let result = try await engine.pull(image) { event in
                     if case .transfer(.layer(let i, .complete)) = event { print("layer \(i + 1) pulled") }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import StrataEngine
 
-extension ImageStore.SaveFormat: ExpressibleByArgument {}
+extension SaveFormat: ExpressibleByArgument {}
 
 /// `strata save`: images to a docker-archive or an OCI image layout.
 struct Save: AsyncParsableCommand {
@@ -12,7 +12,7 @@ struct Save: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Write to a file (or, with --format oci, a directory: an existing one or a path ending in /).")
     var output: String?
-    @Option(help: "docker (docker save's layout) or oci (an OCI image layout).") var format: ImageStore.SaveFormat = .docker
+    @Option(help: "docker (docker save's layout) or oci (an OCI image layout).") var format: SaveFormat = .docker
     @Argument(help: "Images to save.") var images: [String]
 
     func run() async throws {
@@ -24,7 +24,9 @@ struct Save: AsyncParsableCommand {
             target = try outputTarget(output)
         }
         let engine = try global.engine()
-        try await Interruptible.run(cleanup: { engine.removeTemporaries() }, sync: { [images, format] in try engine.save(images, format: format, to: target) })
+        try await Interruptible.run(cleanup: { engine.removeTemporaries() }) { [images, format] in
+            try await engine.save(images, format: format, to: target)
+        }
     }
 }
 
@@ -43,7 +45,7 @@ struct Load: AsyncParsableCommand {
             throw StrataError(.invalidArgument, "requested load from stdin, but stdin is empty")
         }
         let engine = try global.engine()
-        let loaded = try await Interruptible.run(cleanup: { engine.removeTemporaries() }, sync: { try engine.load(from: source) })
+        let loaded = try await Interruptible.run(cleanup: { engine.removeTemporaries() }) { try await engine.load(from: source) }
         guard !quiet else { return }
         var out = ""
         for item in loaded {

@@ -1,18 +1,18 @@
 import Foundation
 import ImageSpec
 import Archive
-@testable import ImageStore
+import ImageStore
 
 /// Test fixtures made at run time: root filesystems, layer tars and OCI layouts.
-enum Fixtures {
-    static func temporaryDirectory(_ name: String = "t") -> String {
+public enum Fixtures {
+    public static func temporaryDirectory(_ name: String = "t") -> String {
         let path = NSTemporaryDirectory() + "strata-\(name)-\(UUID().uuidString)"
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
 
     /// A small root filesystem: busybox-like layout with a few files.
-    static func rootfs(files: [String: String] = ["etc/hostname": "strata\n", "bin/hello": "#!/bin/sh\necho hi\n"]) -> String {
+    public static func rootfs(files: [String: String] = ["etc/hostname": "strata\n", "bin/hello": "#!/bin/sh\necho hi\n"]) -> String {
         let root = temporaryDirectory("rootfs")
         for (path, body) in files {
             let full = root + "/" + path
@@ -25,7 +25,7 @@ enum Fixtures {
     }
 
     /// A layer tar holding `files`.
-    static func layer(_ files: [String: String]) throws -> [UInt8] {
+    public static func layer(_ files: [String: String]) throws -> [UInt8] {
         let out = MemoryWriter()
         let tar = TarWriter(out)
         for (name, body) in files.sorted(by: { $0.key < $1.key }) {
@@ -35,7 +35,7 @@ enum Fixtures {
         return out.bytes
     }
 
-    static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
+    public static func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
         let out = MemoryWriter()
         let w = try GzipWriter(out)
         try w.write(bytes)
@@ -45,13 +45,15 @@ enum Fixtures {
 
     /// Writes an OCI image layout directory with one manifest per image (layers gzip-compressed).
     /// `tamper` may change blob bytes after the descriptors were computed.
-    struct Layout {
-        var root = Fixtures.temporaryDirectory("layout")
-        var manifests: [Descriptor] = []
-        var tamper: ((String, inout [UInt8]) -> Void)?
+    public struct Layout {
+        public var root = Fixtures.temporaryDirectory("layout")
+        public var manifests: [Descriptor] = []
+        public var tamper: ((String, inout [UInt8]) -> Void)?
+
+        public init() {}
 
         @discardableResult
-        mutating func blob(_ bytes: [UInt8], name: String) throws -> Digest {
+        public mutating func blob(_ bytes: [UInt8], name: String) throws -> Digest {
             let digest = Digest.sha256(of: bytes)
             var stored = bytes
             tamper?(name, &stored)
@@ -60,7 +62,7 @@ enum Fixtures {
             return digest
         }
 
-        mutating func addImage(layers: [[String: String]], name: String?, diffIDOverride: [Digest]? = nil) throws {
+        public mutating func addImage(layers: [[String: String]], name: String?, diffIDOverride: [Digest]? = nil) throws {
             var descriptors: [Descriptor] = []
             var diffIDs: [Digest] = []
             for (i, files) in layers.enumerated() {
@@ -82,14 +84,14 @@ enum Fixtures {
             manifests.append(d)
         }
 
-        func write() throws {
+        public func write() throws {
             try Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8).write(to: URL(fileURLWithPath: root + "/oci-layout"))
             try JSONCoding.encoder.encode(Index(manifests: manifests)).write(to: URL(fileURLWithPath: root + "/index.json"))
         }
     }
 
     /// Tars a directory with the system tar (for load-from-tar tests).
-    static func tarDirectory(_ dir: String, to file: String, extra: [String] = []) throws {
+    public static func tarDirectory(_ dir: String, to file: String, extra: [String] = []) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/tar")
         p.arguments = ["-cf", file, "-C", dir] + extra + ["."]
@@ -99,13 +101,13 @@ enum Fixtures {
 }
 
 /// What a store holds, to check a failed command changed nothing.
-struct StoreSnapshot: Equatable {
-    var blobs: [String]
-    var images: [String]
-    var tags: [String]
-    var ingest: [String]
+public struct StoreSnapshot: Equatable {
+    public var blobs: [String]
+    public var images: [String]
+    public var tags: [String]
+    public var ingest: [String]
 
-    init(_ store: ImageStore) throws {
+    public init(_ store: ImageStore) throws {
         blobs = FileSystem.listDirectory(store.root + "/blobs/sha256").sorted()
         images = try store.images().map(\.id.description).sorted()
         tags = try store.tags().map { "\($0.reference)=\($0.image)" }.sorted()
