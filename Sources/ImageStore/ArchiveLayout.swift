@@ -22,11 +22,11 @@ final class TarLayoutSink: LayoutSink {
     init(_ sink: ByteWriter) { tar = TarWriter(sink) }
 
     func addDirectory(_ path: String) throws {
-        try tar.append(TarHeader(name: path, kind: .directory, mode: 0o755), body: nil)
+        try tar.append(TarHeader(name: BytePath(path), kind: .directory, mode: 0o755), body: nil)
     }
 
     func addFile(_ path: String, size: Int64, from reader: ByteReader) throws {
-        try tar.append(TarHeader(name: path, kind: .regular, mode: 0o644, size: size), body: reader)
+        try tar.append(TarHeader(name: BytePath(path), kind: .regular, mode: 0o644, size: size), body: reader)
     }
 
     func finish() throws { try tar.finish() }
@@ -88,15 +88,17 @@ final class StagedArchive {
         let tar = TarReader(reader)
         do {
             while let header = try tar.next() {
-                let path = normalize(header.name)
+                // An image archive's members are named by the spec (index.json, blobs/sha256/…): text.
+                let path = normalize(String(decoding: header.name, as: UTF8.self))
+                let linkName = String(decoding: header.linkName, as: UTF8.self)
                 switch header.kind {
                 case .regular:
                     staged.entries[path] = try stage(path: path, size: header.size, body: tar.bodyReader, content: content)
                 case .symlink:
                     let base = PathString(path).deletingLastComponent
-                    staged.links[path] = normalize(header.linkName.hasPrefix("/") ? header.linkName : (base.isEmpty ? header.linkName : "\(base)/\(header.linkName)"))
+                    staged.links[path] = normalize(linkName.hasPrefix("/") ? linkName : (base.isEmpty ? linkName : "\(base)/\(linkName)"))
                 case .hardLink:
-                    staged.links[path] = normalize(header.linkName)
+                    staged.links[path] = normalize(linkName)
                 default:
                     continue
                 }

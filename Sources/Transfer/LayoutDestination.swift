@@ -133,11 +133,11 @@ public final class LayoutDestination: ImageDestination, @unchecked Sendable {
                 for name in FileSystem.listDirectory(full).sorted() where !name.hasPrefix(".tmp-") {
                     let child = relative.isEmpty ? name : "\(relative)/\(name)"
                     if FileSystem.isDirectory("\(work)/\(child)") {
-                        try tar.append(TarHeader(name: child + "/", kind: .directory, mode: 0o755), body: nil)
+                        try tar.append(TarHeader(name: BytePath(child + "/"), kind: .directory, mode: 0o755), body: nil)
                         try add(child)
                     } else {
                         let reader = try FileReader(path: "\(work)/\(child)")
-                        try tar.append(TarHeader(name: child, kind: .regular, mode: 0o644, size: reader.size), body: reader)
+                        try tar.append(TarHeader(name: BytePath(child), kind: .regular, mode: 0o644, size: reader.size), body: reader)
                     }
                 }
             }

@@ -150,7 +150,7 @@ public final class LayoutSource: ImageSource, @unchecked Sendable {
             let (reader, _) = try Codecs.decompressing(try FileReader(path: file))
             let tar = TarReader(reader)
             while let header = try tar.next() {
-                let relative = normalize(header.name)
+                let relative = normalize(String(decoding: header.name, as: UTF8.self))  // spec-named members: text
                 guard header.kind == .regular, !relative.isEmpty else { continue }
                 let target = "\(directory)/\(relative)"
                 try FileSystem.createDirectory(PathString(target).deletingLastComponent)
