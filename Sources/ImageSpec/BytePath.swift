@@ -56,6 +56,13 @@ public struct BytePath: Hashable, Comparable, Sendable, RandomAccessCollection {
     public var endIndex: Int { cString.count - 1 }
     public subscript(position: Int) -> UInt8 { UInt8(bitPattern: cString[position]) }
 
+    /// Lets `Array(path)`, `BytePath(bytes: path[a..<b])` and the like copy memory, not bytes one by one.
+    public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R? {
+        try cString.withUnsafeBufferPointer { chars in
+            try chars.withMemoryRebound(to: UInt8.self) { try body(UnsafeBufferPointer(rebasing: $0.dropLast())) }
+        }
+    }
+
     /// The bytes alone, without the terminator.
     public var bytes: [UInt8] { Array(self) }
 
