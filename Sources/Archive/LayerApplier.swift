@@ -22,17 +22,17 @@ public final class LayerApplier {
     /// Whether to apply ownership and create device nodes (root only).
     let privileged: Bool
     /// Paths this layer created, so an opaque marker spares them (flatten mode).
-    private var created: Set<String> = []
+    private var created: Set<BytePath> = []
     /// Directories this layer made setgid: what is created in them takes their group, so the
     /// owner must be set even when it is ours.
-    private var setgidDirectories: Set<String> = []
+    private var setgidDirectories: Set<BytePath> = []
     private let ownUID = geteuid(), ownGID = getegid()
     /// Directory times are set last: creating children changes them.
-    private var directoryTimes: [([String], timespec)] = []
+    private var directoryTimes: [(BytePath, timespec)] = []
     private var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
 
-    public static let whiteoutPrefix = ".wh."
-    public static let opaqueMarker = ".wh..wh..opq"
+    public static let whiteoutPrefix: BytePath = ".wh."
+    public static let opaqueMarker: BytePath = ".wh..wh..opq"
 
     public init(directory: String, mode: Mode, privileged: Bool = geteuid() == 0) throws {
         self.mode = mode
@@ -52,10 +52,10 @@ public final class LayerApplier {
             stats.add(header)
             try apply(header, body: tar)
         }
-        for (parts, time) in directoryTimes.reversed() {
-            guard let last = parts.last, let dir = try? root.parent(of: parts, create: false) else { continue }
+        for (key, time) in directoryTimes.reversed() {
+            guard let dir = try? root.parent(of: key, create: false) else { continue }
             var times = [time, time]
-            utimensat(dir, last, &times, AT_SYMLINK_NOFOLLOW)
+            utimensat(dir, key.lastComponent.cString, &times, AT_SYMLINK_NOFOLLOW)
         }
         root.invalidate()
         return stats
@@ -95,21 +95,22 @@ public final class LayerApplier {
     }
 
     private func apply(_ header: TarHeader, body: TarReader) throws {
-        let parts = try RootedDirectory.components(header.name)
-        guard let base = parts.last else { return }  // the root itself: keep its own metadata
-        let key = parts.joined(separator: "/")
+        // Names stay bytes all the way to the syscalls: a file called caf\xE9 is made as caf\xE9.
+        let key = try RootedDirectory.clean(header.name)
+        guard !key.isEmpty else { return }  // the root itself: keep its own metadata
+        let base = key.lastComponent
 
         if base.hasPrefix(Self.whiteoutPrefix) {
-            try applyWhiteout(parts, base: base)
+            try applyWhiteout(key, base: base)
             return
         }
         let dir: Int32
         do {
-            dir = try root.parent(of: parts, create: true)
+            dir = try root.parent(of: key, create: true)
         } catch where mode == .overlayDiff {
             // An entry below a path this layer whited out: the whiteout becomes an opaque directory.
-            try replaceWhiteoutParents(parts)
-            dir = try root.parent(of: parts, create: true)
+            try replaceWhiteoutParents(key)
+            dir = try root.parent(of: key, create: true)
         }
         var replacesWhiteout = false
         if let existing = RootedDirectory.stat(dir, base) {
@@ -126,7 +127,7 @@ public final class LayerApplier {
 
         switch header.kind {
         case .regular:
-            let file = openat(dir, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            let file = openat(dir, base.cString, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard file >= 0 else { throw StrataError.posix("cannot create \(key)", errno: errno) }
             defer { close(file) }
             var left = header.size
@@ -143,8 +144,8 @@ public final class LayerApplier {
             }
             try finish(fd: file, header: header, key: key, mtime: mtime)
         case .directory:
-            if mkdirat(dir, base, 0o700) != 0, errno != EEXIST { throw StrataError.posix("cannot create directory \(key)", errno: errno) }
-            let d = openat(dir, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if mkdirat(dir, base.cString, 0o700) != 0, errno != EEXIST { throw StrataError.posix("cannot create directory \(key)", errno: errno) }
+            let d = openat(dir, base.cString, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard d >= 0 else { throw StrataError.posix("cannot open directory \(key)", errno: errno) }
             defer { close(d) }
             if header.mode & 0o2000 != 0 { setgidDirectories.insert(key) }  // S_ISGID
@@ -155,44 +156,44 @@ public final class LayerApplier {
                     throw StrataError.posix("cannot mark \(key) opaque", errno: errno)
                 }
             }
-            directoryTimes.append((parts, mtime))
+            directoryTimes.append((key, mtime))
         case .symlink:
-            guard symlinkat(header.linkName, dir, base) == 0 else { throw StrataError.posix("cannot create symlink \(key)", errno: errno) }
-            if privileged { fchownat(dir, base, uid_t(header.uid), gid_t(header.gid), AT_SYMLINK_NOFOLLOW) }
+            guard symlinkat(header.linkName.cString, dir, base.cString) == 0 else { throw StrataError.posix("cannot create symlink \(key)", errno: errno) }
+            if privileged { fchownat(dir, base.cString, uid_t(header.uid), gid_t(header.gid), AT_SYMLINK_NOFOLLOW) }
             var times = [mtime, mtime]
-            utimensat(dir, base, &times, AT_SYMLINK_NOFOLLOW)
+            utimensat(dir, base.cString, &times, AT_SYMLINK_NOFOLLOW)
         case .hardLink:
-            let targetParts = try RootedDirectory.components(header.linkName, entry: header.name)
-            guard let targetBase = targetParts.last else {
+            let target = try RootedDirectory.clean(header.linkName, entry: header.name)
+            guard !target.isEmpty else {
                 throw StrataError(.invalidArchive, "refusing hard link \"\(header.name)\": it points at the root")
             }
-            let targetDir = try root.openDirectory(targetParts.dropLast()[...], create: false)
+            let targetDir = try root.openDirectory(target.deletingLastComponent, create: false)
             defer { close(targetDir) }
             // linkat without AT_SYMLINK_FOLLOW links the target itself, never what it points to.
-            guard linkat(targetDir, targetBase, dir, base, 0) == 0 else {
+            guard linkat(targetDir, target.lastComponent.cString, dir, base.cString, 0) == 0 else {
                 throw StrataError.posix("cannot hard-link \(key) to \(header.linkName)", errno: errno)
             }
         case .characterDevice, .blockDevice, .fifo:
             let type: mode_t = header.kind == .fifo ? S_IFIFO : header.kind == .characterDevice ? S_IFCHR : S_IFBLK
             if header.kind != .fifo, !privileged { return }  // only root can make device nodes
             let dev = header.kind == .fifo ? 0 : dev_t(strata_makedev(header.deviceMajor, header.deviceMinor))
-            guard mknodat(dir, base, type | 0o600, dev) == 0 else { throw StrataError.posix("cannot create \(key)", errno: errno) }
-            if privileged { fchownat(dir, base, uid_t(header.uid), gid_t(header.gid), AT_SYMLINK_NOFOLLOW) }
-            fchmodat(dir, base, mode_t(header.mode), 0)
+            guard mknodat(dir, base.cString, type | 0o600, dev) == 0 else { throw StrataError.posix("cannot create \(key)", errno: errno) }
+            if privileged { fchownat(dir, base.cString, uid_t(header.uid), gid_t(header.gid), AT_SYMLINK_NOFOLLOW) }
+            fchmodat(dir, base.cString, mode_t(header.mode), 0)
             var times = [mtime, mtime]
-            utimensat(dir, base, &times, AT_SYMLINK_NOFOLLOW)
+            utimensat(dir, base.cString, &times, AT_SYMLINK_NOFOLLOW)
         }
     }
 
     /// Owner, then mode (chown clears setuid), xattrs and times, on an open descriptor.
-    private func finish(fd: Int32, header: TarHeader, key: String, mtime: timespec?) throws {
+    private func finish(fd: Int32, header: TarHeader, key: BytePath, mtime: timespec?) throws {
         // A file this call created in a fresh snapshot directory is ours already: chown only when
         // the tar names another owner, or its directory is setgid and handed down its group.
         // Most layers are root's: one syscall per file saved. (Flattening onto an existing tree
         // may meet a setgid directory from below: it always sets the owner.)
         let alreadyOwned = mode == .overlayDiff && header.kind == .regular
             && uid_t(header.uid) == ownUID && gid_t(header.gid) == ownGID
-            && !setgidDirectories.contains(key.split(separator: "/").dropLast().joined(separator: "/"))
+            && (setgidDirectories.isEmpty || !setgidDirectories.contains(key.deletingLastComponent))
         if privileged, !alreadyOwned, fchown(fd, uid_t(header.uid), gid_t(header.gid)) != 0 {
             throw StrataError.posix("cannot set the owner of \(key)", errno: errno)
         }
@@ -211,63 +212,64 @@ public final class LayerApplier {
         }
     }
 
-    /// Turns whiteout devices on the way to `parts` into opaque directories (overlay form).
-    private func replaceWhiteoutParents(_ parts: [String]) throws {
-        for depth in 1..<parts.count {
-            let prefix = Array(parts[0..<depth])
+    /// Turns whiteout devices on the way to `key` into opaque directories (overlay form).
+    private func replaceWhiteoutParents(_ key: BytePath) throws {
+        for end in key.indices where key[end] == UInt8(ascii: "/") {
+            let prefix = BytePath(bytes: key[..<end])
             let parent = try root.parent(of: prefix, create: true)
-            let name = prefix.last!
+            let name = prefix.lastComponent
             guard let st = RootedDirectory.stat(parent, name), (st.st_mode & S_IFMT) == S_IFCHR, st.st_rdev == 0 else { continue }
-            guard unlinkat(parent, name, 0) == 0, mkdirat(parent, name, 0o755) == 0 else {
-                throw StrataError.posix("cannot replace whiteout \(prefix.joined(separator: "/"))", errno: errno)
+            guard unlinkat(parent, name.cString, 0) == 0, mkdirat(parent, name.cString, 0o755) == 0 else {
+                throw StrataError.posix("cannot replace whiteout \(prefix)", errno: errno)
             }
-            let d = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard d >= 0 else { throw StrataError.posix("cannot open \(prefix.joined(separator: "/"))", errno: errno) }
+            let d = openat(parent, name.cString, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard d >= 0 else { throw StrataError.posix("cannot open \(prefix)", errno: errno) }
             defer { close(d) }
             guard fsetxattr(d, "trusted.overlay.opaque", "y", 1, 0) == 0 else {
-                throw StrataError.posix("cannot mark \(prefix.joined(separator: "/")) opaque", errno: errno)
+                throw StrataError.posix("cannot mark \(prefix) opaque", errno: errno)
             }
             root.invalidate()
         }
     }
 
-    private func applyWhiteout(_ parts: [String], base: String) throws {
+    /// A `.wh.` entry: `base` is the last component of `key`, and names what it hides (bytes
+    /// after the prefix, whatever their encoding) or is the opaque marker.
+    private func applyWhiteout(_ key: BytePath, base: BytePath) throws {
         let dir: Int32
         if mode == .overlayDiff {
-            dir = try root.parent(of: parts, create: true)
+            dir = try root.parent(of: key, create: true)
         } else {
             // Flattening: a whiteout in a directory that is not there has nothing to remove.
-            guard let existing = try? root.parent(of: parts, create: false) else { return }
+            guard let existing = try? root.parent(of: key, create: false) else { return }
             dir = existing
         }
+        let directory = key.deletingLastComponent
         if base == Self.opaqueMarker {
             switch mode {
             case .flatten:
                 // Everything lower layers put in this directory goes; what this layer added stays.
-                let prefix = parts.dropLast().joined(separator: "/")
-                for name in RootedDirectory.list(dir) where !created.contains(prefix.isEmpty ? name : "\(prefix)/\(name)") {
+                for name in RootedDirectory.list(dir) where !created.contains(directory.appending(name)) {
                     try RootedDirectory.removeAll(dir, name)
                 }
             case .overlayDiff:
                 let d = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                guard d >= 0 else { throw StrataError.posix("cannot open \(parts.dropLast().joined(separator: "/"))", errno: errno) }
+                guard d >= 0 else { throw StrataError.posix("cannot open \(directory)", errno: errno) }
                 defer { close(d) }
                 guard fsetxattr(d, "trusted.overlay.opaque", "y", 1, 0) == 0 else {
-                    throw StrataError.posix("cannot mark \(parts.dropLast().joined(separator: "/")) opaque", errno: errno)
+                    throw StrataError.posix("cannot mark \(directory) opaque", errno: errno)
                 }
             }
             return
         }
-        let target = String(base.dropFirst(Self.whiteoutPrefix.count))
+        let target = BytePath(bytes: base.dropFirst(Self.whiteoutPrefix.count))
         guard !target.isEmpty, target != ".", target != ".." else {
-            throw StrataError(.invalidArchive, "refusing whiteout \"\(parts.joined(separator: "/"))\": it names no file")
+            throw StrataError(.invalidArchive, "refusing whiteout \"\(key)\": it names no file")
         }
         // A whiteout hides only what lower layers put there, never this layer's own entries (OCI).
-        let prefix = parts.dropLast().joined(separator: "/")
-        if created.contains(prefix.isEmpty ? target : "\(prefix)/\(target)") { return }
+        if created.contains(directory.appending(target)) { return }
         try RootedDirectory.removeAll(dir, target)
         if mode == .overlayDiff {
-            guard mknodat(dir, target, S_IFCHR, 0) == 0 else {
+            guard mknodat(dir, target.cString, S_IFCHR, 0) == 0 else {
                 throw StrataError.posix("cannot create whiteout for \(target)", errno: errno)
             }
         }

@@ -14,7 +14,7 @@ public struct LayerStats: Sendable, Equatable {
         entries += 1
         switch header.kind {
         case .regular: contentSize += header.size
-        case .symlink: contentSize += Int64(header.linkName.utf8.count)
+        case .symlink: contentSize += Int64(header.linkName.count)
         default: break
         }
     }

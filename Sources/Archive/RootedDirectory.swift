@@ -14,7 +14,7 @@ public final class RootedDirectory {
     public let path: String
     let fd: Int32
     /// The last parent opened, reused while entries stay in one directory (tars are grouped so).
-    private var cachedParent: (path: String, fd: Int32)?
+    private var cachedParent: (path: BytePath, fd: Int32)?
 
     public init(path: String) throws {
         self.path = path
@@ -27,77 +27,72 @@ public final class RootedDirectory {
         close(fd)
     }
 
-    /// Splits an archive path into clean components. Leading `/` and `./` are dropped; a path whose
-    /// `..` would climb above the root is refused (not clamped: such an entry is an attack or a bug).
+    /// Makes an archive path clean: its components joined by "/", without a leading "/" or any
+    /// "." (a path already clean is returned as it is). A path whose `..` would climb above the
+    /// root is refused (not clamped: such an entry is an attack or a bug).
     /// `clamp`: `..` at the root stays at the root, as the kernel resolves a symlink under a chroot.
-    public static func components(_ name: String, entry: String? = nil, clamp: Bool = false) throws -> [String] {
-        var parts: [String] = []
-        for part in name.split(separator: "/", omittingEmptySubsequences: true) {
-            if part == "." { continue }
-            if part == ".." {
-                if clamp, parts.isEmpty { continue }
-                guard !parts.isEmpty else {
-                    throw StrataError(.invalidArchive, "refusing tar entry \"\(entry ?? name)\": its path leads outside the root")
-                }
-                parts.removeLast()
-                continue
-            }
-            parts.append(String(part))
+    public static func clean(_ name: BytePath, entry: BytePath? = nil, clamp: Bool = false) throws -> BytePath {
+        guard let cleaned = name.cleaned(clampingAtTop: clamp) else {
+            throw StrataError(.invalidArchive, "refusing tar entry \"\(entry ?? name)\": its path leads outside the root")
         }
-        return parts
+        return cleaned
     }
 
     /// Opens a directory of the tree (an `strata_o_path()` descriptor the caller closes), creating missing
     /// directories on the way when `create` is set. Symlinks on the way resolve inside the root.
-    func openDirectory(_ parts: ArraySlice<String>, create: Bool, depth: Int = 0) throws -> Int32 {
-        if parts.isEmpty { return dup(fd) }
-        let joined = parts.joined(separator: "/")
+    /// `path` is clean (see `clean`).
+    func openDirectory(_ path: BytePath, create: Bool, depth: Int = 0) throws -> Int32 {
+        if path.isEmpty { return dup(fd) }
         let resolve = UInt64(RESOLVE_IN_ROOT) | UInt64(RESOLVE_NO_MAGICLINKS)
         let flags = UInt64(strata_o_path() | O_DIRECTORY | O_CLOEXEC)
-        var result = strata_openat2(fd, joined, flags, resolve)
+        var result = strata_openat2(fd, path.cString, flags, resolve)
         if result < 0, errno == ENOENT, create {
-            let parent = try openDirectory(parts.dropLast(), create: true)
+            let parentPath = path.deletingLastComponent, name = path.lastComponent
+            let parent = try openDirectory(parentPath, create: true)
             defer { close(parent) }
-            if mkdirat(parent, parts.last!, 0o755) != 0, errno != EEXIST {
-                throw StrataError.posix("cannot create directory \(joined) in \(path)", errno: errno)
+            if mkdirat(parent, name.cString, 0o755) != 0, errno != EEXIST {
+                throw StrataError.posix("cannot create directory \(path) in \(self.path)", errno: errno)
             }
-            result = strata_openat2(fd, joined, flags, resolve)
-            if result < 0, errno == ENOENT, depth < 16, let target = Self.readLink(parent, parts.last!) {
+            result = strata_openat2(fd, path.cString, flags, resolve)
+            if result < 0, errno == ENOENT, depth < 16, let target = Self.readLink(parent, name) {
                 // A dangling symlink: make its target, resolved inside the root (as mkdir -p in a chroot).
-                let base = target.hasPrefix("/") ? [] : Array(parts.dropLast())
-                let targetParts = try Self.components((base + [target]).joined(separator: "/"), clamp: true)
-                close(try openDirectory(targetParts[...], create: true, depth: depth + 1))
-                result = strata_openat2(fd, joined, flags, resolve)
+                let base: BytePath = target.first == UInt8(ascii: "/") ? BytePath() : parentPath
+                let targetPath = try Self.clean(base.appending(target), clamp: true)
+                close(try openDirectory(targetPath, create: true, depth: depth + 1))
+                result = strata_openat2(fd, path.cString, flags, resolve)
             }
         }
         guard result >= 0 else {
             if errno == ENOTDIR {
-                throw StrataError(.invalidArchive, "cannot use \(joined) as a directory in \(path): something else is there")
+                throw StrataError(.invalidArchive, "cannot use \(path) as a directory in \(self.path): something else is there")
             }
             if errno == EXDEV || errno == ELOOP {
-                throw StrataError(.invalidArchive, "refusing path \(joined): it does not resolve inside \(path)")
+                throw StrataError(.invalidArchive, "refusing path \(path): it does not resolve inside \(self.path)")
             }
-            throw StrataError.posix("cannot open directory \(joined) in \(path)", errno: errno)
+            throw StrataError.posix("cannot open directory \(path) in \(self.path)", errno: errno)
         }
         return result
     }
 
-    /// The parent directory of `parts` (cached while entries stay in one directory). Not closed by the caller.
-    func parent(of parts: [String], create: Bool) throws -> Int32 {
-        let key = parts.dropLast().joined(separator: "/")
-        if let cachedParent, cachedParent.path == key { return cachedParent.fd }
-        let opened = try openDirectory(parts.dropLast(), create: create)
+    /// The parent directory of the clean `path` (cached while entries stay in one directory).
+    /// Not closed by the caller.
+    func parent(of path: BytePath, create: Bool) throws -> Int32 {
+        let end = path.lastIndex(of: UInt8(ascii: "/")) ?? path.startIndex
+        // Compared in place: most entries share their predecessor's directory, and need no copy.
+        if let cachedParent, cachedParent.path.elementsEqual(path[..<end]) { return cachedParent.fd }
+        let parentPath = BytePath(bytes: path[..<end])
+        let opened = try openDirectory(parentPath, create: create)
         if let cachedParent { close(cachedParent.fd) }
-        cachedParent = (key, opened)
+        cachedParent = (parentPath, opened)
         return opened
     }
 
     /// The target of a symlink named `name` in `dir`, or nil when it is not one.
-    static func readLink(_ dir: Int32, _ name: String) -> String? {
+    static func readLink(_ dir: Int32, _ name: BytePath) -> BytePath? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlinkat(dir, name, &buffer, buffer.count - 1)
+        let n = readlinkat(dir, name.cString, &buffer, buffer.count - 1)
         guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return buffer.withUnsafeBytes { BytePath(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
     }
 
     /// Forgets the cached parent (after a directory was removed or replaced).
@@ -107,31 +102,31 @@ public final class RootedDirectory {
     }
 
     /// lstat of a name inside a directory descriptor.
-    static func stat(_ dir: Int32, _ name: String) -> stat? {
+    static func stat(_ dir: Int32, _ name: BytePath) -> stat? {
         var st = Glibc.stat()
-        return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st : nil
+        return fstatat(dir, name.cString, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st : nil
     }
 
     /// Removes `name` in `dir`, recursively for a directory, without following any link.
-    static func removeAll(_ dir: Int32, _ name: String) throws {
+    static func removeAll(_ dir: Int32, _ name: BytePath) throws {
         guard let st = stat(dir, name) else { return }
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            let child = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let child = openat(dir, name.cString, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard child >= 0 else { throw StrataError.posix("cannot open \(name) to remove it", errno: errno) }
             for entry in list(child) { try removeAll(child, entry) }
             close(child)
-            guard unlinkat(dir, name, AT_REMOVEDIR) == 0 else { throw StrataError.posix("cannot remove directory \(name)", errno: errno) }
+            guard unlinkat(dir, name.cString, AT_REMOVEDIR) == 0 else { throw StrataError.posix("cannot remove directory \(name)", errno: errno) }
         } else {
-            guard unlinkat(dir, name, 0) == 0 || errno == ENOENT else { throw StrataError.posix("cannot remove \(name)", errno: errno) }
+            guard unlinkat(dir, name.cString, 0) == 0 || errno == ENOENT else { throw StrataError.posix("cannot remove \(name)", errno: errno) }
         }
     }
 
     /// Names in a directory descriptor (the descriptor stays open and usable).
-    static func list(_ dir: Int32) -> [String] {
+    static func list(_ dir: Int32) -> [BytePath] {
         let copy = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard copy >= 0, let stream = fdopendir(copy) else { return [] }
         defer { closedir(stream) }
-        return FileSystem.names(in: stream)
+        return FileSystem.entries(in: stream)
     }
 }
 
@@ -139,8 +134,8 @@ extension RootedDirectory {
     /// Reads a small file of the tree, resolving its path inside the root (an image's /etc/passwd
     /// may be a symlink; it must never lead to the host's). Nil when it does not exist.
     public func readFile(_ path: String, limit: Int = 4 << 20) throws -> [UInt8]? {
-        let parts = try Self.components(path)
-        let f = strata_openat2(fd, parts.joined(separator: "/"), UInt64(O_RDONLY | O_CLOEXEC),
+        let clean = try Self.clean(BytePath(path))
+        let f = strata_openat2(fd, clean.cString, UInt64(O_RDONLY | O_CLOEXEC),
                                UInt64(RESOLVE_IN_ROOT) | UInt64(RESOLVE_NO_MAGICLINKS))
         guard f >= 0 else {
             if errno == ENOENT || errno == ENOTDIR { return nil }
@@ -151,8 +146,8 @@ extension RootedDirectory {
 
     /// Whether `path` names an executable regular file inside the root.
     public func isExecutable(_ path: String) -> Bool {
-        guard let parts = try? Self.components(path), !parts.isEmpty else { return false }
-        let f = strata_openat2(fd, parts.joined(separator: "/"), UInt64(strata_o_path() | O_CLOEXEC),
+        guard let clean = try? Self.clean(BytePath(path)), !clean.isEmpty else { return false }
+        let f = strata_openat2(fd, clean.cString, UInt64(strata_o_path() | O_CLOEXEC),
                                UInt64(RESOLVE_IN_ROOT) | UInt64(RESOLVE_NO_MAGICLINKS))
         guard f >= 0 else { return false }
         defer { close(f) }
@@ -167,17 +162,18 @@ extension RootedDirectory {
     /// returns whether it did. The parent's times are restored, so the creation leaves no trace
     /// a tree comparison would see.
     public func createIfMissing(_ path: String, directory: Bool) throws -> Bool {
-        let parts = try Self.components(path)
-        guard let name = parts.last else { return false }
-        let parent = try openDirectory(parts.dropLast()[...], create: true)
+        let clean = try Self.clean(BytePath(path))
+        guard !clean.isEmpty else { return false }
+        let name = clean.lastComponent
+        let parent = try openDirectory(clean.deletingLastComponent, create: true)
         defer { close(parent) }
         if Self.stat(parent, name) != nil { return false }
         var before = Glibc.stat()
         fstat(parent, &before)
         if directory {
-            guard mkdirat(parent, name, 0o755) == 0 else { throw StrataError.posix("cannot create /\(path)", errno: errno) }
+            guard mkdirat(parent, name.cString, 0o755) == 0 else { throw StrataError.posix("cannot create /\(path)", errno: errno) }
         } else {
-            let f = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            let f = openat(parent, name.cString, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
             guard f >= 0 else { throw StrataError.posix("cannot create /\(path)", errno: errno) }
             close(f)
         }

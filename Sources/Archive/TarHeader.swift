@@ -1,5 +1,9 @@
+import ImageSpec
+
 /// One entry of a tar archive: what `TarReader.next()` returns and `TarWriter.append` takes.
 /// PAX and GNU extensions are already folded in, so `name`, `size` and the rest are the effective values.
+/// Names and link targets are bytes (`BytePath`): tar keeps whatever bytes a file system had,
+/// UTF-8 or not, and so does every reader and writer here.
 public struct TarHeader: Sendable, Equatable {
     /// The entry's type; the raw value is its ustar typeflag.
     public enum Kind: UInt8, Sendable, CaseIterable {
@@ -16,7 +20,7 @@ public struct TarHeader: Sendable, Equatable {
     }
 
     /// The path exactly as stored (no "./" stripping); directories written by `TarWriter` end in "/".
-    public var name: String
+    public var name: BytePath
     public var kind: Kind
     /// Permission bits including setuid, setgid and sticky (the low 12 bits).
     public var mode: UInt32
@@ -30,7 +34,7 @@ public struct TarHeader: Sendable, Equatable {
     public var modificationTime: Int64
     public var modificationNanoseconds: Int32
     /// Target of a symlink or hard link.
-    public var linkName: String
+    public var linkName: BytePath
     public var deviceMajor: UInt32
     public var deviceMinor: UInt32
     /// Extended attributes from PAX `SCHILY.xattr.NAME` records, values as raw bytes.
@@ -39,10 +43,10 @@ public struct TarHeader: Sendable, Equatable {
     public var paxRecords: [String: String]
 
     public init(
-        name: String, kind: Kind = .regular, mode: UInt32 = 0o644,
+        name: BytePath, kind: Kind = .regular, mode: UInt32 = 0o644,
         uid: Int = 0, gid: Int = 0, userName: String = "", groupName: String = "",
         size: Int64 = 0, modificationTime: Int64 = 0, modificationNanoseconds: Int32 = 0,
-        linkName: String = "", deviceMajor: UInt32 = 0, deviceMinor: UInt32 = 0,
+        linkName: BytePath = BytePath(), deviceMajor: UInt32 = 0, deviceMinor: UInt32 = 0,
         xattrs: [String: [UInt8]] = [:], paxRecords: [String: String] = [:]
     ) {
         self.name = name
@@ -62,23 +66,23 @@ public struct TarHeader: Sendable, Equatable {
         self.paxRecords = paxRecords
     }
 
-    public static func file(_ name: String, size: Int64, mode: UInt32 = 0o644, modificationTime: Int64 = 0) -> TarHeader {
+    public static func file(_ name: BytePath, size: Int64, mode: UInt32 = 0o644, modificationTime: Int64 = 0) -> TarHeader {
         TarHeader(name: name, mode: mode, size: size, modificationTime: modificationTime)
     }
 
-    public static func directory(_ name: String, mode: UInt32 = 0o755, modificationTime: Int64 = 0) -> TarHeader {
+    public static func directory(_ name: BytePath, mode: UInt32 = 0o755, modificationTime: Int64 = 0) -> TarHeader {
         TarHeader(name: name, kind: .directory, mode: mode, modificationTime: modificationTime)
     }
 
-    public static func symlink(_ name: String, target: String, modificationTime: Int64 = 0) -> TarHeader {
+    public static func symlink(_ name: BytePath, target: BytePath, modificationTime: Int64 = 0) -> TarHeader {
         TarHeader(name: name, kind: .symlink, mode: 0o777, modificationTime: modificationTime, linkName: target)
     }
 
-    public static func hardLink(_ name: String, target: String, mode: UInt32 = 0o644, modificationTime: Int64 = 0) -> TarHeader {
+    public static func hardLink(_ name: BytePath, target: BytePath, mode: UInt32 = 0o644, modificationTime: Int64 = 0) -> TarHeader {
         TarHeader(name: name, kind: .hardLink, mode: mode, modificationTime: modificationTime, linkName: target)
     }
 
-    public static func device(_ name: String, kind: Kind, major: UInt32, minor: UInt32, mode: UInt32 = 0o666) -> TarHeader {
+    public static func device(_ name: BytePath, kind: Kind, major: UInt32, minor: UInt32, mode: UInt32 = 0o666) -> TarHeader {
         TarHeader(name: name, kind: kind, mode: mode, deviceMajor: major, deviceMinor: minor)
     }
 }

@@ -13,7 +13,7 @@ public final class TarReader {
     /// Stream offset of `buffer[start]`, for error messages.
     private var position: Int64 = 0
 
-    private var entryName = ""
+    private var entryName = BytePath()
     private var entrySize: Int64 = 0
     private var bodyRemaining: Int64 = 0
     private var paddingRemaining = 0
@@ -47,8 +47,8 @@ public final class TarReader {
         }
 
         var records: [String: [UInt8]] = [:]
-        var longName: String?
-        var longLink: String?
+        var longName: BytePath?
+        var longLink: BytePath?
         var pendingMetadata = false
         while true {
             let available = try fill(TarField.blockSize)
@@ -90,10 +90,10 @@ public final class TarReader {
                 globalRecords = globalRecords.filter { !$0.value.isEmpty }
             case UInt8(ascii: "L"):
                 pendingMetadata = true
-                longName = Self.cString(try readMetadata(header))
+                longName = Self.path(try readMetadata(header))
             case UInt8(ascii: "K"):
                 pendingMetadata = true
-                longLink = Self.cString(try readMetadata(header))
+                longLink = Self.path(try readMetadata(header))
             default:
                 header.name = longName ?? header.name
                 header.linkName = longLink ?? header.linkName
@@ -101,7 +101,7 @@ public final class TarReader {
                 var merged = globalRecords
                 for (key, value) in records { merged[key] = value.isEmpty ? nil : value }
                 if !merged.isEmpty { try apply(merged, to: &header) }
-                if typeflag == 0 && header.name.hasSuffix("/") { header.kind = .directory }  // v7 directories
+                if typeflag == 0 && header.name.last == UInt8(ascii: "/") { header.kind = .directory }  // v7 directories
                 if header.size < 0 { throw invalid("negative size \(header.size) for \(quoted(header.name))") }
                 if !header.kind.hasBody { header.size = 0 }
 
@@ -160,13 +160,14 @@ public final class TarReader {
 
     /// Decodes the ustar fields of a block whose checksum is good.
     private func parse(_ b: UnsafeRawBufferPointer) throws -> TarHeader {
-        var name = Self.string(b, TarField.name)
+        // Names are taken as bytes, whatever their encoding (GNU tar writes a file system's bytes).
+        var name = BytePath(Self.field(b, TarField.name))
         // Only POSIX ustar has a prefix; old GNU keeps atime/ctime there.
         let magic = UnsafeRawBufferPointer(rebasing: b[257..<265])
         if magic.elementsEqual("ustar\u{0}00".utf8) {
             let isStar = b[508..<512].elementsEqual("tar\u{0}".utf8)
-            let prefix = Self.string(b, (TarField.prefix.0, isStar ? 131 : TarField.prefix.1))
-            if !prefix.isEmpty { name = prefix + "/" + name }
+            let prefix = Self.field(b, (TarField.prefix.0, isStar ? 131 : TarField.prefix.1))
+            if !prefix.isEmpty { name = BytePath(prefix).appending(name) }
         }
 
         func field(_ f: (Int, Int), _ what: String) throws -> Int64 {
@@ -192,16 +193,21 @@ public final class TarReader {
             userName: Self.string(b, TarField.userName), groupName: Self.string(b, TarField.groupName),
             size: try field(TarField.size, "size"),
             modificationTime: try field(TarField.mtime, "mtime"),
-            linkName: Self.string(b, TarField.linkName),
+            linkName: BytePath(Self.field(b, TarField.linkName)),
             deviceMajor: UInt32(truncatingIfNeeded: try field(TarField.devMajor, "devmajor")),
             deviceMinor: UInt32(truncatingIfNeeded: try field(TarField.devMinor, "devminor")))
     }
 
-    /// The text of a NUL-terminated (or full) field.
-    private static func string(_ b: UnsafeRawBufferPointer, _ f: (Int, Int)) -> String {
+    /// The bytes of a NUL-terminated (or full) field.
+    private static func field(_ b: UnsafeRawBufferPointer, _ f: (Int, Int)) -> UnsafeRawBufferPointer {
         var n = 0
         while n < f.1 && b[f.0 + n] != 0 { n += 1 }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: b[f.0..<f.0 + n]), as: UTF8.self)
+        return UnsafeRawBufferPointer(rebasing: b[f.0..<f.0 + n])
+    }
+
+    /// The text of a NUL-terminated (or full) field (user and group names).
+    private static func string(_ b: UnsafeRawBufferPointer, _ f: (Int, Int)) -> String {
+        String(decoding: field(b, f), as: UTF8.self)
     }
 
     /// An octal field (padded with spaces or NULs) or a GNU base-256 one; nil if malformed.
@@ -233,8 +239,9 @@ public final class TarReader {
         return x
     }
 
-    private static func cString(_ bytes: [UInt8]) -> String {
-        String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    /// A GNU long name or link: the bytes up to the first NUL.
+    private static func path(_ bytes: [UInt8]) -> BytePath {
+        BytePath(bytes: bytes.prefix { $0 != 0 })
     }
 
     /// Says what a first block that is not tar looks like, since that is the usual mistake.
@@ -247,7 +254,7 @@ public final class TarReader {
     // MARK: PAX
 
     /// Parses "LEN KEY=VALUE\n" records into `records`.
-    private func parsePAX(_ data: [UInt8], into records: inout [String: [UInt8]], for name: String) throws {
+    private func parsePAX(_ data: [UInt8], into records: inout [String: [UInt8]], for name: BytePath) throws {
         func malformed() -> StrataError { invalid("malformed PAX record in \(quoted(name))") }
         var i = 0
         while i < data.count {
@@ -278,8 +285,11 @@ public final class TarReader {
         }
         for (key, value) in records {
             switch key {
-            case "path": header.name = text(value)
-            case "linkpath": header.linkName = text(value)
+            // Defined as UTF-8, but archives carry raw bytes here too (Go's writer does, GNU tar's
+            // with hdrcharset=BINARY): the bytes are kept either way.
+            case "path": header.name = BytePath(bytes: value)
+            case "linkpath": header.linkName = BytePath(bytes: value)
+            case "hdrcharset": break  // says how to read the values above; they are kept as bytes anyway
             case "size": header.size = try integer(value, key)
             case "uid": header.uid = Int(try integer(value, key))
             case "gid": header.gid = Int(try integer(value, key))
@@ -434,4 +444,5 @@ public final class TarReader {
     private var after: String { entryName.isEmpty ? "" : " (after \(quoted(entryName)))" }
 
     private func quoted(_ s: String) -> String { "\"\(s)\"" }
+    private func quoted(_ path: BytePath) -> String { "\"\(path)\"" }
 }

@@ -99,7 +99,7 @@ public final class TarWriter {
     /// The header blocks of an entry: a PAX 'x' header with its records when needed, then the ustar block.
     static func encode(_ header: TarHeader) throws -> [UInt8] {
         var name = header.name
-        if header.kind == .directory && !name.hasSuffix("/") { name += "/" }
+        if header.kind == .directory && name.last != UInt8(ascii: "/") { name = name + "/" }
         func reject(_ why: String) -> StrataError { StrataError(.invalidArgument, "cannot write tar entry \"\(name)\": \(why)") }
         guard !name.isEmpty else { throw reject("empty name") }
         guard header.size >= 0 else { throw reject("negative size") }
@@ -109,7 +109,7 @@ public final class TarWriter {
         guard nanos.magnitude < 1_000_000_000,
               nanos == 0 || header.modificationTime == 0 || (nanos < 0) == (header.modificationTime < 0)
         else { throw reject("modificationNanoseconds out of range") }
-        for text in [name, header.linkName, header.userName, header.groupName] where text.utf8.contains(0) {
+        if name.contains(0) || header.linkName.contains(0) || header.userName.utf8.contains(0) || header.groupName.utf8.contains(0) {
             throw reject("NUL byte in a name")
         }
         // A PAX key ends at its first "=", so keys may not contain one.
@@ -120,7 +120,7 @@ public final class TarWriter {
         var pax: [String: [UInt8]] = [:]
         var block = HeaderBlock()
 
-        let nameBytes = Array(name.utf8)
+        let nameBytes = name.bytes
         if let (prefix, rest) = splitName(nameBytes) {
             block.set(rest, TarField.name)
             block.set(prefix, TarField.prefix)
@@ -136,10 +136,9 @@ public final class TarWriter {
             pax["mtime"] = Array(formatTime(header.modificationTime, nanos).utf8)
         }
         block.bytes[TarField.typeflag] = header.kind.rawValue
-        for (key, text, field) in [("linkpath", header.linkName, TarField.linkName),
-                                   ("uname", header.userName, TarField.userName),
-                                   ("gname", header.groupName, TarField.groupName)] {
-            let bytes = Array(text.utf8)
+        for (key, bytes, field) in [("linkpath", header.linkName.bytes, TarField.linkName),
+                                    ("uname", Array(header.userName.utf8), TarField.userName),
+                                    ("gname", Array(header.groupName.utf8), TarField.groupName)] {
             // uname/gname keep a NUL terminator; linkname may fill its field.
             let limit = key == "linkpath" ? field.1 : field.1 - 1
             if bytes.count <= limit && bytes.allSatisfy({ $0 < 0x80 }) {
@@ -160,11 +159,15 @@ public final class TarWriter {
         }
 
         guard !pax.isEmpty else { return block.finalized() }
+        // PAX text is UTF-8 unless the header says otherwise: a name that is not (a Latin-1 file
+        // name, say) goes in as its bytes under hdrcharset=BINARY, as GNU tar writes it. Go's
+        // reader (Docker, umoci) takes the bytes either way.
+        if !name.isUTF8 || !header.linkName.isUTF8 { pax["hdrcharset"] = Array("BINARY".utf8) }
         var records: [UInt8] = []
         for key in pax.keys.sorted() { records += paxRecord(key, pax[key]!) }
         var paxBlock = HeaderBlock()
-        let base = name.utf8.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? []
-        paxBlock.set(Array(("PaxHeaders/" + String(decoding: base, as: UTF8.self)).utf8.prefix(100)), TarField.name)
+        let base = name.split(separator: UInt8(ascii: "/")).last.map(Array.init) ?? []
+        paxBlock.set((Array("PaxHeaders/".utf8) + base).prefix(100), TarField.name)
         paxBlock.setNumber(0o644, TarField.mode)
         paxBlock.setNumber(0, TarField.uid)
         paxBlock.setNumber(0, TarField.gid)
@@ -176,7 +179,7 @@ public final class TarWriter {
 
     /// Keys that mirror TarHeader fields; the reader never leaves them in paxRecords.
     private static func isStructuredKey(_ key: String) -> Bool {
-        ["path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime"].contains(key)
+        ["path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "hdrcharset"].contains(key)
             || key.hasPrefix("SCHILY.xattr.") || key.hasPrefix("GNU.sparse.")
     }
 

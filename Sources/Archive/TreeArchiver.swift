@@ -18,14 +18,15 @@ public struct TreeArchiver {
         return Int64(String(cString: raw))
     }
 
-    /// Archives everything below `root` (not `root` itself) into `writer`.
+    /// Archives everything below `root` (not `root` itself) into `writer`. Names are read and
+    /// written as bytes: a file whose name is not UTF-8 keeps it.
     @discardableResult
     public func archive(directory root: String, into writer: TarWriter) throws -> LayerStats {
         guard FileSystem.isDirectory(root) else {
             throw StrataError(.invalidArgument, "\(root) is not a directory")
         }
         var state = WalkState()
-        try walk(root: root, relative: "", writer: writer, state: &state)
+        try walk(root: BytePath(root), relative: BytePath(), writer: writer, state: &state)
         return state.stats
     }
 
@@ -35,7 +36,7 @@ public struct TreeArchiver {
     public func archiveOverlayUpper(directory root: String, into writer: TarWriter) throws -> LayerStats {
         var state = WalkState()
         state.overlay = true
-        try walk(root: root, relative: "", writer: writer, state: &state)
+        try walk(root: BytePath(root), relative: BytePath(), writer: writer, state: &state)
         return state.stats
     }
 
@@ -46,37 +47,37 @@ public struct TreeArchiver {
     @discardableResult
     public func archiveChanges(lower: String, upper: String, ignoring: Set<String> = [], into writer: TarWriter) throws -> LayerStats {
         var state = WalkState()
-        state.ignoring = ignoring
-        try diffWalk(lower: lower, upper: upper, relative: "", writer: writer, state: &state)
+        state.ignoring = Set(ignoring.map { BytePath($0) })
+        try diffWalk(lower: BytePath(lower), upper: BytePath(upper), relative: BytePath(), writer: writer, state: &state)
         return state.stats
     }
 
     private struct WalkState {
         var stats = LayerStats()
         /// (device, inode) of files with several links → the first name archived, for hard links.
-        var linkTargets: [InodeKey: String] = [:]
+        var linkTargets: [InodeKey: BytePath] = [:]
         var overlay = false
-        var ignoring: Set<String> = []
+        var ignoring: Set<BytePath> = []
     }
 
     private struct InodeKey: Hashable { var device: UInt64; var inode: UInt64 }
 
-    static func sortedNames(_ directory: String) -> [String] {
-        FileSystem.listDirectory(directory).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    /// A directory's names in byte order (the order tar writers and `sort` use).
+    static func sortedNames(_ directory: BytePath) -> [BytePath] {
+        FileSystem.entries(of: directory).sorted()
     }
 
-    private func walk(root: String, relative: String, writer: TarWriter, state: inout WalkState) throws {
-        let directory = relative.isEmpty ? root : "\(root)/\(relative)"
-        for name in Self.sortedNames(directory) {
-            try emit(root: root, relative: relative.isEmpty ? name : "\(relative)/\(name)", writer: writer, state: &state, recurse: true)
+    private func walk(root: BytePath, relative: BytePath, writer: TarWriter, state: inout WalkState) throws {
+        for name in Self.sortedNames(root.appending(relative)) {
+            try emit(root: root, relative: relative.appending(name), writer: writer, state: &state, recurse: true)
         }
     }
 
     /// Writes one entry (and, for a directory with `recurse`, everything below it).
-    private func emit(root: String, relative rel: String, writer: TarWriter, state: inout WalkState, recurse: Bool) throws {
-        let path = "\(root)/\(rel)"
+    private func emit(root: BytePath, relative rel: BytePath, writer: TarWriter, state: inout WalkState, recurse: Bool) throws {
+        let path = root.appending(rel)
         var st = stat()
-        guard Glibc.lstat(path, &st) == 0 else { throw StrataError.posix("cannot stat \(path)", errno: errno) }
+        guard Glibc.lstat(path.cString, &st) == 0 else { throw StrataError.posix("cannot stat \(path)", errno: errno) }
         let type = st.st_mode & S_IFMT
         if state.overlay, type == S_IFCHR, st.st_rdev == 0 {
             try whiteout(rel, writer: writer, state: &state)
@@ -121,38 +122,37 @@ public struct TreeArchiver {
         state.stats.add(header)
         if type == S_IFDIR {
             if state.overlay, Self.isOpaque(path) {
-                try writer.append(TarHeader(name: "\(rel)/\(LayerApplier.opaqueMarker)", modificationTime: header.modificationTime), body: nil)
+                try writer.append(TarHeader(name: rel.appending(LayerApplier.opaqueMarker), modificationTime: header.modificationTime), body: nil)
                 state.stats.add(TarHeader(name: LayerApplier.opaqueMarker))
             }
             if recurse { try walk(root: root, relative: rel, writer: writer, state: &state) }
         }
     }
 
-    private func whiteout(_ rel: String, writer: TarWriter, state: inout WalkState) throws {
-        let parent = PathString(rel).deletingLastComponent
-        let name = PathString(rel).lastComponent
-        let header = TarHeader(name: (parent.isEmpty ? "" : parent + "/") + LayerApplier.whiteoutPrefix + name, mode: 0,
+    /// `.wh.NAME` beside what is gone: the prefix, then the name's own bytes.
+    private func whiteout(_ rel: BytePath, writer: TarWriter, state: inout WalkState) throws {
+        let header = TarHeader(name: rel.deletingLastComponent.appending(LayerApplier.whiteoutPrefix + rel.lastComponent), mode: 0,
                                modificationTime: 0)
         try writer.append(header, body: nil)
         state.stats.add(header)
     }
 
-    private func diffWalk(lower: String, upper: String, relative: String, writer: TarWriter, state: inout WalkState) throws {
-        let upperDir = relative.isEmpty ? upper : "\(upper)/\(relative)"
-        let lowerDir = relative.isEmpty ? lower : "\(lower)/\(relative)"
-        let upperNames = Self.sortedNames(upperDir)
-        let lowerNames = Set(FileSystem.listDirectory(lowerDir))
-        let all = (Set(upperNames).union(lowerNames)).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    private func diffWalk(lower: BytePath, upper: BytePath, relative: BytePath, writer: TarWriter, state: inout WalkState) throws {
+        let upperNames = Self.sortedNames(upper.appending(relative))
+        let lowerNames = Set(FileSystem.entries(of: lower.appending(relative)))
+        let upperSet = Set(upperNames)
+        let all = upperSet.union(lowerNames).sorted()
         for name in all {
-            let rel = relative.isEmpty ? name : "\(relative)/\(name)"
-            guard upperNames.contains(name) else {
+            let rel = relative.appending(name)
+            let lowerPath = lower.appending(rel), upperPath = upper.appending(rel)
+            guard upperSet.contains(name) else {
                 try whiteout(rel, writer: writer, state: &state)
                 continue
             }
-            guard lowerNames.contains(name), let a = Self.lstat("\(lower)/\(rel)"), let b = Self.lstat("\(upper)/\(rel)") else {
+            guard lowerNames.contains(name), let a = Self.lstat(lowerPath), let b = Self.lstat(upperPath) else {
                 if state.ignoring.contains(rel) {
                     // lstat, never stat: the container may have put a symlink to the host there.
-                    if let st = Self.lstat("\(upper)/\(rel)"), (st.st_mode & S_IFMT) == S_IFDIR {
+                    if let st = Self.lstat(upperPath), (st.st_mode & S_IFMT) == S_IFDIR {
                         try diffWalk(lower: lower, upper: upper, relative: rel, writer: writer, state: &state)
                     }
                     continue
@@ -164,7 +164,7 @@ public struct TreeArchiver {
             if bothDirectories {
                 if Self.metadataDiffers(a, b) { try emit(root: upper, relative: rel, writer: writer, state: &state, recurse: false) }
                 try diffWalk(lower: lower, upper: upper, relative: rel, writer: writer, state: &state)
-            } else if Self.differs(a, b, lower: "\(lower)/\(rel)", upper: "\(upper)/\(rel)") {
+            } else if Self.differs(a, b, lower: lowerPath, upper: upperPath) {
                 if (a.st_mode & S_IFMT) == S_IFDIR {
                     // A directory replaced by something else: the directory goes first.
                     try whiteout(rel, writer: writer, state: &state)
@@ -174,9 +174,10 @@ public struct TreeArchiver {
         }
     }
 
-    public static func lstat(_ path: String) -> stat? {
+    /// lstat of a path given as bytes; nil when there is nothing there.
+    public static func lstat(_ path: BytePath) -> stat? {
         var st = stat()
-        return Glibc.lstat(path, &st) == 0 ? st : nil
+        return Glibc.lstat(path.cString, &st) == 0 ? st : nil
     }
 
     static func metadataDiffers(_ a: stat, _ b: stat) -> Bool {
@@ -186,31 +187,32 @@ public struct TreeArchiver {
 
     /// Whether an entry changed between two trees: type, metadata, size, device, link target
     /// (file contents are taken as unchanged when size and nanosecond mtime are, as Docker's naive diff does).
-    static func differs(_ a: stat, _ b: stat, lower: String, upper: String) -> Bool {
+    static func differs(_ a: stat, _ b: stat, lower: BytePath, upper: BytePath) -> Bool {
         if metadataDiffers(a, b) || a.st_size != b.st_size || a.st_rdev != b.st_rdev { return true }
         if (a.st_mode & S_IFMT) == S_IFLNK { return (try? readLink(lower)) != (try? readLink(upper)) }
         return false
     }
 
-    static func isOpaque(_ path: String) -> Bool {
+    static func isOpaque(_ path: BytePath) -> Bool {
         var value = [UInt8](repeating: 0, count: 4)
-        let n = lgetxattr(path, "trusted.overlay.opaque", &value, value.count)
+        let n = lgetxattr(path.cString, "trusted.overlay.opaque", &value, value.count)
         return n == 1 && value[0] == UInt8(ascii: "y")
     }
 
-    static func readLink(_ path: String) throws -> String {
+    /// A symlink's target, byte for byte.
+    static func readLink(_ path: BytePath) throws -> BytePath {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink(path, &buffer, buffer.count - 1)
+        let n = readlink(path.cString, &buffer, buffer.count - 1)
         guard n >= 0 else { throw StrataError.posix("cannot read link \(path)", errno: errno) }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return buffer.withUnsafeBytes { BytePath(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
     }
 
     /// Extended attributes of a path (not following links), as a layer records them.
-    static func xattrs(_ path: String) -> [String: [UInt8]] {
-        let size = llistxattr(path, nil, 0)
+    static func xattrs(_ path: BytePath) -> [String: [UInt8]] {
+        let size = llistxattr(path.cString, nil, 0)
         guard size > 0 else { return [:] }
         var names = [CChar](repeating: 0, count: size)
-        let got = llistxattr(path, &names, size)
+        let got = llistxattr(path.cString, &names, size)
         guard got > 0 else { return [:] }
         var result: [String: [UInt8]] = [:]
         var start = 0
@@ -219,10 +221,10 @@ public struct TreeArchiver {
             start = i + 1
             // Overlay's own bookkeeping never belongs in a layer.
             if name.hasPrefix("trusted.overlay.") || name.hasPrefix("user.overlay.") { continue }
-            let valueSize = lgetxattr(path, name, nil, 0)
+            let valueSize = lgetxattr(path.cString, name, nil, 0)
             guard valueSize >= 0 else { continue }
             var value = [UInt8](repeating: 0, count: valueSize)
-            if valueSize > 0, lgetxattr(path, name, &value, valueSize) < 0 { continue }
+            if valueSize > 0, lgetxattr(path.cString, name, &value, valueSize) < 0 { continue }
             result[name] = value
         }
         return result

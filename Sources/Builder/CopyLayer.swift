@@ -67,7 +67,7 @@ struct CopyLayer {
                 guard n >= 0 else { throw StrataError.posix("cannot read link \(display)", errno: errno) }
                 let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 var h = header(name, kind: .symlink, mode: 0o777)
-                h.linkName = target
+                h.linkName = BytePath(bytes: buffer[0..<n].map { UInt8(bitPattern: $0) })
                 try tar.append(h, data: [])
                 digests[display] = "link:\(target)"
             case S_IFREG:
@@ -115,13 +115,16 @@ struct CopyLayer {
         let base = directory == "/" ? "" : directory
         try ensureParents(base + "/x")
         while var h = try reader.next() {
-            let member = PathString.normalizedMember(h.name)
+            // Context paths are text here (as COPY's): a member name that is not UTF-8 is decoded.
+            let member = PathString.normalizedMember(String(decoding: h.name, as: UTF8.self))
             guard !member.isEmpty, !member.hasPrefix("../"), member != ".." else { continue }
             let destination = "\(base)/\(member)"
             try ensureParents(destination)
             mark(destination)
-            h.name = String(destination.dropFirst())
-            if h.kind == .hardLink { h.linkName = String("\(base)/\(PathString.normalizedMember(h.linkName))".dropFirst()) }
+            h.name = BytePath(String(destination.dropFirst()))
+            if h.kind == .hardLink {
+                h.linkName = BytePath(String("\(base)/\(PathString.normalizedMember(String(decoding: h.linkName, as: UTF8.self)))".dropFirst()))
+            }
             if let owner { (h.uid, h.gid) = owner }
             if let chmod, h.kind != .symlink { h.mode = chmod }
             h.modificationTime = min(h.modificationTime, epoch == 0 ? h.modificationTime : epoch)
@@ -138,8 +141,8 @@ struct CopyLayer {
     }
 
     private func header(_ name: String, kind: TarHeader.Kind, mode: UInt32) -> TarHeader {
-        var h = kind == .directory ? TarHeader.directory(name, mode: mode, modificationTime: epoch)
-                                   : TarHeader.file(name, size: 0, mode: mode, modificationTime: epoch)
+        var h = kind == .directory ? TarHeader.directory(BytePath(name), mode: mode, modificationTime: epoch)
+                                   : TarHeader.file(BytePath(name), size: 0, mode: mode, modificationTime: epoch)
         h.kind = kind
         (h.uid, h.gid) = owner ?? (0, 0)
         return h

@@ -11,11 +11,16 @@ public final class FileReader: ByteReader {
     private let owns: Bool
 
     /// `noFollow`: refuse a symlink in the last component (a tree that may change underfoot).
-    public init(path: String, noFollow: Bool = false) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | (noFollow ? O_NOFOLLOW : 0))
+    public convenience init(path: String, noFollow: Bool = false) throws {
+        try self.init(path: BytePath(path), noFollow: noFollow)
+    }
+
+    /// Opens a path given as bytes (a file of a tree being archived, whose name need not be UTF-8).
+    public init(path: BytePath, noFollow: Bool = false) throws {
+        let fd = open(path.cString, O_RDONLY | O_CLOEXEC | (noFollow ? O_NOFOLLOW : 0))
         guard fd >= 0 else { throw StrataError.posix("cannot open \(path)", errno: errno) }
         self.fd = fd
-        self.path = path
+        self.path = path.description
         owns = true
     }
 
@@ -196,36 +201,46 @@ public enum FileSystem {
     /// `rm -rf --one-file-system`: never follows symlinks, and never descends into another
     /// filesystem mounted below `path` (a container's still-mounted root, say).
     public static func removeTree(_ path: String) {
+        let path = BytePath(path)
         var st = stat()
-        guard lstat(path, &st) == 0 else { return }
+        guard lstat(path.cString, &st) == 0 else { return }
         removeTree(path, st: st, device: st.st_dev)
     }
 
-    private static func removeTree(_ path: String, st: stat, device: dev_t) {
+    /// Byte paths all the way down: a container's files may have names that are not UTF-8.
+    private static func removeTree(_ path: BytePath, st: stat, device: dev_t) {
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
-            unlink(path)
+            unlink(path.cString)
             return
         }
         guard st.st_dev == device else { return }
-        for name in listDirectory(path) {
-            var child = stat()
-            if lstat(path + "/" + name, &child) == 0 { removeTree(path + "/" + name, st: child, device: device) }
+        for name in entries(of: path) {
+            let child = path.appending(name)
+            var childStat = stat()
+            if lstat(child.cString, &childStat) == 0 { removeTree(child, st: childStat, device: device) }
         }
-        rmdir(path)
+        rmdir(path.cString)
     }
 
-    /// Names in a directory (no `.` and `..`), unsorted.
+    /// Names in a directory (no `.` and `..`), unsorted, as text: for directories whose names
+    /// Strata makes (digests, ids) or that come from UTF-8 sources. Trees of untrusted files use
+    /// `entries(of:)`, which keeps every name's bytes.
     public static func listDirectory(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        return names(in: dir)
+        entries(of: BytePath(path)).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Reads an open directory stream to its end (no `.` and `..`).
-    public static func names(in dir: OpaquePointer) -> [String] {
-        var names: [String] = []
+    /// Names in a directory (no `.` and `..`), unsorted, byte for byte.
+    public static func entries(of path: BytePath) -> [BytePath] {
+        guard let dir = opendir(path.cString) else { return [] }
+        defer { closedir(dir) }
+        return entries(in: dir)
+    }
+
+    /// Reads an open directory stream to its end (no `.` and `..`), byte for byte.
+    public static func entries(in dir: OpaquePointer) -> [BytePath] {
+        var names: [BytePath] = []
         while let e = readdir(dir) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+            let name = withUnsafePointer(to: e.pointee.d_name) { BytePath(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
             if name != "." && name != ".." { names.append(name) }
         }
         return names

@@ -11,8 +11,8 @@ public struct ImageDiff: Sendable {
 
     public struct FileChange: Sendable, Equatable {
         public var kind: Kind
-        /// Absolute, as `diff` prints it.
-        public var path: String
+        /// Absolute, as `diff` prints it: the name's exact bytes (a name need not be UTF-8).
+        public var path: BytePath
         /// The file's size in B (in A for a deletion).
         public var size: Int64
         /// Its size in A, for a change.
@@ -37,27 +37,27 @@ struct LayerFileIndex {
         var gid: Int
         var size: Int64
         var modificationTime: Int64
-        var linkName: String
+        var linkName: BytePath
         /// The body's digest, where it was read (files of the layers the images do not share).
         var contentDigest: Digest?
     }
 
-    var entries: [String: Entry] = [:]
+    var entries: [BytePath: Entry] = [:]
 
     /// Adds one layer on top. `hashBodies` reads each file's body to know its content, for
     /// layers whose files may be compared with another image's.
     mutating func apply(_ reader: TarReader, hashBodies: Bool) throws {
+        let whiteout: BytePath = ".wh.", opaque: BytePath = ".wh..wh..opq"
         while let header = try reader.next() {
             try Interruption.check()
-            let path = PathString.normalizedMember(header.name)
-            guard !path.isEmpty else { continue }
-            let (dir, base) = Self.split(path)
-            if base == ".wh..wh..opq" {
+            guard let path = header.name.cleaned(clampingAtTop: true), !path.isEmpty else { continue }
+            let dir = path.deletingLastComponent, base = path.lastComponent
+            if base == opaque {
                 removeTree(under: dir, keepingRoot: true)
                 continue
             }
-            if base.hasPrefix(".wh.") {
-                removeTree(under: dir.isEmpty ? String(base.dropFirst(4)) : "\(dir)/\(base.dropFirst(4))", keepingRoot: false)
+            if base.hasPrefix(whiteout) {
+                removeTree(under: dir.appending(BytePath(bytes: base.dropFirst(whiteout.count))), keepingRoot: false)
                 continue
             }
             var digest: Digest?
@@ -75,19 +75,14 @@ struct LayerFileIndex {
             // A later entry replaces an earlier one of any type (a file over a directory takes its subtree).
             if header.kind != .directory, entries[path]?.kind == .directory { removeTree(under: path, keepingRoot: false) }
             entries[path] = Entry(kind: header.kind, mode: header.mode & 0o7777, uid: header.uid, gid: header.gid,
-                                  size: header.kind == .regular ? header.size : Int64(header.linkName.utf8.count),
+                                  size: header.kind == .regular ? header.size : Int64(header.linkName.count),
                                   modificationTime: header.modificationTime, linkName: header.linkName, contentDigest: digest)
         }
     }
 
-    static func split(_ path: String) -> (String, String) {
-        guard let slash = path.lastIndex(of: "/") else { return ("", path) }
-        return (String(path[..<slash]), String(path[path.index(after: slash)...]))
-    }
-
-    mutating func removeTree(under path: String, keepingRoot: Bool) {
+    mutating func removeTree(under path: BytePath, keepingRoot: Bool) {
         if !keepingRoot { entries[path] = nil }
-        let prefix = path.isEmpty ? "" : path + "/"
+        let prefix: BytePath = path.isEmpty ? "" : "\(path)/"
         for key in entries.keys where key.hasPrefix(prefix) && key != path { entries[key] = nil }
     }
 
@@ -96,15 +91,15 @@ struct LayerFileIndex {
         var changes: [ImageDiff.FileChange] = []
         for (path, new) in b.entries {
             guard let old = a.entries[path] else {
-                changes.append(.init(kind: .added, path: "/" + path, size: new.size))
+                changes.append(.init(kind: .added, path: "/\(path)", size: new.size))
                 continue
             }
             if differs(old, new) {
-                changes.append(.init(kind: .changed, path: "/" + path, size: new.size, previousSize: old.size))
+                changes.append(.init(kind: .changed, path: "/\(path)", size: new.size, previousSize: old.size))
             }
         }
         for (path, old) in a.entries where b.entries[path] == nil {
-            changes.append(.init(kind: .deleted, path: "/" + path, size: old.size))
+            changes.append(.init(kind: .deleted, path: "/\(path)", size: old.size))
         }
         return changes.sorted { $0.path < $1.path }
     }

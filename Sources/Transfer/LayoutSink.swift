@@ -30,11 +30,11 @@ final class TarLayoutSink: LayoutSink {
 
     func addDirectory(_ path: String) throws {
         guard added.insert(path + "/").inserted else { return }
-        try tar.append(TarHeader(name: path + "/", kind: .directory, mode: 0o755), body: nil)
+        try tar.append(TarHeader(name: BytePath(path + "/"), kind: .directory, mode: 0o755), body: nil)
     }
 
     func addFile(_ path: String, size: Int64, from reader: ByteReader, check: () throws -> Void) throws {
-        try tar.append(TarHeader(name: path, kind: .regular, mode: 0o644, size: size), body: reader)
+        try tar.append(TarHeader(name: BytePath(path), kind: .regular, mode: 0o644, size: size), body: reader)
         try check()
         added.insert(path)
     }

@@ -82,15 +82,17 @@ final class StagedArchive: @unchecked Sendable {
             let (reader, _) = try Codecs.decompressing(input)
             let tar = TarReader(reader)
             while let header = try tar.next() {
-                let path = normalize(header.name)
+                // An archive's own member names (manifest.json, blobs/sha256/…) are text.
+                let path = normalize(String(decoding: header.name, as: UTF8.self))
+                let linkName = String(decoding: header.linkName, as: UTF8.self)
                 switch header.kind {
                 case .regular:
                     staged.entries[path] = try staged.stage(path: path, size: header.size, body: tar.bodyReader)
                 case .symlink:
                     let base = PathString(path).deletingLastComponent
-                    staged.links[path] = normalize(header.linkName.hasPrefix("/") ? header.linkName : (base.isEmpty ? header.linkName : "\(base)/\(header.linkName)"))
+                    staged.links[path] = normalize(linkName.hasPrefix("/") ? linkName : (base.isEmpty ? linkName : "\(base)/\(linkName)"))
                 case .hardLink:
-                    staged.links[path] = normalize(header.linkName)
+                    staged.links[path] = normalize(linkName)
                 default:
                     continue
                 }

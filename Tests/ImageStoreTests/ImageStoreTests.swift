@@ -31,7 +31,7 @@ struct ImportTests {
         // The layer is a real tar of the tree.
         let layer = try store.layers(of: image)[0]
         let tar = TarReader(try store.content.open(layer.descriptor.digest))
-        var names: [String] = []
+        var names: [BytePath] = []
         while let h = try tar.next() { names.append(h.name) }
         #expect(names == ["bin/", "bin/hello", "etc/", "etc/hostname"])
         // Docker's size: the bytes of the files, not of the tar around them.

@@ -12,20 +12,20 @@ struct LayerBuilder {
 
     func file(_ name: String, _ body: String = "x", mode: UInt32 = 0o644, uid: Int = 0, gid: Int = 0, mtime: Int64 = 1_000_000,
               xattrs: [String: [UInt8]] = [:]) throws -> LayerBuilder {
-        try tar.append(TarHeader(name: name, mode: mode, uid: uid, gid: gid, size: Int64(body.utf8.count), modificationTime: mtime, xattrs: xattrs),
+        try tar.append(TarHeader(name: BytePath(name), mode: mode, uid: uid, gid: gid, size: Int64(body.utf8.count), modificationTime: mtime, xattrs: xattrs),
                        body: MemoryReader(Array(body.utf8)))
         return self
     }
     func dir(_ name: String, mode: UInt32 = 0o755) throws -> LayerBuilder {
-        try tar.append(.directory(name, mode: mode, modificationTime: 1_000_000), body: nil)
+        try tar.append(.directory(BytePath(name), mode: mode, modificationTime: 1_000_000), body: nil)
         return self
     }
     func symlink(_ name: String, _ target: String) throws -> LayerBuilder {
-        try tar.append(.symlink(name, target: target), body: nil)
+        try tar.append(.symlink(BytePath(name), target: BytePath(target)), body: nil)
         return self
     }
     func hardlink(_ name: String, _ target: String) throws -> LayerBuilder {
-        try tar.append(.hardLink(name, target: target), body: nil)
+        try tar.append(.hardLink(BytePath(name), target: BytePath(target)), body: nil)
         return self
     }
     func entry(_ header: TarHeader) throws -> LayerBuilder {
@@ -143,7 +143,7 @@ struct LayerSemanticsTests {
         try apply([top], to: root, mode: .overlayDiff)
         var st = stat()
         #expect(lstat(root + "/b", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0)
-        #expect(TreeArchiver.isOpaque(root + "/a"))
+        #expect(TreeArchiver.isOpaque(BytePath(root + "/a")))
     }
 
     /// Unpacking skips chown for files already ours, but never where a setgid directory would

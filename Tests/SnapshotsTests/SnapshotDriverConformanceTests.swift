@@ -123,7 +123,7 @@ import ImageStore
         try tar.finish()
         var names: [String] = []
         let reader = TarReader(MemoryReader(out.bytes))
-        while let header = try reader.next() { names.append(header.name) }
+        while let header = try reader.next() { names.append(String(decoding: header.name, as: UTF8.self)) }
         #expect(names.contains("etc/.wh.motd") && names.contains("bin/tool"))
         #expect(!names.contains { $0.hasPrefix("dev") || $0.hasPrefix("proc") || $0 == "etc/hosts" })
     }

@@ -29,7 +29,7 @@ public enum Fixtures {
         let out = MemoryWriter()
         let tar = TarWriter(out)
         for (name, body) in files.sorted(by: { $0.key < $1.key }) {
-            try tar.append(TarHeader(name: name, size: Int64(body.utf8.count), modificationTime: 1_000_000), body: MemoryReader(Array(body.utf8)))
+            try tar.append(TarHeader(name: BytePath(name), size: Int64(body.utf8.count), modificationTime: 1_000_000), body: MemoryReader(Array(body.utf8)))
         }
         try tar.finish()
         return out.bytes

@@ -16,17 +16,17 @@ struct Layer {
 
     func file(_ name: String, _ content: String, mode: UInt32 = 0o644, time: Int64 = 1_700_000_000) throws -> Layer {
         let bytes = Array(content.utf8)
-        try tar.append(TarHeader(name: name, mode: mode, size: Int64(bytes.count), modificationTime: time), body: MemoryReader(bytes))
+        try tar.append(TarHeader(name: BytePath(name), mode: mode, size: Int64(bytes.count), modificationTime: time), body: MemoryReader(bytes))
         return self
     }
 
     func dir(_ name: String, mode: UInt32 = 0o755) throws -> Layer {
-        try tar.append(.directory(name, mode: mode), body: nil)
+        try tar.append(.directory(BytePath(name), mode: mode), body: nil)
         return self
     }
 
     func symlink(_ name: String, _ target: String) throws -> Layer {
-        try tar.append(.symlink(name, target: target), body: nil)
+        try tar.append(.symlink(BytePath(name), target: BytePath(target)), body: nil)
         return self
     }
 
@@ -34,7 +34,7 @@ struct Layer {
     func whiteout(_ name: String) throws -> Layer {
         let slash = name.lastIndex(of: "/")
         let path = slash.map { "\(name[..<$0])/.wh.\(name[name.index(after: $0)...])" } ?? ".wh.\(name)"
-        try tar.append(TarHeader(name: path), body: nil)
+        try tar.append(TarHeader(name: BytePath(path)), body: nil)
         return self
     }
 

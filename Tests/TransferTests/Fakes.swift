@@ -185,7 +185,7 @@ enum Layers {
         let sink = MemoryWriter()
         let tar = TarWriter(sink)
         for (name, content) in files.sorted(by: { $0.key < $1.key }) {
-            try tar.append(TarHeader(name: name, size: Int64(content.utf8.count)), data: Array(content.utf8))
+            try tar.append(TarHeader(name: BytePath(name), size: Int64(content.utf8.count)), data: Array(content.utf8))
         }
         try tar.finish()
         return sink.bytes

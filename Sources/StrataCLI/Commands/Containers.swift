@@ -237,7 +237,8 @@ struct Diff: AsyncParsableCommand {
     @Argument(help: "The container.") var container: String
 
     func run() async throws {
-        emit(try global.engine().diff(container).map { "\($0)\n" }.joined())
+        // Each path's own bytes, as Docker prints them: a file name need not be UTF-8.
+        FileHandle.standardOutput.write(Data(try global.engine().diff(container).flatMap(\.line)))
     }
 }
 

@@ -23,6 +23,7 @@ struct ImageDiffCommand: AsyncParsableCommand {
             return
         }
         var out = ""
+        var lines: [UInt8] = []
         func layers(_ title: String, _ list: [ImageDiff.LayerInfo]) {
             let total = list.reduce(0) { $0 + $1.size }
             out += "\(title): \(list.count) layer\(list.count == 1 ? "" : "s") (\(Units.humanSize(total)))\n"
@@ -32,11 +33,12 @@ struct ImageDiffCommand: AsyncParsableCommand {
         layers("Only in \(first)", diff.onlyInFirst)
         layers("Only in \(second)", diff.onlyInSecond)
         if !diff.changes.isEmpty { out += "\n" }
+        // Paths are written as their bytes, as Docker's `diff` prints them.
         for change in diff.changes {
             let size = change.previousSize.map { "\(Units.humanSize($0)) → \(Units.humanSize(change.size))" } ?? Units.humanSize(change.size)
-            out += "\(change.kind.rawValue) \(change.path)  \(size)\n"
+            lines += Array("\(change.kind.rawValue) ".utf8) + change.path.bytes + Array("  \(size)\n".utf8)
         }
-        emit(out)
+        FileHandle.standardOutput.write(Data(Array(out.utf8) + lines))
     }
 
     func json(_ diff: ImageDiff) -> OrderedJSON {
@@ -48,7 +50,7 @@ struct ImageDiffCommand: AsyncParsableCommand {
             ("FirstOnlyLayers", layers(diff.onlyInFirst)),
             ("SecondOnlyLayers", layers(diff.onlyInSecond)),
             ("Changes", .array(diff.changes.map { change in
-                var fields: [(String, OrderedJSON)] = [("Kind", .string(change.kind.rawValue)), ("Path", .string(change.path)),
+                var fields: [(String, OrderedJSON)] = [("Kind", .string(change.kind.rawValue)), ("Path", .string(change.path.description)),
                                                        ("Size", .int(change.size))]
                 if let previous = change.previousSize { fields.append(("PreviousSize", .int(previous))) }
                 return .object(fields)
