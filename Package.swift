@@ -63,7 +63,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .target(name: "StrataCLI", dependencies: [
-            "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime", "Registry", "Transfer", "Builder",
+            "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime", "Registry", "Transfer", "Builder", "Dockerfile",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),

@@ -190,3 +190,62 @@ extension RootedDirectory {
         return true
     }
 }
+
+extension RootedDirectory {
+    /// Where `path` leads inside the root, as clean components: every symlink on the way is followed
+    /// inside the root (an absolute target starts again at the root, `..` stops at it, as under a
+    /// chroot), and components that do not exist are kept as written. The last component is
+    /// followed too unless `followLast` is false. So `/bin/hello` in a Debian image, whose `/bin`
+    /// is a link to `usr/bin`, is `usr/bin/hello`.
+    public func resolve(_ path: String, followLast: Bool = true) throws -> [String] {
+        var pending = Self.rawComponents(path)
+        var resolved: [String] = []
+        var links = 0
+        var missing = false
+        while !pending.isEmpty {
+            let name = pending.removeFirst()
+            if name == ".." {
+                if !resolved.isEmpty { resolved.removeLast() }
+                continue
+            }
+            if missing {
+                resolved.append(name)
+                continue
+            }
+            let dir = try openDirectory(resolved[...], create: false)
+            defer { close(dir) }
+            guard let st = Self.stat(dir, name) else {
+                missing = true
+                resolved.append(name)
+                continue
+            }
+            if (st.st_mode & S_IFMT) == S_IFLNK, followLast || !pending.isEmpty {
+                links += 1
+                guard links <= 40, let target = Self.readLink(dir, name) else {
+                    throw StrataError.posix("cannot resolve /\((resolved + [name]).joined(separator: "/")) in \(self.path)", errno: ELOOP)
+                }
+                if target.hasPrefix("/") { resolved = [] }
+                pending = Self.rawComponents(target) + pending
+                continue
+            }
+            resolved.append(name)
+        }
+        return resolved
+    }
+
+    /// lstat of a resolved path (components as `resolve` returns them); nil when nothing is there.
+    public func lstat(_ parts: [String]) -> stat? {
+        guard let name = parts.last else {
+            var st = Glibc.stat()
+            return fstat(fd, &st) == 0 ? st : nil
+        }
+        guard let dir = try? openDirectory(parts.dropLast()[...], create: false) else { return nil }
+        defer { close(dir) }
+        return Self.stat(dir, name)
+    }
+
+    /// A path's components without `.` and empty ones, `..` kept (resolved against links as met).
+    static func rawComponents(_ path: String) -> [String] {
+        path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }.map(String.init)
+    }
+}

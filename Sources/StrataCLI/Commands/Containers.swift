@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dockerfile
 import Foundation
 import ImageSpec
 import ImageStore
@@ -271,7 +272,8 @@ struct Commit: AsyncParsableCommand {
         options.reference = try reference.map { try Reference(parsing: $0) }
         options.message = message
         options.author = author
-        options.changes = try change.map { try ConfigChange(parsing: $0) }
+        let changes = try Dockerfile.parseChanges(change)
+        options.change = { try $0.apply(changes: changes) }
         emit(try global.engine().commit(container, options: options).id.description + "\n")
     }
 }

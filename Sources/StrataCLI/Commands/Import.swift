@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dockerfile
 import ImageSpec
 import ImageStore
 
@@ -8,7 +9,7 @@ struct Import: AsyncParsableCommand {
         abstract: "Import a root filesystem (a directory, or a tar: plain, gzip or zstd; - for stdin) as a one-layer image.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: .shortAndLong, help: "Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR).")
+    @Option(name: .shortAndLong, help: "Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME, WORKDIR).")
     var change: [String] = []
     @Option(name: .shortAndLong, help: "Set a commit message for the imported image.") var message: String?
     @Option(help: "Set the platform (os/arch[/variant]) the image is for.") var platform: String?
@@ -21,7 +22,8 @@ struct Import: AsyncParsableCommand {
         if options.reference?.digest != nil {
             throw StrataError(.invalidReference, "invalid reference \"\(reference!)\": cannot import to a digest")
         }
-        options.changes = try change.map { try ConfigChange(parsing: $0) }
+        let changes = try Dockerfile.parseChanges(change)
+        options.change = { try $0.apply(changes: changes) }
         options.message = message
         if let platform { options.platform = try Platform(parsing: platform) }
         let image = try global.store().importImage(from: path, options: options)
