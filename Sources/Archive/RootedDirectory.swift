@@ -192,13 +192,14 @@ extension RootedDirectory {
 }
 
 extension RootedDirectory {
-    /// Where `path` leads inside the root, as clean components: every symlink on the way is followed
-    /// inside the root (an absolute target starts again at the root, `..` stops at it, as under a
-    /// chroot), and components that do not exist are kept as written. The last component is
-    /// followed too unless `followLast` is false. So `/bin/hello` in a Debian image, whose `/bin`
-    /// is a link to `usr/bin`, is `usr/bin/hello`.
+    /// Where `path` leads inside the root, as clean components, as Docker's FollowSymlinkInScope
+    /// finds it: the path is cleaned first, then every symlink on the way is followed inside the
+    /// root (an absolute target starts again at the root; a target's `..` goes up from where the
+    /// link is, never above the root, as under a chroot); components that do not exist are kept
+    /// as written. The last component is followed too unless `followLast` is false. So
+    /// `/bin/hello` in a Debian image, whose `/bin` is a link to `usr/bin`, is `usr/bin/hello`.
     public func resolve(_ path: String, followLast: Bool = true) throws -> [String] {
-        var pending = Self.rawComponents(path)
+        var pending = try Self.components(path, clamp: true)
         var resolved: [String] = []
         var links = 0
         var missing = false
@@ -244,7 +245,7 @@ extension RootedDirectory {
         return Self.stat(dir, name)
     }
 
-    /// A path's components without `.` and empty ones, `..` kept (resolved against links as met).
+    /// A link target's components without `.` and empty ones, `..` kept (it goes up from the link).
     static func rawComponents(_ path: String) -> [String] {
         path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }.map(String.init)
     }
