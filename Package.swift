@@ -70,7 +70,7 @@ let package = Package(
         ]),
         // The use cases, once: pull, push, copy, build, containers, save/load, inspect, image diff.
         .target(name: "StrataEngine", dependencies: [
-            "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime", "Registry", "Transfer", "Builder",
+            "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime", "Registry", "Transfer", "Builder", "Dockerfile",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Flags in, Docker's words out: every command parses, calls one Engine method, renders.

@@ -186,3 +186,70 @@ extension RootedDirectory {
         return true
     }
 }
+
+extension RootedDirectory {
+    /// Where `path` leads inside the root, as clean components, as Docker's FollowSymlinkInScope
+    /// finds it: the path is cleaned first, then every symlink on the way is followed inside the
+    /// root (an absolute target starts again at the root; a target's `..` goes up from where the
+    /// link is, never above the root, as under a chroot); components that do not exist are kept
+    /// as written. The last component is followed too unless `followLast` is false. So
+    /// `/bin/hello` in a Debian image, whose `/bin` is a link to `usr/bin`, is `usr/bin/hello`.
+    public func resolve(_ path: String, followLast: Bool = true) throws -> [String] {
+        // COPY destinations are text; the walk itself goes through the byte-path calls.
+        var pending = try Self.components(path, clamp: true)
+        var resolved: [String] = []
+        var links = 0
+        var missing = false
+        while !pending.isEmpty {
+            let name = pending.removeFirst()
+            if name == ".." {
+                if !resolved.isEmpty { resolved.removeLast() }
+                continue
+            }
+            if missing {
+                resolved.append(name)
+                continue
+            }
+            let dir = try openDirectory(BytePath(resolved.joined(separator: "/")), create: false)
+            defer { close(dir) }
+            guard let st = Self.stat(dir, BytePath(name)) else {
+                missing = true
+                resolved.append(name)
+                continue
+            }
+            if (st.st_mode & S_IFMT) == S_IFLNK, followLast || !pending.isEmpty {
+                links += 1
+                guard links <= 40, let link = Self.readLink(dir, BytePath(name)) else {
+                    throw StrataError.posix("cannot resolve /\((resolved + [name]).joined(separator: "/")) in \(self.path)", errno: ELOOP)
+                }
+                let target = String(decoding: link, as: UTF8.self)
+                if target.hasPrefix("/") { resolved = [] }
+                pending = Self.rawComponents(target) + pending
+                continue
+            }
+            resolved.append(name)
+        }
+        return resolved
+    }
+
+    /// A path's clean components, as text (for paths with no root to resolve them in).
+    public static func components(_ path: String, clamp: Bool) throws -> [String] {
+        String(decoding: try clean(BytePath(path), clamp: clamp), as: UTF8.self).split(separator: "/").map(String.init)
+    }
+
+    /// lstat of a resolved path (components as `resolve` returns them); nil when nothing is there.
+    public func lstat(_ parts: [String]) -> stat? {
+        guard let name = parts.last else {
+            var st = Glibc.stat()
+            return fstat(fd, &st) == 0 ? st : nil
+        }
+        guard let dir = try? openDirectory(BytePath(parts.dropLast().joined(separator: "/")), create: false) else { return nil }
+        defer { close(dir) }
+        return Self.stat(dir, BytePath(name))
+    }
+
+    /// A link target's components without `.` and empty ones, `..` kept (it goes up from the link).
+    static func rawComponents(_ path: String) -> [String] {
+        path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }.map(String.init)
+    }
+}

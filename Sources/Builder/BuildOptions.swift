@@ -20,6 +20,10 @@ public struct BuildOptions: Sendable {
     public var platform: Platform?
     /// Collapse the layers the target stage adds into one.
     public var squash = false
+    /// Date the images by the newest base image (1970 for scratch) instead of the clock, so the
+    /// same inputs make the same image (SOURCE_DATE_EPOCH, when set, wins). COPY never records
+    /// an mtime either way; RUN layers keep the times their commands wrote.
+    public var reproducible = false
 
     public init(context: String, dockerfile: String, dockerfileName: String = "Dockerfile") {
         self.context = context

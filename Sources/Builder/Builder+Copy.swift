@@ -141,24 +141,35 @@ extension Builder {
             throw StrataError(.buildFailed, "\(location): \(what) failed: no source files were specified")
         }
 
-        // Destinations, as Docker places them: a directory's contents (and an archive's) go into
-        // the destination; a file goes to the destination itself unless it names a directory
-        // (a trailing /, or several sources).
+        // Destinations, as Docker places them, inside the image's root: its links are followed
+        // (on Debian `/bin` is `usr/bin`: `COPY x /bin/x` writes `usr/bin/x`, and never a `bin/`
+        // that would hide the link). A directory's contents (and an archive's) go into the
+        // destination; a file goes to the destination itself unless it names a directory (a
+        // trailing /, several sources, or a directory the image has).
+        let imageRoot = try state.image.map(mountReadOnly)
+        if let imageRoot { cleanups.append(imageRoot.release) }
+        let root = try imageRoot.map { try RootedDirectory(path: $0.root) }
+        layer.root = root
         let intoDirectory = destination.hasSuffix("/") || items.count > 1
         let base = destination.hasSuffix("/") && destination.count > 1 ? String(destination.dropLast()) : destination
-        func inside(_ name: String) -> String { (base == "/" ? "/" : base + "/") + name }
+        let placed: String
+        do { placed = try root.map { "/" + (try $0.resolve(base)).joined(separator: "/") } ?? base } catch let e as StrataError {
+            throw e.context("\(location): \(what) to \(rawDestination)")
+        }
+        let isDirectory = root?.lstat(placed.split(separator: "/").map(String.init)).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+        func inside(_ name: String) -> String { (placed == "/" ? "/" : placed + "/") + name }
         for i in items.indices {
             switch items[i].source {
             case .path(let path) where FileSystem.isDirectory(path) && !isSymlink(path):
-                items[i].destination = base
+                items[i].destination = placed
             case .archive:
-                items[i].destination = base
+                items[i].destination = placed
             case .path(let path):
                 // A download carries the file name from its URL in `destination` until here.
                 let name = items[i].destination.isEmpty ? (path as NSString).lastPathComponent : items[i].destination
-                items[i].destination = intoDirectory ? inside(name) : base
+                items[i].destination = intoDirectory || isDirectory ? inside(name) : placed
             case .inline:
-                items[i].destination = intoDirectory ? inside(items[i].destination) : base
+                items[i].destination = intoDirectory || isDirectory ? inside(items[i].destination) : placed
             }
         }
 
@@ -167,27 +178,33 @@ extension Builder {
         defer { withExtendedLifetime(lock) {} }
         let ingest = try store.content.ingest()
         let digests: [String: String]
-        let stats: (digest: Digest, size: Int64)
+        let stats: LayerStats
+        let blob: (digest: Digest, size: Int64)
         do {
             let tar = TarWriter(ingest)
-            digests = try layer.write(items, into: tar, walk: walk)
+            (digests, stats) = try layer.write(items, into: tar, walk: walk)
             try tar.finish()
-            stats = try ingest.commit()
+            blob = try ingest.commit()
         } catch {
             ingest.abort()
-            if let e = error as? StrataError { throw StrataError(e.code, "\(location): \(e.message)") }
+            if let e = error as? StrataError { throw StrataError(e.code, "\(location): \(e.message)", cause: e.cause) }
             throw error
         }
         var inputs = StepInputs(parent: state.image?.id.description ?? "scratch", step: instruction.original)
         inputs.files = digests
         inputs.args = usedArgs(instruction.original, state: state, run: run)
-        let newLayer = ImageStore.Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: stats.digest, size: stats.size),
-                                        diffID: stats.digest, size: stats.size, tarSize: stats.size)
+        // Docker's size for it: the files' bytes, not the tar's.
+        let newLayer = ImageStore.Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: blob.digest, size: blob.size),
+                                        diffID: blob.digest, size: stats.contentSize, tarSize: blob.size)
         let kind = items.count > 1 ? "multi" : (digests.count == 1 ? "file" : "dir")
-        let createdBy = "/bin/sh -c #(nop) \(what) \(kind):\(stats.digest.encoded) in \(destination)"
+        // Docker's words, quirks kept: `--chown=` runs into the hash, the destination is as
+        // written (expanded), and a space ends the comment.
+        let chownWords = try arguments.chown.map { "--chown=\(try expand($0))" } ?? ""
+        let createdBy = state.config.nopCommand("\(what) \(chownWords)\(kind):\(blob.digest.encoded) in \(rawDestination) ", oneWord: true)
         let parent = state.image, config = state.config, created = run.createdDate
         let image = try cached(inputs, state: state, run: &run) {
-            try commitLayer(newLayer, parent: parent, config: config, createdBy: createdBy, created: created)
+            try store.commitStep(ImageStore.Step(created: created, createdBy: createdBy, author: config.author),
+                                 config: config, layer: newLayer, parent: parent)
         }
         state.image = image
         state.config = try store.config(of: image).config

@@ -13,22 +13,22 @@ extension Builder {
         }
         let mounts = try await prepareMounts(arguments.mounts, instruction: instruction, state: state, run: run)
         defer { mounts.release() }
-        let args = state.args.compactMapValues { $0 }
+        // ENV wins over an ARG of the same name, as in Docker: such an ARG neither reaches the
+        // command nor shows in the history.
+        let envKeys = Set((state.config.config.env ?? []).map { String($0.split(separator: "=", maxSplits: 1)[0]) })
+        let args = state.argValues.filter { !envKeys.contains($0.key) }
         let shell = state.config.config.shell ?? ["/bin/sh", "-c"]
-        var command: [String]
-        let display: String
+        let command: [String]
         switch arguments.command {
         case .exec(let words):
             command = words
-            display = words.joined(separator: " ")
         case .shell(let text):
-            let script = Self.script(text, heredocs: instruction.heredocs)
-            command = shell + [script]
-            display = (shell + [script]).joined(separator: " ")
+            command = shell + [Self.script(text, heredocs: instruction.heredocs)]
         }
-        // Docker's history shows the build args a RUN saw: "|2 A=1 B=2 /bin/sh -c …".
-        let argPrefix = args.isEmpty ? "" : "|\(args.count) " + args.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + " "
-        let createdBy = argPrefix + display
+        let display = command.joined(separator: " ")
+        // Docker's history shows the build args a RUN saw: "|2 A=1 B=2 /bin/sh -c …" (sorted as `K=V` words).
+        let argWords = args.map { "\($0.key)=\($0.value)" }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let createdBy = argWords.isEmpty ? display : (["|\(argWords.count)"] + argWords + [display]).joined(separator: " ")
         var inputs = StepInputs(parent: parent.id.description, step: instruction.original)
         inputs.args = args
         inputs.files = mounts.digests
@@ -45,9 +45,7 @@ extension Builder {
             var options = ContainerEngine.CreateOptions(image: parent.id.description)
             options.entrypoint = ""
             options.command = command
-            // ENV wins over an ARG of the same name, as in Docker.
-            let envKeys = Set((config.config.env ?? []).map { String($0.split(separator: "=", maxSplits: 1)[0]) })
-            options.env = args.filter { !envKeys.contains($0.key) }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            options.env = argWords
             options.workingDir = config.config.workingDir.flatMap { $0.isEmpty ? nil : $0 }
             options.user = config.config.user
             options.network = network
@@ -62,12 +60,15 @@ extension Builder {
                 try engine.execute(container.id, attach: .init(stdout: quiet ? nil : 1, stderr: quiet ? nil : 2))
             }
             guard code == 0 else {
-                throw StrataError(.buildFailed, "\(location): The command '\(display)' returned a non-zero code: \(code)")
+                throw StrataError(.buildFailed, "\(location): The command '\(display)' returned a non-zero code: \(code)",
+                                  cause: BuildStepFailure(command: display, status: code))
             }
             let lock = try store.ingestLock()
             defer { withExtendedLifetime(lock) {} }
             let layer = try engine.commitLayer(try engine.lookup(container.id))
-            return try commitLayer(layer, parent: parent, config: config, createdBy: createdBy, created: created)
+            // A RUN that changed nothing adds no layer (an empty-layer step), as in Docker.
+            return try store.commitStep(ImageStore.Step(created: created, createdBy: createdBy, author: config.author),
+                                        config: config, layer: layer, parent: parent)
         }
         state.image = image
         state.config = try store.config(of: image).config

@@ -35,12 +35,16 @@ extension Builder {
         }
         let layer = ImageStore.Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: blob.digest, size: blob.size),
                                      diffID: blob.digest, size: stats.contentSize, tarSize: blob.size)
+        // The stage's history stays, all but its last entry now without a layer; the last one is
+        // the step the squashed layer is added with.
         var config = try store.config(of: image).config
-        config.rootfs = RootFS(diffIDs: baseLayers.map(\.diffID) + [layer.diffID])
         let baseHistory = try base.map { try store.config(of: $0).config.history.count } ?? 0
         var history = config.history
-        for i in history.indices where i >= baseHistory { history[i].emptyLayer = i == history.count - 1 ? nil : true }
+        guard let last = history.popLast() else { return image }
+        for i in history.indices where i >= baseHistory { history[i].emptyLayer = true }
         config.history = history
-        return try store.commitImage(config: config, layers: baseLayers + [layer], tags: [], parent: base?.id)
+        let step = ImageStore.Step(created: last.createdDate ?? run.createdDate, createdBy: last.createdBy, comment: last.comment,
+                                   author: last.author)
+        return try store.commitStep(step, config: config, layer: layer, parent: base)
     }
 }

@@ -18,16 +18,16 @@ struct StageState {
     /// A CMD of this stage (an ENTRYPOINT then keeps it; it drops only an inherited one).
     var cmdSet = false
 
-    /// The environment words expand against: the stage's ENV over its ARGs.
-    var variables: [String: String] {
-        var vars: [String: String] = [:]
-        for (k, v) in args { if let v { vars[k] = v } }
-        for item in config.config.env ?? [] {
-            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            vars[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
-        }
-        return vars
+    /// The ARGs that have values.
+    var argValues: [String: String] { args.compactMapValues { $0 } }
+
+    /// What `ImageConfig.apply` needs of the stage: its ARGs and whether it set a CMD.
+    func scope(_ expander: WordExpander) -> InstructionScope {
+        InstructionScope(expander: expander, args: argValues, cmdSet: cmdSet)
     }
+
+    /// The environment words expand against: the stage's ENV over its ARGs.
+    var variables: [String: String] { InstructionScope(args: argValues).variables(env: config.config.env ?? []) }
 }
 
 /// What went into a step, for its cache key and, on a miss, for saying what changed.
@@ -36,6 +36,9 @@ struct StepInputs: Codable, Equatable {
     var step: String
     var args: [String: String] = [:]
     var files: [String: String] = [:]
+    /// The fixed time the step's image is dated with (`--reproducible`, SOURCE_DATE_EPOCH): an
+    /// image made on the clock is no hit for a build that promises its dates. Nil on the clock.
+    var created: String?
 
     var key: Digest {
         let bytes = (try? JSONCoding.encoder.encode(self)).map(Array.init) ?? Array(step.utf8)
@@ -55,6 +58,7 @@ struct StepInputs: Codable, Equatable {
             return "\(path) changed"
         }
         if last.parent != parent { return firstInStage ? "the base image changed" : nil }
+        if last.created != created { return "the build's date changed (it was \(last.created ?? "the clock"))" }
         return "the image it made before is gone"
     }
 }
@@ -74,24 +78,26 @@ extension Builder {
             throw StrataError(.buildFailed,
                 "\(run.at(stage.from)): stage \(stage.name ?? String(stage.index)) would have \(baseLayers + adding) layers (\(baseLayers) from its base, \(adding) from its steps); Docker and overlayfs allow at most \(Self.maxLayers): merge RUN steps with &&, or build with --squash to collapse the new layers into one")
         }
-        // ONBUILD triggers of the base run first, then the child forgets them (as Docker does).
+        // ONBUILD triggers of the base run first, and the child forgets them (as Docker does:
+        // its first step's image no longer has them).
         if let triggers = state.config.config.onBuild, !triggers.isEmpty {
             say("# Executing \(triggers.count) build trigger\(triggers.count == 1 ? "" : "s")")
+            state.config.config.onBuild = nil
             for trigger in triggers {
                 let parsed = try Dockerfile.parse("FROM scratch\n\(trigger)")
                 guard let instruction = parsed.stages.first?.instructions.first else { continue }
                 try await execute(instruction, state: &state, run: &run)
             }
-            state.image = try commitMetadata(parent: state.image, config: state.config, created: run.createdDate, createdBy: nil) { $0.onBuild = nil }
-            state.config = try store.config(of: state.image!).config
         }
         for instruction in stage.instructions {
             run.step(instruction, say: say)
             try await execute(instruction, state: &state, run: &run)
         }
         guard let image = state.image else {
-            // `FROM scratch` and nothing else: an empty image, as Docker makes.
-            return try commitMetadata(parent: nil, config: state.config, created: run.createdDate, createdBy: nil) { _ in }
+            // `FROM scratch` and nothing else: an empty image with no history.
+            var config = state.config
+            config.created = run.createdDate
+            return try store.commitImage(config: config, layers: [], tags: [])
         }
         return image
     }
@@ -122,122 +128,127 @@ extension Builder {
                 throw StrataError(e.code, "\(run.at(stage.from)): FROM \(name): \(e.message)")
             }
         }
-        let config = try store.config(of: image).config
+        var config = try store.config(of: image).config
         if let created = config.created, created > (run.newestBase ?? .distantPast) { run.newestBase = created }
+        // The images a stage makes have an author only once MAINTAINER says so, as in Docker.
+        config.author = nil
         return StageState(image: image, config: config, index: stage.index)
     }
 
-    /// One instruction: metadata steps change the config; RUN, COPY and ADD add a layer.
+    /// One instruction: metadata steps change the config (WORKDIR also makes its directory);
+    /// RUN, COPY and ADD add a layer.
     func execute(_ instruction: Instruction, state: inout StageState, run: inout BuildRun) async throws {
-        let vars = state.variables
-        func expand(_ word: String) throws -> String {
-            do { return try run.expander.expand(word, lookup: { vars[$0] }).value } catch let e as StrataError {
-                throw StrataError(e.code, "\(run.at(instruction)): \(e.message)")
-            }
-        }
-        func words(_ word: String) throws -> [String] {
-            try run.expander.expand(word, lookup: { vars[$0] }).words
-        }
         defer { state.stepIndex += 1 }
         switch instruction.arguments {
         case .from:
             throw StrataError(.invalidDockerfile, "\(run.at(instruction)): FROM inside a stage")
         case .arg(let declarations):
+            // Every default expands against what was in scope before the instruction, as in Docker.
+            let vars = state.variables
+            var values: [(String, String?)] = []
             for d in declarations {
-                let value = try run.options.buildArgs[d.name] ?? d.defaultValue.map(expand) ?? run.metaArgs[d.name] ?? run.predefinedArgs[d.name]
-                state.args[d.name] = .some(value)
+                do {
+                    values.append((d.name, try run.options.buildArgs[d.name] ?? d.defaultValue.map { try run.expander.expand($0, variables: vars).value }
+                        ?? run.metaArgs[d.name] ?? run.predefinedArgs[d.name]))
+                } catch let e as StrataError { throw e.context(run.at(instruction)) }
             }
-            // ARG changes no config: nothing to commit, as in Docker's history.
-        case .env(let pairs):
-            var env = state.config.config.env ?? []
-            var scope = vars
-            for pair in pairs {
-                let key = pair.key
-                let value = try run.expander.expand(pair.value, lookup: { scope[$0] }).value
-                scope[key] = value
-                env.removeAll { $0.hasPrefix(key + "=") }
-                env.append("\(key)=\(value)")
-            }
-            try metadataStep(instruction, state: &state, run: &run) { $0.env = env }
-        case .label(let pairs):
-            var labels = state.config.config.labels ?? [:]
-            for pair in pairs { labels[try expand(pair.key)] = try expand(pair.value) }
-            try metadataStep(instruction, state: &state, run: &run) { $0.labels = labels }
-        case .expose(let ports):
-            var exposed = Set(state.config.config.exposedPorts ?? [])
-            for port in try ports.flatMap(words) { exposed.insert(port.contains("/") ? port : "\(port)/tcp") }
-            try metadataStep(instruction, state: &state, run: &run) { $0.exposedPorts = exposed.sorted() }
-        case .volume(let paths):
-            var volumes = Set(state.config.config.volumes ?? [])
-            for path in try paths.flatMap(words) { volumes.insert(path) }
-            try metadataStep(instruction, state: &state, run: &run) { $0.volumes = volumes.sorted() }
-        case .user(let user):
-            let value = try expand(user)
-            try metadataStep(instruction, state: &state, run: &run) { $0.user = value }
-        case .workdir(let path):
-            let value = try expand(path)
-            let current = state.config.config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"
-            let absolute = value.hasPrefix("/") ? value : (current as NSString).appendingPathComponent(value)
-            try metadataStep(instruction, state: &state, run: &run) { $0.workingDir = absolute }
-        case .cmd(let form):
-            let cmd = commandWords(form, shell: state.config.config.shell)
-            try metadataStep(instruction, state: &state, run: &run) { $0.cmd = cmd }
-            state.cmdSet = true
-        case .entrypoint(let form):
-            let entrypoint = commandWords(form, shell: state.config.config.shell)
-            let inherited = !state.cmdSet
-            try metadataStep(instruction, state: &state, run: &run) { config in
-                config.entrypoint = entrypoint
-                // As Docker: an ENTRYPOINT drops the CMD inherited from the base.
-                if inherited { config.cmd = nil }
-            }
-        case .shell(let shell):
-            try metadataStep(instruction, state: &state, run: &run) { $0.shell = shell }
-        case .stopSignal(let signal):
-            let value = try expand(signal)
-            try metadataStep(instruction, state: &state, run: &run) { $0.stopSignal = value }
-        case .healthcheck(let check):
-            var healthcheck = ImageSpec.Healthcheck(test: check.test)
-            healthcheck.interval = check.interval
-            healthcheck.timeout = check.timeout
-            healthcheck.startPeriod = check.startPeriod
-            healthcheck.startInterval = check.startInterval
-            healthcheck.retries = check.retries
-            try metadataStep(instruction, state: &state, run: &run) { $0.healthcheck = healthcheck }
-        case .onbuild(let trigger):
-            var triggers = state.config.config.onBuild ?? []
-            triggers.append(trigger.expression)
-            try metadataStep(instruction, state: &state, run: &run) { $0.onBuild = triggers }
-        case .maintainer(let name):
-            let value = try expand(name)
-            try metadataStep(instruction, state: &state, run: &run, author: value) { _ in }
+            // Recorded as Docker does: an empty-layer step with the ARG's words (its defaults).
+            try metadataStep(instruction, state: &state, run: &run)
+            for (name, value) in values { state.args[name] = .some(value) }
         case .run(let arguments):
             try await runStep(instruction, arguments, state: &state, run: &run)
         case .copy(let arguments), .add(let arguments):
             try await copyStep(instruction, arguments, state: &state, run: &run)
+        case .workdir:
+            try workdirStep(instruction, state: &state, run: &run)
+        default:
+            try metadataStep(instruction, state: &state, run: &run)
         }
     }
 
-    /// CMD and ENTRYPOINT words: exec form as written; shell form through the stage's SHELL.
-    func commandWords(_ form: CommandForm, shell: [String]?) -> [String] {
-        switch form {
-        case .exec(let words): return words
-        case .shell(let text): return (shell ?? ["/bin/sh", "-c"]) + [text]
+    /// The config with the instruction applied, and what it records (errors name the line).
+    func applied(_ instruction: Instruction, state: inout StageState, run: BuildRun) throws -> (ImageConfig, AppliedInstruction) {
+        var config = state.config
+        var scope = state.scope(run.expander)
+        do {
+            let applied = try config.apply(instruction, scope: &scope)
+            state.cmdSet = scope.cmdSet
+            return (config, applied)
+        } catch let e as StrataError {
+            throw StrataError(e.code == .invalidArgument ? .buildFailed : e.code, "\(run.at(instruction)): \(instruction.keyword): \(e.message)", cause: e.cause)
         }
     }
 
     /// A step that changes only the config: cached by its text and the variables it reads.
-    func metadataStep(_ instruction: Instruction, state: inout StageState, run: inout BuildRun, author: String? = nil,
-                      change: @escaping (inout ContainerConfig) -> Void) throws {
+    func metadataStep(_ instruction: Instruction, state: inout StageState, run: inout BuildRun) throws {
+        let (config, applied) = try applied(instruction, state: &state, run: run)
         var inputs = StepInputs(parent: state.image?.id.description ?? "scratch", step: instruction.original)
         inputs.args = usedArgs(instruction.original, state: state, run: run)
-        let config = state.config, parent = state.image, created = run.createdDate
+        let parent = state.image, created = run.createdDate
         let image = try cached(inputs, state: state, run: &run) {
-            try commitMetadata(parent: parent, config: config, created: created, createdBy: "/bin/sh -c #(nop) \(instruction.original)",
-                               author: author) { change(&$0) }
+            try store.commitStep(ImageStore.Step(created: created, createdBy: applied.createdBy, author: config.author),
+                                 config: config, layer: nil, parent: parent)
         }
         state.image = image
         state.config = try store.config(of: image).config
+    }
+
+    /// WORKDIR: the config's working directory, and — as Docker's classic builder makes it in a
+    /// container it commits — the directory itself: a layer (size 0) when the image lacks it,
+    /// none when it is there. Links on the way are followed inside the image's root.
+    func workdirStep(_ instruction: Instruction, state: inout StageState, run: inout BuildRun) throws {
+        let (config, applied) = try applied(instruction, state: &state, run: run)
+        var inputs = StepInputs(parent: state.image?.id.description ?? "scratch", step: instruction.original)
+        inputs.args = usedArgs(instruction.original, state: state, run: run)
+        let parent = state.image, created = run.createdDate, epoch = run.epoch ?? 0
+        let location = run.at(instruction)
+        let image = try cached(inputs, state: state, run: &run) {
+            let lock = try store.ingestLock()
+            defer { withExtendedLifetime(lock) {} }
+            let layer: ImageStore.Layer?
+            do { layer = try directoryLayer(config.config.workingDir ?? "/", in: parent, epoch: epoch) } catch let e as StrataError {
+                throw StrataError(.buildFailed, "\(location): WORKDIR \(config.config.workingDir ?? ""): \(e.message)", cause: e.cause)
+            }
+            return try store.commitStep(ImageStore.Step(created: created, createdBy: applied.createdBy, author: config.author),
+                                        config: config, layer: layer, parent: parent)
+        }
+        state.image = image
+        state.config = try store.config(of: image).config
+    }
+
+    /// A layer that makes `path` (and its missing parents: 0755, root's) in the image, or nil when
+    /// the image has the directory. The caller holds the ingest lock.
+    func directoryLayer(_ path: String, in image: ImageStore.Image?, epoch: Int64) throws -> ImageStore.Layer? {
+        let mounted = try image.map(mountReadOnly)
+        defer { mounted?.release() }
+        let root = try mounted.map { try RootedDirectory(path: $0.root) }
+        let parts = try root?.resolve(path) ?? RootedDirectory.components(path, clamp: true)
+        if let st = root?.lstat(parts) {
+            guard st.st_mode & S_IFMT == S_IFDIR else {
+                throw StrataError(.buildFailed, "Cannot mkdir: /\(parts.joined(separator: "/")) is not a directory")
+            }
+            return nil
+        }
+        guard !parts.isEmpty else { return nil }
+        var layer = CopyLayer()
+        layer.epoch = epoch
+        layer.root = root
+        let ingest = try store.content.ingest()
+        do {
+            let tar = TarWriter(ingest)
+            let empty = "\(store.root)/tmp/build-dir-\(UInt64.random(in: 0...UInt64.max))"
+            try FileSystem.createDirectory(empty, mode: 0o755)
+            defer { FileSystem.removeTree(empty) }
+            let (_, stats) = try layer.write([CopyLayer.Item(source: .path(empty), destination: "/" + parts.joined(separator: "/"), display: path)],
+                                             into: tar, walk: { _ in [] })
+            try tar.finish()
+            let blob = try ingest.commit()
+            return ImageStore.Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: blob.digest, size: blob.size),
+                                    diffID: blob.digest, size: stats.contentSize, tarSize: blob.size)
+        } catch {
+            ingest.abort()
+            throw error
+        }
     }
 
     /// The build args a step's text names, with their values (they belong in its cache key).
@@ -253,6 +264,8 @@ extension Builder {
     /// Looks the step up in the cache, or makes it and records it; prints Docker's lines.
     func cached(_ inputs: StepInputs, state: StageState, run: inout BuildRun,
                 make: () throws -> ImageStore.Image) throws -> ImageStore.Image {
+        var inputs = inputs
+        inputs.created = run.fixedDate.map(RFC3339.format)
         let key = inputs.key
         let slot = slotName(state: state, run: run)
         if !run.options.noCache, let hit = try store.cachedBuildStep(key) {
@@ -278,42 +291,5 @@ extension Builder {
     func slotName(state: StageState, run: BuildRun) -> String {
         let path = URL(fileURLWithPath: run.context.root).standardizedFileURL.path
         return "\(path)|\(run.options.dockerfileName)|\(state.index)|\(state.stepIndex)"
-    }
-
-    /// A new image: the parent's layers, its config changed, one history entry.
-    @discardableResult
-    func commitMetadata(parent: ImageStore.Image?, config: ImageConfig? = nil, created: Date, createdBy: String?,
-                        author: String? = nil, change: (inout ContainerConfig) -> Void) throws -> ImageStore.Image {
-        var config = try config ?? parent.map { try store.config(of: $0).config } ?? ImageConfig(architecture: Platform.host.architecture, os: Platform.host.os)
-        var runConfig = config.config
-        change(&runConfig)
-        config.config = runConfig
-        config.created = created
-        if let author { config.author = author }
-        if let createdBy {
-            var history = config.history
-            var entry = History(created: created, createdBy: createdBy, emptyLayer: true)
-            entry.author = author
-            history.append(entry)
-            config.history = history
-        }
-        let layers = try parent.map { try store.layers(of: $0) } ?? []
-        return try store.commitImage(config: config, layers: layers, tags: [], parent: parent?.id)
-    }
-
-
-    /// A new image with one more layer on top of the parent's.
-    func commitLayer(_ layer: ImageStore.Layer, parent: ImageStore.Image?, config: ImageConfig, createdBy: String,
-                     created: Date) throws -> ImageStore.Image {
-        var config = config
-        config.created = created
-        var rootfs = config.rootfs
-        rootfs.diffIDs.append(layer.diffID)
-        config.rootfs = rootfs
-        var history = config.history
-        history.append(History(created: created, createdBy: createdBy))
-        config.history = history
-        let layers = try parent.map { try store.layers(of: $0) } ?? []
-        return try store.commitImage(config: config, layers: layers + [layer], tags: [], parent: parent?.id)
     }
 }

@@ -35,9 +35,27 @@ public final class Builder {
 
     /// Builds the target stage (the last by default) and the stages it needs; tags the result.
     public func build(_ options: BuildOptions) async throws -> ImageStore.Image {
-        let file = try Dockerfile.parse(options.dockerfile)
-        let context = try BuildContext(root: options.context)
+        var file = try Dockerfile.parse(options.dockerfile)
         let expander = WordExpander(escape: file.directives.escape.character)
+        let targetIndex: Int
+        if let target = options.target {
+            guard let stage = file.stage(named: target) else {
+                throw StrataError(.buildFailed, "failed to reach build target \(target) in Dockerfile")
+            }
+            targetIndex = stage.index
+        } else {
+            targetIndex = file.stages.count - 1
+        }
+        // `--label`s are LABEL steps at the end of the target stage, sorted by key, taken as
+        // given (never expanded) — as Docker adds them, history entries and step lines included.
+        for (key, value) in options.labels.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            let line = file.stages[targetIndex].instructions.last?.endLine ?? file.stages[targetIndex].from.endLine
+            file.stages[targetIndex].instructions.append(Instruction(
+                keyword: "LABEL", startLine: line, endLine: line, original: "LABEL \(key)=\(value)",
+                arguments: .label([KeyValuePair(key: Self.literalWord(key, escape: expander.escape),
+                                                value: Self.literalWord(value, escape: expander.escape))])))
+        }
+        let context = try BuildContext(root: options.context)
         var run = BuildRun(options: options, file: file, context: context, expander: expander)
 
         // Meta ARGs: defaults, overridden by --build-arg; only they expand in FROM lines.
@@ -50,20 +68,8 @@ public final class Builder {
                 run.metaArgs[d.name] = value
             }
         }
-        let targetIndex: Int
-        if let target = options.target {
-            guard let stage = file.stage(named: target) else {
-                throw StrataError(.buildFailed, "failed to reach build target \(target) in Dockerfile")
-            }
-            targetIndex = stage.index
-        } else {
-            targetIndex = file.stages.count - 1
-        }
         let needed = try neededStages(file, target: targetIndex, run: run)
         run.totalSteps = file.metaArgs.count + needed.sorted().reduce(0) { $0 + 1 + file.stages[$1].instructions.count }
-        run.reproducibleByDefault = !needed.contains { index in
-            file.stages[index].instructions.contains { if case .run = $0.arguments { return true } else { return false } }
-        }
         for instruction in file.metaArgs { run.step(instruction, say: say) }
 
         var final: ImageStore.Image?
@@ -72,13 +78,6 @@ public final class Builder {
             run.stageImages[index] = final
         }
         guard var image = final else { throw StrataError(.buildFailed, "nothing to build") }
-        if !options.labels.isEmpty {
-            image = try commitMetadata(parent: image, created: run.createdDate, createdBy: nil) { config in
-                var labels = config.labels ?? [:]
-                for (k, v) in options.labels { labels[k] = v }
-                config.labels = labels
-            }
-        }
         if options.squash {
             image = try squash(image, onto: run.stageBases[targetIndex] ?? nil, run: run)
         }
@@ -88,6 +87,11 @@ public final class Builder {
             say("Successfully tagged \(tag.withDefaultTag.familiarString)")
         }
         return image
+    }
+
+    /// A word that expands to exactly `text`: single-quoted, each `'` closed, escaped and reopened.
+    static func literalWord(_ text: String, escape: Character) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\(escape)''") + "'"
     }
 
     /// The target and every stage it reaches through FROM or COPY --from, by index.
@@ -136,9 +140,7 @@ struct BuildRun {
     var explainedMiss = false
     /// Timestamps in what the build writes: SOURCE_DATE_EPOCH when set.
     let epoch = TreeArchiver.sourceDateEpoch
-    /// A build without RUN steps is reproducible by default: its times are its newest base
-    /// image's (1970 for scratch), not the clock's.
-    var reproducibleByDefault = false
+    /// The newest base image's creation time: what `--reproducible` dates the images by.
     var newestBase: Date?
 
     init(options: BuildOptions, file: Dockerfile, context: BuildContext, expander: WordExpander) {
@@ -173,8 +175,14 @@ struct BuildRun {
     /// Names a step in errors: the Dockerfile and line.
     func at(_ instruction: Instruction) -> String { "\(options.dockerfileName):\(instruction.startLine)" }
 
-    var createdDate: Date {
+    /// When the images a step makes are dated: now, as Docker and BuildKit date them; with
+    /// SOURCE_DATE_EPOCH that time; with `--reproducible` the newest base image's (1970 for
+    /// scratch), so the same inputs make the same image IDs.
+    var createdDate: Date { fixedDate ?? Date() }
+
+    /// The time images are dated with when it is not the clock's.
+    var fixedDate: Date? {
         if let epoch { return Date(timeIntervalSince1970: Double(epoch)) }
-        return reproducibleByDefault ? newestBase ?? Date(timeIntervalSince1970: 0) : Date()
+        return options.reproducible ? newestBase ?? Date(timeIntervalSince1970: 0) : nil
     }
 }

@@ -6,7 +6,8 @@ import ContentStore
 extension ImageStore {
     public struct ImportOptions: Sendable {
         public var reference: Reference?
-        public var changes: [ConfigChange] = []
+        /// `--change`: applied to the new image's config (Dockerfile's `ImageConfig.apply(changes:)`).
+        public var change: (@Sendable (inout ImageConfig) throws -> Void)?
         public var message: String?
         public var platform: Platform = .host
         public init() {}
@@ -15,9 +16,17 @@ extension ImageStore {
     /// `strata import`: a root filesystem (a directory, or a tar — plain, gzip or zstd — or `-`
     /// for stdin) becomes a one-layer image, like `docker import`.
     public func importImage(from source: String, options: ImportOptions = ImportOptions()) throws -> Image {
+        let created = TreeArchiver.sourceDateEpoch.map { Date(timeIntervalSince1970: Double($0)) } ?? Date()
+        var config = ImageConfig(architecture: options.platform.architecture, os: options.platform.os)
+        config.variant = options.platform.variant
+        // Changes first: a bad one fails before anything is stored.
+        if let change = options.change {
+            try change(&config)
+            if config.config.json.isEmpty { config.json["config"] = nil }
+        }
+
         let lock = try ingestLock()
         defer { withExtendedLifetime(lock) {} }
-
         let ingest = try content.ingest()
         let layerDigest: Digest
         let tarSize: Int64
@@ -38,34 +47,9 @@ extension ImageStore {
         }
         let layer = Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: layerDigest, size: tarSize),
                           diffID: layerDigest, size: stats.contentSize, tarSize: tarSize)
-
-        let created = TreeArchiver.sourceDateEpoch.map { Date(timeIntervalSince1970: Double($0)) } ?? Date()
-        var config = ImageConfig(architecture: options.platform.architecture, os: options.platform.os,
-                                 diffIDs: [layerDigest], created: created)
-        config.variant = options.platform.variant
-        var container = ContainerConfig()
-        for change in options.changes { try change.apply(to: &container) }
-        if !container.json.isEmpty { config.config = container }
         // As `docker import`: the message, or where the image came from, is both comment and history.
-        let comment = options.message ?? "Imported from \(source)"
-        config.history = [History(created: created, createdBy: "", comment: comment)]
-        config.comment = comment
-
-        return try commitImage(config: config, layers: [layer], tags: options.reference.map { [$0] } ?? [])
-    }
-
-    /// Writes a config and an OCI manifest over layers already in the store, and records the image
-    /// (commit, build). The caller holds the ingest lock.
-    public func commitImage(config: ImageConfig, layers: [Layer], tags: [Reference], parent: Digest? = nil) throws -> Image {
-        let configBytes = try config.encoded()
-        let configDigest = try content.ingest(bytes: configBytes)
-        let manifest = Manifest(mediaType: .ociManifest,
-                                config: Descriptor(mediaType: .ociConfig, digest: configDigest, size: Int64(configBytes.count)),
-                                layers: layers.map(\.descriptor))
-        let manifestBytes = Array(try JSONCoding.encoder.encode(manifest))
-        let manifestDigest = try content.ingest(bytes: manifestBytes)
-        return try record(NewImage(manifestDigest: manifestDigest, manifestMediaType: .ociManifest, config: config,
-                                   configDigest: configDigest, layers: layers, parent: parent), tags: tags).image
+        let step = Step(created: created, createdBy: "", comment: options.message ?? "Imported from \(source)")
+        return try commitStep(step, config: config, layer: layer, parent: nil, tags: options.reference.map { [$0] } ?? [])
     }
 
     /// Decompresses (gzip or zstd, sniffed) and copies a tar into `sink`, checking as it goes that it

@@ -15,7 +15,8 @@ extension ContainerEngine {
         public var reference: Reference?
         public var message: String?
         public var author: String?
-        public var changes: [ConfigChange] = []
+        /// `--change`: applied to the image's config first (Dockerfile's `ImageConfig.apply(changes:)`).
+        public var change: (@Sendable (inout ImageConfig) throws -> Void)?
         public init() {}
     }
 
@@ -26,28 +27,16 @@ extension ContainerEngine {
         guard let base = try store.image(id: c.imageID) else {
             throw StrataError(.imageUnknown, "the image of container \(c.shortID) is gone from the store")
         }
+        // Changes first: a bad one fails before the layer is written.
+        var config = try store.config(of: base).config
+        try options.change?(&config)
         let lock = try store.ingestLock()
         defer { withExtendedLifetime(lock) {} }
         let newLayer = try commitLayer(c)
-
-        var config = try store.config(of: base).config
-        var runConfig = config.config
-        for change in options.changes { try change.apply(to: &runConfig) }
-        config.config = runConfig
         let created = TreeArchiver.sourceDateEpoch.map { Date(timeIntervalSince1970: Double($0)) } ?? Date()
-        config.created = created
-        if let author = options.author { config.author = author }
-        config.comment = options.message
-        var rootfs = config.rootfs
-        rootfs.diffIDs.append(newLayer.diffID)
-        config.rootfs = rootfs
-        var history = config.history
-        var step = History(created: created, createdBy: c.command, comment: options.message)
-        step.author = options.author
-        history.append(step)
-        config.history = history
-        return try store.commitImage(config: config, layers: try store.layers(of: base) + [newLayer],
-                                     tags: options.reference.map { [$0] } ?? [], parent: base.id)
+        // As Docker's commit: the author is the one given (none clears the base's), so is the comment.
+        let step = ImageStore.Step(created: created, createdBy: c.command, comment: options.message, author: options.author)
+        return try store.commitStep(step, config: config, layer: newLayer, parent: base, tags: options.reference.map { [$0] } ?? [])
     }
 
     /// The container's changes as a new layer (a plain tar) in the content store, not yet part of

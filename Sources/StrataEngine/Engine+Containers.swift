@@ -1,3 +1,4 @@
+import Dockerfile
 import Foundation
 
 extension Engine {
@@ -92,6 +93,15 @@ extension Engine {
     /// `strata commit`: the container's changes as a new image on top of its own.
     public func commit(_ name: String, options: ContainerEngine.CommitOptions = .init()) throws -> ImageStore.Image {
         try containers.commit(name, options: options)
+    }
+
+    /// `commit -c` and `import -c` lines (`CMD ["sh"]`, `ENV A=1`…) as one change of an image's
+    /// config: parsed by the Dockerfile parser and applied as the builder applies its steps.
+    /// Nil when there are none.
+    public static func configChange(_ lines: [String]) throws -> (@Sendable (inout ImageConfig) throws -> Void)? {
+        guard !lines.isEmpty else { return nil }
+        let changes = try Dockerfile.parseChanges(lines)
+        return { try $0.apply(changes: changes) }
     }
 
     /// `strata export`: the container's root filesystem as a tar.

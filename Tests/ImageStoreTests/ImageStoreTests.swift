@@ -12,8 +12,11 @@ struct ImportTests {
         let rootfs = Fixtures.rootfs()
         var options = ImageStore.ImportOptions()
         options.reference = try Reference(parsing: "demo/app:1")
-        options.changes = try ["CMD [\"/bin/hello\"]", "ENV A=1 B=\"two words\"", "WORKDIR /srv", "EXPOSE 80 53/udp", "LABEL k=v"]
-            .map { try ConfigChange(parsing: $0) }
+        // What `import -c` gives the store: a change of the config (parsed and applied by Dockerfile's code).
+        options.change = { config in
+            config.config.cmd = ["/bin/hello"]
+            config.config.env = ["A=1", "B=two words"]
+        }
         options.message = "first"
         let image = try store.importImage(from: rootfs, options: options)
         let (config, bytes) = try store.config(of: image)
@@ -21,9 +24,6 @@ struct ImportTests {
         #expect(config.rootfs.diffIDs.count == 1)
         #expect(config.config.cmd == ["/bin/hello"])
         #expect(config.config.env == ["A=1", "B=two words"])
-        #expect(config.config.workingDir == "/srv")
-        #expect(config.config.exposedPorts == ["53/udp", "80/tcp"])
-        #expect(config.config.labels == ["k": "v"])
         #expect(config.history.first?.comment == "first")
         #expect(try store.resolve("demo/app:1").id == image.id)
         #expect(try store.resolve(image.id.short).id == image.id)
@@ -74,7 +74,7 @@ struct ImportTests {
         var a = ImageStore.ImportOptions(), b = ImageStore.ImportOptions()
         a.reference = try Reference(parsing: "one")
         b.reference = try Reference(parsing: "two")
-        b.changes = [try ConfigChange(parsing: "CMD sh")]
+        b.change = { $0.config.cmd = ["sh"] }
         let one = try store.importImage(from: rootfs, options: a)
         let two = try store.importImage(from: rootfs, options: b)
         #expect(one.id != two.id)
@@ -83,14 +83,60 @@ struct ImportTests {
         #expect(FileSystem.listDirectory(store.root + "/blobs/sha256").count == 5)
     }
 
-    @Test(arguments: [("FROM x", "not a valid change command"), ("CMD", "requires at least one argument"),
-                      ("EXPOSE 99999", "invalid port"), ("ENV =x", "is not KEY=VALUE")])
-    func rejectsBadChanges(_ line: String, _ reason: String) {
-        #expect {
-            var c = ContainerConfig()
-            try ConfigChange(parsing: line).apply(to: &c)
-        } throws: { error in
-            (error as? StrataError)?.message.contains(reason) ?? false
+    @Test func aChangeThatFailsStoresNothing() throws {
+        let before = try StoreSnapshot(store)
+        var options = ImageStore.ImportOptions()
+        options.change = { _ in throw StrataError(.invalidArgument, "Invalid containerPort: 70000") }
+        #expect(throws: StrataError.self) { _ = try store.importImage(from: Fixtures.rootfs(), options: options) }
+        #expect(try StoreSnapshot(store) == before)
+    }
+}
+
+/// `commitStep`: the one way a layer and its history entry are added (build, commit, import, squash).
+struct CommitStepTests {
+    let store = try! ImageStore(root: Fixtures.temporaryDirectory("store"))
+
+    func layer(_ files: [String: String]) throws -> ImageStore.Layer {
+        let tar = try Fixtures.layer(files)
+        let digest = try store.content.ingest(bytes: tar)
+        return ImageStore.Layer(descriptor: Descriptor(mediaType: .ociLayer, digest: digest, size: Int64(tar.count)),
+                                diffID: digest, size: Int64(files.values.map(\.utf8.count).reduce(0, +)), tarSize: Int64(tar.count))
+    }
+
+    @Test func addsTheLayerTheHistoryAndTheParent() throws {
+        var options = ImageStore.ImportOptions()
+        options.message = "base"
+        let base = try store.importImage(from: Fixtures.rootfs(), options: options)
+        var config = try store.config(of: base).config
+        config.author = "someone else"
+        config.config.cmd = ["run"]
+        let created = Date(timeIntervalSince1970: 1_700_000_000)
+        let lock = try store.ingestLock()
+        defer { withExtendedLifetime(lock) {} }
+        let added = try layer(["f": "12345"])
+        let step = try store.commitStep(ImageStore.Step(created: created, createdBy: "/bin/sh -c make", author: "me"),
+                                        config: config, layer: added, parent: base)
+        let result = try store.config(of: step).config
+        #expect(result.rootfs.diffIDs == (try store.layers(of: base)).map(\.diffID) + [added.diffID])
+        #expect(result.history.count == 2)
+        #expect(result.history.last == {
+            var h = History(created: created, createdBy: "/bin/sh -c make")
+            h.author = "me"
+            return h
+        }())
+        #expect(result.created == created && result.author == "me" && result.comment == nil && result.config.cmd == ["run"])
+        #expect(step.parent == base.id && step.size == base.size + 5)
+
+        // No layer, or an empty one: an empty-layer entry, no diff ID, and no author given clears it.
+        let empty = try layer([:])
+        #expect(empty.diffID == ImageStore.emptyLayerDiffID)
+        for candidate in [nil, empty] {
+            let meta = try store.commitStep(ImageStore.Step(created: created, createdBy: "/bin/sh -c #(nop)  ENV A=1"),
+                                            config: result, layer: candidate, parent: step)
+            let metaConfig = try store.config(of: meta).config
+            #expect(metaConfig.rootfs == result.rootfs)
+            #expect(try store.layers(of: meta) == store.layers(of: step))
+            #expect(metaConfig.history.last?.isEmptyLayer == true && metaConfig.author == nil)
         }
     }
 }
@@ -136,7 +182,7 @@ struct NamesTests {
         let a = try importImage("a", files: ["shared": "x"])
         var o = ImageStore.ImportOptions()
         o.reference = try Reference(parsing: "b")
-        o.changes = [try ConfigChange(parsing: "CMD b")]
+        o.change = { $0.config.cmd = ["b"] }
         let b = try store.importImage(from: Fixtures.rootfs(files: ["shared": "x"]), options: o)
         _ = try store.remove("a", force: false)
         #expect(try store.image(id: a.id) == nil)

@@ -14,6 +14,8 @@ struct Build: AsyncParsableCommand {
     @Flag(name: .customLong("no-cache"), help: "Do not use cache when building the image.") var noCache = false
     @Flag(help: "Always attempt to pull a newer version of the base images.") var pull = false
     @Flag(help: "Squash the layers the build adds into one.") var squash = false
+    @Flag(help: "Date the images by the newest base image (1970 for scratch) instead of now, so the same inputs give the same image ID.")
+    var reproducible = false
     @Option(name: .customLong("label"), help: ArgumentHelp("Set metadata for an image.", valueName: "K=V")) var labels: [String] = []
     @Option(help: "Networking mode for the RUN instructions: default, host or none.") var network = "default"
     @Option(help: "Progress output: auto, plain or tty (all print the classic step lines).") var progress = "auto"
@@ -46,6 +48,7 @@ struct Build: AsyncParsableCommand {
         options.noCache = noCache
         options.pull = pull
         options.squash = squash
+        options.reproducible = reproducible
         options.quiet = quiet
         switch network {
         case "default", "host": options.network = .host
@@ -65,13 +68,21 @@ struct Build: AsyncParsableCommand {
         // Base-image pulls show on stderr when the output is only the image ID.
         let pulls = PullRenderer(quiet: quiet, toStandardError: quiet)
         let request = options
-        let image = try await Interruptible.run(cleanup: { engine.removeTemporaries() }) {
-            try await engine.build(request) { event in
-                switch event {
-                case .line(let line): if !quiet { emit(line + "\n") }
-                case .pull(let pull): pulls.handle(pull)
+        let image: ImageStore.Image
+        do {
+            image = try await Interruptible.run(cleanup: { engine.removeTemporaries() }) {
+                try await engine.build(request) { event in
+                    switch event {
+                    case .line(let line): if !quiet { emit(line + "\n") }
+                    case .pull(let pull): pulls.handle(pull)
+                    }
                 }
             }
+        } catch let e as StrataError {
+            // A RUN that failed: exit with its status, as `docker build` does.
+            guard let failure = e.cause(as: BuildStepFailure.self), failure.status > 0, failure.status < 256 else { throw e }
+            warn("Error: \(e.message)")
+            throw ExitCode(failure.status)
         }
         if let iidfile { try FileSystem.writeAtomically(iidfile, Array(image.id.description.utf8)) }
         if quiet { emit(image.id.description + "\n") }

@@ -257,7 +257,7 @@ struct Commit: AsyncParsableCommand {
         options.reference = try reference.map { try Reference(parsing: $0) }
         options.message = message
         options.author = author
-        options.changes = try change.map { try ConfigChange(parsing: $0) }
+        options.change = try Engine.configChange(change)
         emit(try global.engine().commit(container, options: options).id.description + "\n")
     }
 }

@@ -7,7 +7,7 @@ struct Import: AsyncParsableCommand {
         abstract: "Import a root filesystem (a directory, or a tar: plain, gzip or zstd; - for stdin) as a one-layer image.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: .shortAndLong, help: "Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR).")
+    @Option(name: .shortAndLong, help: "Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME, WORKDIR).")
     var change: [String] = []
     @Option(name: .shortAndLong, help: "Set a commit message for the imported image.") var message: String?
     @Option(help: "Set the platform (os/arch[/variant]) the image is for.") var platform: String?
@@ -17,7 +17,7 @@ struct Import: AsyncParsableCommand {
     func run() async throws {
         var options = ImageStore.ImportOptions()
         options.reference = try reference.map { try Reference(parsing: $0) }
-        options.changes = try change.map { try ConfigChange(parsing: $0) }
+        options.change = try Engine.configChange(change)
         options.message = message
         if let platform { options.platform = try Platform(parsing: platform) }
         let engine = try global.engine()
