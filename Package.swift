@@ -111,6 +111,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "DockerfileTests", dependencies: ["Dockerfile", "ImageSpec"], resources: [.copy("Golden")]),
+        .testTarget(name: "BuilderTests", dependencies: ["Builder", "ImageSpec"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Archive", "ImageSpec", "ImageStore", "Snapshots"]),
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "ImageSpec"]),
         .testTarget(name: "StrataEngineTests", dependencies: ["StrataEngine", "RegistryTestSupport", "StoreFixtures"]),

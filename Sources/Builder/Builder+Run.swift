@@ -51,10 +51,10 @@ extension Builder {
             options.network = network
             options.mounts = mounts.specs
             let container = try engine.create(options)
-            say(" ---> Running in \(container.shortID)")
+            report(.runningIn(container: container.shortID))
             defer {
                 _ = try? engine.remove(container.id, force: true)
-                say("Removing intermediate container \(container.shortID)")
+                report(.removedContainer(container.shortID))
             }
             let code = try mounts.whileLocked {
                 try engine.execute(container.id, attach: .init(stdout: quiet ? nil : 1, stderr: quiet ? nil : 2))

@@ -65,10 +65,10 @@ struct StepInputs: Codable, Equatable {
 
 extension Builder {
     func buildStage(_ stage: Stage, run: inout BuildRun, isTarget: Bool) async throws -> ImageStore.Image {
-        run.step(stage.from, say: say)
+        run.step(stage.from, report: report)
         var state = try await base(of: stage, run: &run)
         run.stageBases[stage.index] = .some(state.image)
-        if let image = state.image { say(" ---> \(image.id.encoded.prefix(12))") }
+        if let image = state.image { report(.image(image.id)) }
         // Docker's (and overlay's) limit, checked before any step runs.
         let baseLayers = try state.image.map { try store.layers(of: $0).count } ?? 0
         let adding = (state.config.config.onBuild ?? []).count + stage.instructions.filter {
@@ -81,7 +81,7 @@ extension Builder {
         // ONBUILD triggers of the base run first, and the child forgets them (as Docker does:
         // its first step's image no longer has them).
         if let triggers = state.config.config.onBuild, !triggers.isEmpty {
-            say("# Executing \(triggers.count) build trigger\(triggers.count == 1 ? "" : "s")")
+            report(.executingTriggers(count: triggers.count))
             state.config.config.onBuild = nil
             for trigger in triggers {
                 let parsed = try Dockerfile.parse("FROM scratch\n\(trigger)")
@@ -90,7 +90,7 @@ extension Builder {
             }
         }
         for instruction in stage.instructions {
-            run.step(instruction, say: say)
+            run.step(instruction, report: report)
             try await execute(instruction, state: &state, run: &run)
         }
         guard let image = state.image else {
@@ -269,21 +269,21 @@ extension Builder {
         let key = inputs.key
         let slot = slotName(state: state, run: run)
         if !run.options.noCache, let hit = try store.cachedBuildStep(key) {
-            say(" ---> Using cache")
-            say(" ---> \(hit.id.encoded.prefix(12))")
+            report(.usingCache)
+            report(.image(hit.id))
             return hit
         }
         if !run.options.noCache, !run.explainedMiss {
             let last = try store.lastBuildStep(slot: slot).flatMap { try? JSONCoding.decode(StepInputs.self, from: Data($0.utf8), what: "build cache") }
             if let reason = inputs.reason(against: last, firstInStage: state.stepIndex == 0) {
-                say(" ---> cache miss: \(reason)")
+                report(.cacheMiss(reason: reason))
                 run.explainedMiss = true
             }
         }
         let image = try make()
         let json = (try? JSONCoding.encoder.encode(inputs)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         try store.recordBuildStep(key, image: image.id, slot: slot, inputs: json)
-        say(" ---> \(image.id.encoded.prefix(12))")
+        report(.image(image.id))
         return image
     }
 

@@ -17,16 +17,16 @@ public final class Builder {
     /// Fetches a base image the store lacks (or every base, with `--pull`).
     let pullImage: (String) async throws -> ImageStore.Image
     /// Progress lines (stdout in Docker's words).
-    let say: (String) -> Void
+    let report: (BuildProgress) -> Void
     /// Where `ADD <url>` downloads go through: the registry client's HTTP stack.
     let transport: HTTPTransport
 
     public init(store: ImageStore, engine: ContainerEngine, pullImage: @escaping (String) async throws -> ImageStore.Image,
-                say: @escaping (String) -> Void, transport: HTTPTransport = .shared) {
+                report: @escaping (BuildProgress) -> Void, transport: HTTPTransport = .shared) {
         self.store = store
         self.engine = engine
         self.pullImage = pullImage
-        self.say = say
+        self.report = report
         self.transport = transport
     }
 
@@ -70,7 +70,7 @@ public final class Builder {
         }
         let needed = try neededStages(file, target: targetIndex, run: run)
         run.totalSteps = file.metaArgs.count + needed.sorted().reduce(0) { $0 + 1 + file.stages[$1].instructions.count }
-        for instruction in file.metaArgs { run.step(instruction, say: say) }
+        for instruction in file.metaArgs { run.step(instruction, report: report) }
 
         var final: ImageStore.Image?
         for index in needed.sorted() {
@@ -81,10 +81,10 @@ public final class Builder {
         if options.squash {
             image = try squash(image, onto: run.stageBases[targetIndex] ?? nil, run: run)
         }
-        say("Successfully built \(image.id.encoded.prefix(12))")
+        report(.built(image.id))
         for tag in options.tags {
             try store.tag(image.id.description, as: tag.description)
-            say("Successfully tagged \(tag.withDefaultTag.familiarString)")
+            report(.tagged(tag.withDefaultTag))
         }
         return image
     }
@@ -167,9 +167,9 @@ struct BuildRun {
         }).value
     }
 
-    mutating func step(_ instruction: Instruction, say: (String) -> Void) {
+    mutating func step(_ instruction: Instruction, report: (BuildProgress) -> Void) {
         stepNumber += 1
-        say("Step \(stepNumber)/\(totalSteps) : \(instruction.original)")
+        report(.step(number: stepNumber, total: totalSteps, instruction: instruction.original))
     }
 
     /// Names a step in errors: the Dockerfile and line.

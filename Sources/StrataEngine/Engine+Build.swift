@@ -1,11 +1,9 @@
 @_exported import Builder
 import Foundation
 
-/// What a build reports.
+/// What a build reports: the builder's steps, and the pulls of base images the store lacks.
 public enum BuildEvent: Sendable {
-    /// A line of the classic builder's output ("Step 2/5 : RUN make", " ---> Using cache", …).
-    case line(String)
-    /// A base image is being pulled.
+    case progress(BuildProgress)
     case pull(PullEvent)
 }
 
@@ -16,7 +14,7 @@ extension Engine {
         let store = try self.store
         let builder = Builder(store: store, engine: try containers, pullImage: { [self] name in
             try await self.image(name, pull: .always, events: { events(.pull($0)) })
-        }, say: { events(.line($0)) })
+        }, report: { events(.progress($0)) })
         return try await builder.build(options)
     }
 }

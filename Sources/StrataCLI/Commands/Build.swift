@@ -73,7 +73,7 @@ struct Build: AsyncParsableCommand {
             image = try await Interruptible.run(cleanup: { engine.removeTemporaries() }) {
                 try await engine.build(request) { event in
                     switch event {
-                    case .line(let line): if !quiet { emit(line + "\n") }
+                    case .progress(let progress): if !quiet { emit(progress.dockerLine + "\n") }
                     case .pull(let pull): pulls.handle(pull)
                     }
                 }
@@ -98,5 +98,22 @@ struct Build: AsyncParsableCommand {
             throw StrataError(.invalidArgument, "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat \(path): no such file or directory")
         }
         return (String(decoding: try FileSystem.readFile(path), as: UTF8.self), (path as NSString).lastPathComponent)
+    }
+}
+
+extension BuildProgress {
+    /// The line Docker's classic builder prints for it.
+    var dockerLine: String {
+        switch self {
+        case .step(let number, let total, let instruction): return "Step \(number)/\(total) : \(instruction)"
+        case .image(let id): return " ---> \(id.encoded.prefix(12))"
+        case .usingCache: return " ---> Using cache"
+        case .cacheMiss(let reason): return " ---> cache miss: \(reason)"
+        case .runningIn(let container): return " ---> Running in \(container)"
+        case .removedContainer(let container): return "Removing intermediate container \(container)"
+        case .executingTriggers(let count): return "# Executing \(count) build trigger\(count == 1 ? "" : "s")"
+        case .built(let id): return "Successfully built \(id.encoded.prefix(12))"
+        case .tagged(let reference): return "Successfully tagged \(reference.familiarString)"
+        }
     }
 }
