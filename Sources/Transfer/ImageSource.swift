@@ -6,6 +6,9 @@ import Registry
 /// or a stream pushed chunk by chunk (a download).
 public enum BlobContent: Sendable {
     case file(String)
+    /// A blob file of the local content store: its digest and size were checked when it was
+    /// stored, and store blobs are never rewritten, so a destination need not hash it again.
+    case stored(String)
     case stream(@Sendable (_ consume: (ByteBuffer) async throws -> Void) async throws -> Void)
     /// Bytes a source already wrote to disk and hashed (an archive being loaded): read like a
     /// file, or — by the store they were staged in — adopted without a copy.
@@ -14,7 +17,7 @@ public enum BlobContent: Sendable {
     /// The local file holding the bytes, if they are in one.
     public var localFile: String? {
         switch self {
-        case .file(let path): return path
+        case .file(let path), .stored(let path): return path
         case .staged(let blob): return blob.path
         case .stream: return nil
         }

@@ -96,7 +96,7 @@ public final class RegistryDestination: ImageDestination {
             session = location
         }
         switch content {
-        case .file, .staged:
+        case .file, .stored, .staged:
             try await client.upload(repository, session: session, descriptor: blob, file: content.localFile!, chunkSize: chunkSize, progress: progress)
         case .stream:
             // A stream (another registry's download) is spooled and verified first: an upload

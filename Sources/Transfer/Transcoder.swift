@@ -73,7 +73,7 @@ enum Transcoder {
 func withReader<T: Sendable>(_ content: BlobContent, progress: (@Sendable (Int64) -> Void)? = nil,
                              _ body: @escaping @Sendable (ByteReader) throws -> T) async throws -> T {
     switch content {
-    case .file, .staged:
+    case .file, .stored, .staged:
         let path = content.localFile!
         return try await onThread("strata-blob") {
             let reader = try FileReader(path: path)

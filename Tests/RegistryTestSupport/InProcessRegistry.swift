@@ -100,17 +100,11 @@ public final class InProcessRegistry: @unchecked Sendable {
         let sslContext = try tls ? NIOSSLContext(configuration: TestCertificate.shared.serverConfiguration()) : nil
         let holder = RegistryHolder()
         let children = ChildChannels()
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                children.add(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    if let sslContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(RegistryChannelHandler(holder: holder))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        let channel = try await children.listen { pipeline in
+            if let sslContext { try pipeline.addHandler(NIOSSLServerHandler(context: sslContext)) }
+            try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+            try pipeline.addHandler(RegistryChannelHandler(holder: holder))
+        }
         let registry = InProcessRegistry(port: channel.localAddress?.port ?? 0, auth: auth, tls: tls, channel: channel, children: children)
         holder.registry = registry
         return registry
@@ -447,24 +441,6 @@ final class RegistryHolder: @unchecked Sendable {
     var registry: InProcessRegistry? {
         get { lock.withLock { value } }
         set { lock.withLock { value = newValue } }
-    }
-}
-
-/// The connections a server accepted, to close them when it stops.
-final class ChildChannels: @unchecked Sendable {
-    private let lock = NSLock()
-    private var channels: [Channel] = []
-
-    func add(_ channel: Channel) {
-        lock.withLock {
-            channels.removeAll { !$0.isActive }
-            channels.append(channel)
-        }
-    }
-
-    func closeAll() async {
-        let all = lock.withLock { channels }
-        for channel in all { try? await channel.close() }
     }
 }
 

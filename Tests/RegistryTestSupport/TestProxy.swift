@@ -37,15 +37,9 @@ public final class TestProxy: @unchecked Sendable {
     public static func start(aliases: [String: String] = [:], credentials: (username: String, password: String)? = nil) async throws -> TestProxy {
         let holder = ProxyHolder()
         let children = ChildChannels()
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                children.add(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ProxyFrontHandler(holder: holder))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        let channel = try await children.listen { pipeline in
+            try pipeline.addHandler(ProxyFrontHandler(holder: holder))
+        }
         let proxy = TestProxy(port: channel.localAddress?.port ?? 0, aliases: aliases, credentials: credentials, channel: channel, children: children)
         holder.proxy = proxy
         return proxy

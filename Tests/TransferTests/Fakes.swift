@@ -116,7 +116,7 @@ final class MemoryDestination: ImageDestination, @unchecked Sendable {
         defer { lock.withLock { running -= 1 } }
         var bytes: [UInt8] = []
         switch content {
-        case .file, .staged: bytes = Array(try Data(contentsOf: URL(fileURLWithPath: content.localFile!)))
+        case .file, .stored, .staged: bytes = Array(try Data(contentsOf: URL(fileURLWithPath: content.localFile!)))
         case .stream(let produce): try await produce { bytes.append(contentsOf: $0.readableBytesView) }
         }
         if writeDelay > 0 { try await Task.sleep(nanoseconds: writeDelay) }
