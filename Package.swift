@@ -17,15 +17,21 @@ let package = Package(
         .library(name: "Builder", targets: ["Builder"]),
         // Strata as a Swift library: every use case behind `Engine`; the CLI is one front end over it.
         .library(name: "StrataEngine", targets: ["StrataEngine"]),
+        // The registry half: an OCI distribution registry over its own storage.
+        .library(name: "RegistryServer", targets: ["RegistryServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // 2.101.3: the HTTP/1 encoder sends no body on a HEAD reply (the registry's HEAD of a blob).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries from Debian: ISA-L (fast gzip inflate/deflate) and zstd.
@@ -73,9 +79,21 @@ let package = Package(
             "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Runtime", "Registry", "Transfer", "Builder", "Dockerfile",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // `strata registry serve`: the distribution spec over ContentStore's blobs and SQLite.
+        .target(name: "RegistryServer", dependencies: [
+            "ImageSpec", "ContentStore", "Metadata",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Flags in, Docker's words out: every command parses, calls one Engine method, renders.
         .target(name: "StrataCLI", dependencies: [
-            "StrataEngine",
+            "StrataEngine", "RegistryServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -116,6 +134,13 @@ let package = Package(
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "ImageSpec"]),
         .testTarget(name: "StrataEngineTests", dependencies: ["StrataEngine", "RegistryTestSupport", "StoreFixtures"]),
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry", "RegistryTestSupport"]),
+        .testTarget(name: "RegistryServerTests", dependencies: [
+            "RegistryServer", "Registry", "ImageSpec",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -41,10 +41,18 @@ step "$STRATA" ps -a
 step "$STRATA" history demo/busybox:committed
 step "$STRATA" inspect --format '{{.GraphDriver.Name}} {{json .RootFS.Layers}}' demo/busybox:committed
 
-# A registry on loopback (Debian's docker-registry): push the committed image, then pull it
-# into a fresh store and run it. Stopped by PID when the demo ends.
-read -r REGISTRY_PORT REGISTRY_PID < <("$(dirname "$0")/../Tests/Support/registry/start-registry.sh" plain "$DEMO_ROOT/registry")
-trap 'kill -9 "$REGISTRY_PID" 2>/dev/null || true' EXIT
+# Strata's own registry on loopback (`strata registry serve`, a free port, its own storage): push
+# the committed image, then pull it into a fresh store and run it. Stopped by PID (SIGTERM, a
+# graceful shutdown) when the demo ends; its access log is printed last.
+"$STRATA" registry serve --addr 127.0.0.1:0 --root "$DEMO_ROOT/registry" > "$DEMO_ROOT/registry.log" 2>&1 &
+REGISTRY_PID=$!
+trap 'kill "$REGISTRY_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    REGISTRY_PORT=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$DEMO_ROOT/registry.log")
+    [ -n "$REGISTRY_PORT" ] && break
+    sleep 0.1
+done
+[ -n "$REGISTRY_PORT" ] || { cat "$DEMO_ROOT/registry.log"; echo "strata registry serve did not start" >&2; exit 1; }
 REGISTRY="127.0.0.1:$REGISTRY_PORT"
 step "$STRATA" tag demo/busybox:committed "$REGISTRY/demo/busybox:committed"
 step "$STRATA" push "$REGISTRY/demo/busybox:committed"
@@ -61,3 +69,7 @@ step "$STRATA" build -t demo/hello:1 "$EXAMPLE"
 step "$STRATA" run --rm demo/hello:1
 step "$STRATA" build -t demo/hello:1 "$EXAMPLE"
 step "$STRATA" history demo/hello:1
+
+printf '\n\033[1mthe registry'"'"'s access log\033[0m\n'
+kill "$REGISTRY_PID"; wait "$REGISTRY_PID" || true
+cat "$DEMO_ROOT/registry.log"

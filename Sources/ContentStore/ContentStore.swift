@@ -48,7 +48,26 @@ public final class ContentStore: Sendable {
     }
 
     /// Starts an ingest; write into it, then `commit` or `abort`.
-    public func ingest() throws -> Ingest { try Ingest(store: self) }
+    public func ingest(_ algorithm: DigestAlgorithm = .sha256) throws -> Ingest { try Ingest(store: self, algorithm: algorithm) }
+
+    /// Makes a complete, verified file the blob `digest`: synced, renamed into `blobs/` (the same
+    /// filesystem: nothing is copied), the directory synced. A blob already there is kept and the
+    /// file removed. Ingests end here, and so do the registry's upload sessions.
+    public func adopt(_ file: String, as digest: Digest, syncing writer: FileWriter? = nil) throws {
+        let final = path(for: digest)
+        do {
+            if FileSystem.exists(final) {
+                unlink(file)
+                return
+            }
+            if let writer { try writer.sync() } else { try FileSystem.syncFile(file) }
+            guard rename(file, final) == 0 else { throw StrataError.posix("cannot store blob \(digest)", errno: errno) }
+            FileSystem.syncDirectory(PathString(final).deletingLastComponent)
+        } catch {
+            unlink(file)
+            throw error
+        }
+    }
 
     /// Streams `reader` into the store and verifies it against `expected` (digest, and size if given).
     @discardableResult
@@ -107,13 +126,14 @@ public final class Ingest: ByteWriter {
     private let store: ContentStore
     private let writer: FileWriter
     public let tempPath: String
-    private var digester = Digester(.sha256)
+    private var digester: Digester
     public private(set) var count: Int64 = 0
     private var done = false
     private var verified: Digest?
 
-    init(store: ContentStore) throws {
+    init(store: ContentStore, algorithm: DigestAlgorithm) throws {
         self.store = store
+        digester = Digester(algorithm)
         tempPath = "\(store.ingestDirectory)/\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         writer = try FileWriter(path: tempPath, mode: 0o644, exclusive: true)
     }
@@ -145,8 +165,8 @@ public final class Ingest: ByteWriter {
     public func verify(expected: Digest? = nil, expectedSize: Int64? = nil) throws -> (digest: Digest, size: Int64) {
         precondition(!done, "ingest used after it was committed or aborted")
         do {
-            if let expected, expected.algorithm != .sha256 {
-                throw StrataError(.invalidDigest, "cannot verify \(expected): blobs are ingested as sha256")
+            if let expected, expected.algorithm != digester.algorithm {
+                throw StrataError(.invalidDigest, "cannot verify \(expected): this blob was hashed with \(digester.algorithm.rawValue)")
             }
             let actual = digest
             if let expectedSize, expectedSize != count {
@@ -167,21 +187,7 @@ public final class Ingest: ByteWriter {
         guard let actual = verified else { preconditionFailure("ingest published before it was verified") }
         guard !done else { return }
         defer { done = true }
-        let final = store.path(for: actual)
-        do {
-            if FileSystem.exists(final) {
-                unlink(tempPath)  // already stored: keep the one copy
-            } else {
-                try writer.sync()
-                guard rename(tempPath, final) == 0 else {
-                    throw StrataError.posix("cannot store blob \(actual)", errno: errno)
-                }
-                FileSystem.syncDirectory(PathString(final).deletingLastComponent)
-            }
-        } catch {
-            unlink(tempPath)
-            throw error
-        }
+        try store.adopt(tempPath, as: actual, syncing: writer)
     }
 
     /// The store this ingest publishes into.

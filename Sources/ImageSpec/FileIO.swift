@@ -164,6 +164,14 @@ public enum FileSystem {
         if fd >= 0 { fsync(fd); close(fd) }
     }
 
+    /// Flushes a file's bytes to disk (before a rename makes it visible).
+    public static func syncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StrataError.posix("cannot open \(path)", errno: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw StrataError.posix("cannot sync \(path)", errno: errno) }
+    }
+
     public static func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
         try FileReader(path: path).readAll(limit: limit)
     }

@@ -141,6 +141,23 @@ extension Reference {
         self.init(domain: domain, path: path, tag: tagText.map(String.init), digest: digest)
     }
 
+    /// What is wrong with a repository name as a registry sees it (`library/busybox`,
+    /// `team/app`: the path of a reference, no domain, no tag), or nil: the same grammar and
+    /// length limit as `init(parsing:)`.
+    public static func repositoryNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "repository name is empty" }
+        for component in name.split(separator: "/", omittingEmptySubsequences: false) {
+            if let problem = pathComponentProblem(component) { return problem }
+        }
+        if name.utf8.count > maxPathLength {
+            return "repository name must not be more than \(maxPathLength) characters (it has \(name.utf8.count))"
+        }
+        return nil
+    }
+
+    /// What is wrong with a tag, or nil.
+    public static func tagNameProblem(_ tag: String) -> String? { tagProblem(tag[...]) }
+
     /// What is wrong with a hostname/IPv4/[IPv6] with optional ":port", or nil if nothing.
     static func domainProblem(_ domain: Substring) -> String? {
         var port: Substring?

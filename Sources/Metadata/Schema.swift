@@ -98,20 +98,21 @@ public enum Schema {
 }
 
 extension Database {
-    /// Brings the schema up to date, once, under the write lock.
-    public func migrate() throws {
-        if userVersion == Schema.migrations.count { return }
+    /// Brings the schema up to date, once, under the write lock: the image store's by default,
+    /// or another database's own list (the registry server's).
+    public func migrate(_ migrations: [String] = Schema.migrations) throws {
+        if userVersion == migrations.count { return }
         try write {
             let current = userVersion
             // A newer Strata's store: its tables mean more than this one knows, so nothing may touch them.
-            guard current <= Schema.migrations.count else {
+            guard current <= migrations.count else {
                 throw StrataError(.database,
-                    "\(path) has schema version \(current), newer than this Strata's \(Schema.migrations.count): upgrade Strata to use this store")
+                    "\(path) has schema version \(current), newer than this Strata's \(migrations.count): upgrade Strata to use this store")
             }
-            for (i, sql) in Schema.migrations.enumerated() where i >= current {
+            for (i, sql) in migrations.enumerated() where i >= current {
                 try executeScript(sql)
             }
-            try execute("PRAGMA user_version = \(Schema.migrations.count)")
+            try execute("PRAGMA user_version = \(migrations.count)")
         }
     }
 }

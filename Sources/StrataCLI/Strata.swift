@@ -15,7 +15,7 @@ public struct Strata: AsyncParsableCommand {
             Import.self, Save.self, Load.self, Pull.self, Push.self, Login.self, Logout.self, Copy.self, Build.self,
             Run.self, Create.self, Start.self, Stop.self, Kill.self, Rm.self, Ps.self, Logs.self,
             Diff.self, Commit.self, Export.self,
-            ImageGroup.self, ContainerGroup.self, SystemGroup.self, ContainerMonitor.self,
+            ImageGroup.self, ContainerGroup.self, SystemGroup.self, RegistryGroup.self, ContainerMonitor.self,
         ]
     )
 
@@ -33,16 +33,12 @@ public struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("OCI runtime to run containers with (default: $STRATA_RUNTIME, else runc, else crun).", valueName: "name-or-path"))
     public var runtime: String?
 
-    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical (default: $STRATA_LOG, else warning).", valueName: "level"))
-    public var logLevel: String?
-
-    @Flag(name: .long, help: "Log at debug level: HTTP requests and retries, lock waits, runtime command lines and their stderr.")
-    public var debug = false
+    @OptionGroup public var log: LogOptions
 
     public init() {}
 
     public func engine() throws -> Engine {
-        try LogSetup.bootstrap(level: debug ? "debug" : logLevel)
+        try log.bootstrap()
         let driver = try storageDriver.map { name -> StorageDriver in
             guard let d = StorageDriver(rawValue: name) else {
                 throw StrataError(.invalidArgument, "unknown storage driver \"\(name)\" (overlay or copy)")
@@ -51,6 +47,19 @@ public struct GlobalOptions: ParsableArguments {
         }
         return try Engine(root: root, options: Engine.Options(storageDriver: driver, runtime: runtime))
     }
+}
+
+/// `--log-level` and `--debug`, which every command takes.
+public struct LogOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical (default: $STRATA_LOG, else warning).", valueName: "level"))
+    public var logLevel: String?
+
+    @Flag(name: .long, help: "Log at debug level: HTTP requests and retries, lock waits, runtime command lines and their stderr.")
+    public var debug = false
+
+    public init() {}
+
+    func bootstrap() throws { try LogSetup.bootstrap(level: debug ? "debug" : logLevel) }
 }
 
 struct ContainerGroup: AsyncParsableCommand {

@@ -1,0 +1,83 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import ImageSpec
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+
+/// `strata registry serve`: an OCI distribution registry over a `RegistryStorage`, on Hummingbird
+/// (HTTP/1.1, SwiftNIO underneath). SIGTERM and SIGINT shut it down gracefully: it stops
+/// accepting, requests in flight finish (an upload cut short keeps what arrived, resumable), and
+/// after `shutdownTimeout` whatever is left is cancelled.
+public struct RegistryServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 5000
+        public var root: String
+        public var tlsCertificate: String?
+        public var tlsKey: String?
+        public var shutdownTimeout: Duration = .seconds(30)
+
+        public init(root: String) { self.root = root }
+
+        /// `HOST:PORT`, `:PORT` or `PORT`.
+        public mutating func setAddress(_ text: String) throws {
+            let invalid = StrataError(.invalidArgument, "invalid address \"\(text)\": expected HOST:PORT, such as 127.0.0.1:5000")
+            guard let colon = text.lastIndex(of: ":") else {
+                guard let port = Int(text), (0...65535).contains(port) else { throw invalid }
+                self.port = port
+                return
+            }
+            guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { throw invalid }
+            let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            self.host = host.isEmpty ? "0.0.0.0" : host
+            self.port = port
+        }
+    }
+
+    public let configuration: Configuration
+    public let storage: RegistryStorage
+    let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "strata.registry.server")) throws {
+        if (configuration.tlsCertificate == nil) != (configuration.tlsKey == nil) {
+            throw StrataError(.invalidArgument, "--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+        }
+        self.configuration = configuration
+        self.logger = logger
+        storage = try RegistryStorage(root: configuration.root)
+    }
+
+    /// Serves until SIGTERM or SIGINT (with `handlingSignals`) or until the task is cancelled.
+    /// `onListening` gets the bound port (useful with port 0).
+    public func run(handlingSignals: Bool = true, accessLog: @escaping @Sendable (AccessRecord) -> Void,
+                    onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let responder = RegistryResponder(storage: storage, logger: logger, accessLog: accessLog)
+        var server = HTTPServerBuilder.http1()
+        if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+                let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+                server = try .tls(server, tlsConfiguration: TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey)))
+            } catch {
+                throw StrataError(.invalidArgument, "cannot use the TLS certificate \(certificate) and key \(key): \(error)", cause: error)
+            }
+        }
+        let app = Application(
+            responder: responder,
+            server: server,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: handlingSignals ? [.sigterm, .sigint] : [], logger: logger)
+        group.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw StrataError(.invalidArgument, "cannot listen on \(configuration.host):\(configuration.port): the address is in use", cause: error)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+
+/// `strata registry serve` as a separate process on 127.0.0.1 (a free port), stopped by PID.
+final class StrataRegistry {
+    let root = CLI.temporaryDirectory("strata-registry")
+    let log: String
+    let process = Process()
+    let port: Int
+    var host: String { "127.0.0.1:\(port)" }
+
+    init() throws {
+        log = root + ".log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["registry", "serve", "--addr", "127.0.0.1:0", "--root", root]
+        // The access log goes to a file: a pipe nobody reads would fill and stall the server.
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        var found: Int?
+        for _ in 0..<200 where found == nil {
+            usleep(50_000)
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://127.0.0.1:") }),
+               let port = line.split(separator: ":").dropFirst(2).first.flatMap({ Int($0.prefix { $0.isNumber }) }) {
+                found = port
+            }
+        }
+        guard let found else {
+            process.terminate()
+            throw TestFailure("strata registry serve did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
+        port = found
+    }
+
+    /// SIGTERM, as a service manager stops it; returns its exit status.
+    func stop() -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<200 where process.isRunning { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+    var accessLog: [String] {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init).filter { $0.contains("\" ") }
+    }
+}
+
+@Suite(.serialized) struct RegistryServeTests {
+    @Test func strataAndSkopeoPushAndPullTheSameDigests() throws {
+        let registry = try StrataRegistry()
+        let a = Client(), b = Client()
+        let name = "\(registry.host)/demo/app:1"
+        try a.importBusybox(name)
+        let push = try a.strata(["push", name])
+        #expect(push.status == 0, "\(push.stderr)")
+        let pushed = try #require(push.lines.last?.split(separator: " ").dropFirst(2).first.map(String.init))
+
+        let pull = try b.strata(["pull", name])
+        #expect(pull.status == 0, "\(pull.stderr)")
+        #expect(pull.lines.contains("Digest: \(pushed)"))
+        #expect(try a.layers(name) == b.layers(name))
+
+        if CLI.which("skopeo") != nil {
+            let inspect = try skopeo(["inspect", "--tls-verify=false", "--raw", "docker://\(name)"])
+            #expect(inspect.status == 0, "\(inspect.stderr)")
+            #expect("sha256:" + sha256Hex(inspect.data) == pushed)
+
+            // skopeo pushes (an OCI archive Strata saved), Strata pulls it back.
+            let archive = CLI.temporaryDirectory("oci") + ".tar"
+            #expect(try a.strata(["save", "--format", "oci", "-o", archive, name]).status == 0)
+            let copy = try skopeo(["copy", "--dest-tls-verify=false", "oci-archive:\(archive)", "docker://\(registry.host)/skopeo/app:2"])
+            #expect(copy.status == 0, "\(copy.stderr)")
+            let back = try b.strata(["pull", "\(registry.host)/skopeo/app:2"])
+            #expect(back.status == 0, "\(back.stderr)")
+            #expect(try b.layers("\(registry.host)/skopeo/app:2") == a.layers(name))
+            let tags = try skopeo(["list-tags", "--tls-verify=false", "docker://\(registry.host)/skopeo/app"])
+            #expect(tags.stdout.contains("\"2\""))
+        }
+
+        let log = registry.accessLog
+        #expect(log.contains { $0.contains("\"PUT /v2/demo/app/manifests/1 HTTP/1.1\" 201") }, "\(log)")
+        #expect(log.contains { $0.contains("\"GET /v2/demo/app/manifests/1 HTTP/1.1\" 200") })
+        #expect(registry.stop() == 0)
+    }
+
+    @Test(arguments: [
+        (["--addr", "nowhere"], "invalid address \"nowhere\""),
+        (["--addr", "127.0.0.1:99999"], "invalid address"),
+        (["--tls-cert", "/nonexistent.pem"], "--tls-cert and --tls-key go together"),
+    ])
+    func badFlagsAreNamed(_ arguments: [String], _ message: String) throws {
+        let r = try CLI.run(CLI.binary, ["registry", "serve", "--root", CLI.temporaryDirectory("bad-registry")] + arguments)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+    }
+}
+
+private func sha256Hex(_ data: Data) -> String {
+    let r = try? CLI.run("/usr/bin/sha256sum", ["-"], stdin: data)
+    return String(r?.stdout.prefix(64) ?? "")
+}
