@@ -20,6 +20,9 @@ public struct RegistryServer: Sendable {
         public var tlsCertificate: String?
         public var tlsKey: String?
         public var shutdownTimeout: Duration = .seconds(30)
+        /// A background collection this often (nil: never), taking unreferenced blobs older than `gcGrace`.
+        public var gcInterval: TimeInterval?
+        public var gcGrace: TimeInterval = 3600
 
         public init(root: String) { self.root = root }
 
@@ -74,6 +77,21 @@ public struct RegistryServer: Sendable {
             logger: logger)
         var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: handlingSignals ? [.sigterm, .sigint] : [], logger: logger)
         group.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+        let collector = configuration.gcInterval.map { interval in
+            Task { [storage, logger, grace = configuration.gcGrace] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(interval))
+                    if Task.isCancelled { break }
+                    do {
+                        let report = try storage.collectGarbage(grace: grace)
+                        logger.notice("garbage collection: \(report.blobs.count) blobs, \(report.bytes) bytes, \(report.uploads) abandoned uploads")
+                    } catch {
+                        logger.error("garbage collection failed: \(error)")
+                    }
+                }
+            }
+        }
+        defer { collector?.cancel() }
         do {
             try await ServiceGroup(configuration: group).run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {

@@ -139,9 +139,13 @@ extension RegistryStorage {
             try cancelUpload(current)
             throw DistributionError(.digestInvalid, "uploaded content has digest \(actual), not \(digest); the upload is discarded")
         }
-        try content.adopt(uploadPath(upload.id), as: digest)
-        try link(digest, size: current.length, into: upload.repository)
-        try withDatabase { try $0.execute("DELETE FROM uploads WHERE id = ?", [.text(upload.id)]) }
+        // Flushed first, outside the lock; published and linked in one transaction.
+        try FileSystem.syncFile(uploadPath(upload.id))
+        try writeUnlessCollecting(digest) { db in
+            try content.adopt(uploadPath(upload.id), as: digest)
+            try Self.link(digest, size: current.length, into: upload.repository, in: db)
+            try db.execute("DELETE FROM uploads WHERE id = ?", [.text(upload.id)])
+        }
         sessions.set(upload.id, nil)
         return current.length
     }

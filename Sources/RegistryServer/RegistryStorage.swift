@@ -52,6 +52,7 @@ public final class RegistryStorage: @unchecked Sendable {
         -- An upload session's bytes are uploads/<id>; its length is the file's.
         CREATE TABLE uploads (id TEXT PRIMARY KEY, repository TEXT NOT NULL, started INTEGER NOT NULL);
         """,
+        gcMigration,
     ]
 
     func withDatabase<T>(_ body: (Database) throws -> T) throws -> T {
@@ -98,22 +99,23 @@ public final class RegistryStorage: @unchecked Sendable {
         return size
     }
 
-    /// Lets `repository` serve a stored blob.
-    func link(_ digest: Digest, size: Int64, into repository: String) throws {
-        try withDatabase { db in
-            try db.write {
-                try Self.ensureRepository(repository, in: db)
-                try db.execute("INSERT OR IGNORE INTO repository_blobs (repository, digest, size, added) VALUES (?, ?, ?, ?)",
-                               [.text(repository), .text(digest.description), .integer(size), .integer(Self.now)])
-            }
-        }
+    /// Lets `repository` serve a stored blob (inside the caller's transaction).
+    static func link(_ digest: Digest, size: Int64, into repository: String, in db: Database) throws {
+        try ensureRepository(repository, in: db)
+        try db.execute("INSERT OR REPLACE INTO repository_blobs (repository, digest, size, added) VALUES (?, ?, ?, ?)",
+                       [.text(repository), .text(digest.description), .integer(size), .integer(now)])
     }
 
     /// A cross-repository mount: true when `from` has the blob, which `repository` now has too.
+    /// One transaction, so a collection cannot take the blob between the check and the link.
     public func mount(_ digest: Digest, from source: String, into repository: String) throws -> Bool {
-        guard let size = try blobSize(source, digest) else { return false }
-        try link(digest, size: size, into: repository)
-        return true
+        try writeUnlessCollecting(digest) { db in
+            guard let size = try db.query("SELECT size FROM repository_blobs WHERE repository = ? AND digest = ?",
+                                          [.text(source), .text(digest.description)]).first?.int(0),
+                  content.contains(digest) else { return false }
+            try Self.link(digest, size: size, into: repository, in: db)
+            return true
+        }
     }
 
     /// Removes a blob from a repository (the bytes go when garbage collection finds no user).
@@ -158,14 +160,14 @@ public final class RegistryStorage: @unchecked Sendable {
     /// Stores a validated manifest and, for a tag, points the tag at it — one transaction, checked
     /// inside it against what the repository holds, so no manifest ever names a blob that is gone.
     func putManifest(_ repository: String, _ manifest: ValidatedManifest, bytes: [UInt8], tag: String?) throws {
-        if !content.contains(manifest.digest) {
-            let ingest = try content.ingest(manifest.digest.algorithm)
-            try ingest.write(bytes)
-            try ingest.finish()
-            try ingest.commit(expected: manifest.digest, expectedSize: Int64(bytes.count))
-        }
-        try withDatabase { db in
-            try db.write {
+        try writeUnlessCollecting(manifest.digest) { db in
+                // The bytes are written inside the transaction: a collection cannot find them unreferenced.
+                if !content.contains(manifest.digest) {
+                    let ingest = try content.ingest(manifest.digest.algorithm)
+                    try ingest.write(bytes)
+                    try ingest.finish()
+                    try ingest.commit(expected: manifest.digest, expectedSize: Int64(bytes.count))
+                }
                 try Self.ensureRepository(repository, in: db)
                 for blob in manifest.blobs {
                     let present = try !db.query("SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?",
@@ -197,7 +199,6 @@ public final class RegistryStorage: @unchecked Sendable {
                     try db.execute("INSERT OR REPLACE INTO tags (repository, tag, digest, updated) VALUES (?, ?, ?, ?)",
                                    [.text(repository), .text(tag), .text(manifest.digest.description), .integer(Self.now)])
                 }
-            }
         }
     }
 

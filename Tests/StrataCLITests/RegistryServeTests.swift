@@ -84,6 +84,13 @@ final class StrataRegistry {
             #expect(tags.stdout.contains("\"2\""))
         }
 
+        // An online collection while the server runs: everything is named by a manifest, nothing goes.
+        let gc = try CLI.run(CLI.binary, ["registry", "gc", "--root", registry.root, "--grace", "0s"])
+        #expect(gc.status == 0 && gc.stdout.contains("deleted 0 blobs"), "\(gc.stdout)\(gc.stderr)")
+        let badGrace = try CLI.run(CLI.binary, ["registry", "gc", "--root", registry.root, "--grace", "soon"])
+        #expect(badGrace.status != 0 && badGrace.stderr.contains("invalid --grace \"soon\""))
+        #expect(try b.strata(["pull", name]).status == 0)
+
         let log = registry.accessLog
         #expect(log.contains { $0.contains("\"PUT /v2/demo/app/manifests/1 HTTP/1.1\" 201") }, "\(log)")
         #expect(log.contains { $0.contains("\"GET /v2/demo/app/manifests/1 HTTP/1.1\" 200") })

@@ -8,7 +8,7 @@ struct RegistryGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registry",
         abstract: "Run an OCI distribution registry.",
-        subcommands: [RegistryServe.self]
+        subcommands: [RegistryServe.self, RegistryGC.self]
     )
 }
 
@@ -26,11 +26,17 @@ struct RegistryServe: AsyncParsableCommand {
     var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "file"))
     var tlsKey: String?
+    @Option(name: .customLong("gc-interval"), help: ArgumentHelp("Collect garbage in the background this often (e.g. 1h, 30m; default: never).", valueName: "duration"))
+    var gcInterval: String?
+    @Option(help: ArgumentHelp("How old an unreferenced blob must be before garbage collection takes it.", valueName: "duration"))
+    var grace = "1h"
     @OptionGroup var log: LogOptions
 
     func run() async throws {
         try log.bootstrap()
         var configuration = RegistryServer.Configuration(root: root ?? Self.defaultRoot)
+        configuration.gcInterval = try gcInterval.map { try parseDuration($0, "--gc-interval") }
+        configuration.gcGrace = try parseDuration(grace, "--grace")
         try configuration.setAddress(addr)
         configuration.tlsCertificate = tlsCertificate
         configuration.tlsKey = tlsKey
@@ -47,4 +53,34 @@ struct RegistryServe: AsyncParsableCommand {
         if getuid() == 0 { return "/var/lib/strata-registry" }
         return (ProcessInfo.processInfo.environment["HOME"] ?? "/tmp") + "/.local/share/strata-registry"
     }
+}
+
+/// `strata registry gc`: one online collection; the server may keep serving and taking pushes.
+struct RegistryGC: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Delete blobs no manifest names (and, with --delete-untagged, manifests no tag names), while the registry runs.")
+
+    @Option(help: ArgumentHelp("Registry storage (as for serve).", valueName: "dir")) var root: String?
+    @Flag(name: .customLong("dry-run"), help: "Say what would be deleted; delete nothing.") var dryRun = false
+    @Flag(name: .customLong("delete-untagged"), help: "Also delete manifests that no tag and no index names.") var deleteUntagged = false
+    @Option(help: ArgumentHelp("How old an unreferenced blob or untagged manifest must be.", valueName: "duration")) var grace = "1h"
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        try log.bootstrap()
+        let storage = try RegistryStorage(root: root ?? RegistryServe.defaultRoot)
+        let report = try storage.collectGarbage(grace: try parseDuration(grace, "--grace"), deleteUntagged: deleteUntagged, dryRun: dryRun)
+        let verb = dryRun ? "would delete" : "deleted"
+        for digest in report.blobs { emit("\(verb) blob \(digest)\n") }
+        emit("\(verb) \(report.blobs.count) blobs (\(Units.humanSize(report.bytes))), \(report.manifests) untagged manifests, \(report.uploads) abandoned uploads\n")
+    }
+}
+
+/// `90s`, `30m`, `1h`, `2d` or plain seconds.
+func parseDuration(_ text: String, _ flag: String) throws -> TimeInterval {
+    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+    if let unit = text.last, let factor = units[unit], let value = Double(text.dropLast()), value >= 0 { return value * factor }
+    if let value = Double(text), value >= 0 { return value }
+    throw StrataError(.invalidArgument, "invalid \(flag) \"\(text)\": expected a duration such as 90s, 30m, 1h or 2d")
 }
