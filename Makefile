@@ -2,10 +2,12 @@
 SWIFT        ?= swift
 CONFIG       ?= debug
 DEMO_ROOT    ?= /tmp/strata-demo
-# Build and link: C codecs and SQLite. Tests and demo: the peers Strata interoperates with.
+# Build and link: C codecs and SQLite. Tests and demo: the peers Strata interoperates with
+# (podman, containerd's ctr and docker pull from and push to `strata registry serve`).
 APT_PACKAGES := libisal-dev libzstd-dev libsqlite3-dev pkg-config \
                 busybox-static skopeo umoci runc docker-registry zstd tar \
-                python3 openssl apache2-utils debootstrap
+                python3 openssl apache2-utils debootstrap \
+                podman containerd docker.io
 
 # Benchmarks: the peers Strata is measured against, and what builds the workloads.
 BENCH_PACKAGES := docker.io podman buildah skopeo umoci runc debootstrap isal e2fsprogs python3
