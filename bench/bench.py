@@ -326,6 +326,9 @@ class Table:
     def missing(self, scenario, workload, peer_name, why):
         self.rows.append([scenario, workload, peer_name, "—", "—", "—", why])
 
+    def fact(self, scenario, workload, text):
+        self.rows.append([scenario, workload, "—", "—", "—", "—", text])
+
     def limit(self, scenario, workload, xs, note=""):
         self.rows.append([scenario, workload, "machine limit", fmt(xs), "—", "—", note])
 
@@ -376,8 +379,8 @@ def run(args):
                     registry.stop()
             if want("build"):
                 scenario_build(table, disk, peers, strata_bin, runs)
-            for s in ["registry server throughput"]:
-                table.missing(s, "all", "docker, podman, buildah, skopeo", "not yet: Strata does not have this capability yet")
+            if want("server"):
+                scenario_server(table, disk, strata_bin, "debian" if args.quick else "large", runs)
         finally:
             peers.stop()
     return table, peers.status
@@ -529,6 +532,154 @@ def scenario_registry(table, disk, peers, strata, w, runs, registry):
     compare(table, peers, "push of an image already present", w, f"{strata} --root {loaded} push -q {again}", None, [
         ("skopeo", "skopeo copy → docker://", f"skopeo copy -q --dest-tls-verify=false oci-archive:{archive(w, 'oci')} docker://{again}", None, ""),
     ], runs, None)
+
+
+class StrataServer:
+    """`strata registry serve` on a free loopback port, storage on the bench disk, stopped by PID."""
+
+    def __init__(self, strata, disk, name="strata-registry"):
+        self.storage = disk.path(name, "x")[:-2]
+        self.log = disk.path(name + ".log")
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen([strata, "registry", "serve", "--addr", "127.0.0.1:0", "--root", self.storage],
+                                            stdout=out, stderr=subprocess.STDOUT)
+        for _ in range(100):
+            text = open(self.log).read()
+            if "listening on http://127.0.0.1:" in text:
+                self.port = int(text.split("listening on http://127.0.0.1:")[1].split()[0])
+                break
+            time.sleep(0.1)
+        else:
+            self.stop()
+            raise RuntimeError("strata registry serve did not start: " + open(self.log).read()[-400:])
+        self.host = f"127.0.0.1:{self.port}"
+        self.pid = self.process.pid
+
+    def peak_rss_mb(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class Nginx:
+    """nginx serving a directory of files on loopback: the static-file limit for blob GETs."""
+
+    def __init__(self, disk, root):
+        self.dir = disk.path("nginx", "x")[:-2]
+        os.makedirs(self.dir, exist_ok=True)
+        import socket
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""daemon off; worker_processes 2; pid {self.dir}/nginx.pid; error_log {self.dir}/error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
+  client_body_temp_path {self.dir}/body; proxy_temp_path {self.dir}/proxy; fastcgi_temp_path {self.dir}/fcgi;
+  uwsgi_temp_path {self.dir}/uwsgi; scgi_temp_path {self.dir}/scgi;
+  server {{ listen 127.0.0.1:{self.port}; root {root}; }} }}
+""")
+        self.process = subprocess.Popen(["nginx", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def wrk(url, script=None, seconds=5, connections=32):
+    """Requests per second and p99 latency (ms) of `wrk` against one URL."""
+    out = sh(f"wrk -t2 -c{connections} -d{seconds}s --latency {'-s ' + script if script else ''} {url}")
+    rps = float(out.split("Requests/sec:")[1].split()[0])
+    p99 = out.split(" 99%")[1].split()[0]
+    unit = next(u for u in ["us", "ms", "s"] if p99.endswith(u))
+    value = float(p99[:-len(unit)]) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    errors = "Non-2xx or 3xx responses" in out or "Socket errors" in out
+    return rps, value, errors
+
+
+def scenario_server(table, disk, strata, w, runs):
+    """`strata registry serve` against distribution (Debian's docker-registry) on the same disk,
+    with nginx serving the same blob file as the static-file limit."""
+    for tool in ["nginx", "wrk", "curl"]:
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            table.missing("registry server", w, tool, "not installed")
+            return
+    ours, theirs = StrataServer(strata, disk), BenchRegistry(disk, "distribution")
+    nginx = None
+    try:
+        for host in [ours.host, theirs.host]:
+            sh(f"skopeo copy -q --dest-tls-verify=false oci-archive:{archive(w, 'oci')} docker://{host}/lab/{w}:1")
+        manifest = json.loads(sh(f"curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://{ours.host}/v2/lab/{w}/manifests/1"))
+        layer = max(manifest["layers"], key=lambda l: l["size"])
+        digest, size = layer["digest"], layer["size"]
+        nginx = Nginx(disk, os.path.join(ours.storage, "blobs"))
+        blob_path = "/sha256/" + digest.split(":")[1]
+        get = lambda host, path: f"curl -sf -o /dev/null http://{host}{path}"
+        blob_url = f"/v2/lab/{w}/blobs/{digest}"
+        mb = size / 1e6
+        ps, ss = ab(get(theirs.host, blob_url), get(ours.host, blob_url), runs)
+        table.pair("registry: blob GET, one large blob", w, "distribution 2.8", ps, ss, f"{mb:.0f} MB through curl")
+        ps, ss = ab(f"curl -sf -o /dev/null http://127.0.0.1:{nginx.port}{blob_path}", get(ours.host, blob_url), runs)
+        table.pair("registry: blob GET, one large blob", w, "nginx (static file, sendfile)", ps, ss, "the static-file limit")
+        # Requests per second at 32 connections, as time per request (lower is better), p99 in the notes.
+        for what, path in [("manifest GET", f"/v2/lab/{w}/manifests/1"), ("blob HEAD", blob_url)]:
+            script = None if what == "manifest GET" else write_head_script(disk)
+            peer, mine = [], []
+            notes = []
+            for _ in range(max(1, runs // 2)):
+                rps, p99, err = wrk(f"http://{theirs.host}{path}", script)
+                peer.append(1 / rps)
+                rps2, p99b, err2 = wrk(f"http://{ours.host}{path}", script)
+                mine.append(1 / rps2)
+                notes = [f"Strata {rps2:,.0f} req/s p99 {p99b:.2f} ms; distribution {rps:,.0f} req/s p99 {p99:.2f} ms"
+                         + ("; errors seen" if err or err2 else "")]
+            table.pair(f"registry: {what}, 32 connections (s/request)", w, "distribution 2.8", peer, mine, notes[0])
+        # Push of the workload with the same client into each, started empty each run.
+        def fresh(kind):
+            def start():
+                nonlocal servers
+                for srv in servers.get(kind, []):
+                    srv.stop()
+                servers[kind] = [StrataServer(strata, disk, f"push-strata-{time.time_ns()}") if kind == "strata"
+                                 else BenchRegistry(disk, f"push-distribution-{time.time_ns()}")]
+                with open(disk.path("push-" + kind), "w") as f:
+                    f.write(servers[kind][0].host)
+            return start
+        servers = {}
+        push = lambda kind: (f"skopeo copy -q --dest-tls-verify=false oci-archive:{archive(w, 'oci')} "
+                             f"docker://$(cat {disk.path('push-' + kind)})/pushed/{w}:1")
+        try:
+            ps, ss = ab(push("distribution"), push("strata"), runs, fresh("distribution"), fresh("strata"))
+            table.pair("registry: push of the workload (skopeo)", w, "distribution 2.8", ps, ss, "an empty registry each run")
+        finally:
+            for group in servers.values():
+                for srv in group:
+                    srv.stop()
+        table.fact("registry: Strata server peak RSS", w, f"{ours.peak_rss_mb():.0f} MB after the rows above")
+    finally:
+        if nginx:
+            nginx.stop()
+        ours.stop()
+        theirs.stop()
+
+
+def write_head_script(disk):
+    path = disk.path("wrk-head.lua")
+    with open(path, "w") as f:
+        f.write('wrk.method = "HEAD"\n')
+    return path
 
 
 def strata_root(disk):
@@ -791,7 +942,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="reduced set, under 3 minutes once workloads are cached")
     ap.add_argument("--runs", type=int, default=4)
     ap.add_argument("--only", nargs="+", metavar="GROUP",
-                    choices=["limits", "load", "save", "import", "unpack", "run", "create", "listing", "registry", "build"],
+                    choices=["limits", "load", "save", "import", "unpack", "run", "create", "listing", "registry", "build", "server"],
                     help="run only these scenario groups (results are then partial: not for bench/results)")
     ap.add_argument("--disk-gb", type=int, default=24)
     args = ap.parse_args()

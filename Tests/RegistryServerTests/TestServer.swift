@@ -90,7 +90,7 @@ final class TestServer: @unchecked Sendable {
         let manifest = Self.manifest(config: (configDigest, config.count), layers: [(layerDigest, layer.count)], extra: extra)
         let answer = try await request(.PUT, "/v2/\(repository)/manifests/\(tag)",
                                        headers: [("Content-Type", MediaType.ociManifest.rawValue)], body: manifest)
-        guard answer.status == 201 else { throw StrataError(.io, "manifest push answered \(answer.status): \(answer.text)") }
+        guard answer.status == 201 else { throw PushRefused(status: answer.status, code: answer.errorCode, text: answer.text) }
         return manifest
     }
 
@@ -110,4 +110,11 @@ final class TestServer: @unchecked Sendable {
 private final class RecordBox: @unchecked Sendable {
     weak var owner: TestServer?
     func append(_ record: AccessRecord) { owner?.record(record) }
+}
+
+/// A manifest PUT the registry refused, with the spec's error code.
+struct PushRefused: Error {
+    var status: Int
+    var code: String?
+    var text: String
 }
