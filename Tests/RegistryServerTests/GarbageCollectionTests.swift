@@ -57,12 +57,12 @@ import Testing
         let collector = Task.detached {
             var runs = 0
             while !pushesDone.value || runs < 3 {
-                // No grace at all, collections back to back: the hardest case. A push may be
-                // refused (MANIFEST_BLOB_UNKNOWN: its blobs went before its manifest came, and a
-                // client pushes again), but an accepted manifest must never lose a blob.
-                _ = try storage.collectGarbage(grace: 0, deleteUntagged: true)
+                // Collections back to back, every other one with no grace at all: then a push may
+                // be refused (MANIFEST_BLOB_UNKNOWN: its blobs went before its manifest came, and
+                // a client pushes again), but an accepted manifest must never lose a blob.
+                _ = try storage.collectGarbage(grace: runs % 2 == 0 ? 0 : 2, deleteUntagged: true)
                 runs += 1
-                try await Task.sleep(for: .milliseconds(5))
+                try await Task.sleep(for: .milliseconds(runs % 2 == 0 ? 500 : 5))
             }
             return runs
         }
@@ -70,7 +70,7 @@ import Testing
         for i in 1...30 {
             let repository = "stress/r\(i % 5)", tag = "t\(i)"
             // As a client does: a refused push is pushed again.
-            for _ in 0..<50 {
+            for _ in 0..<500 {
                 do {
                     let manifest = try await server.pushImage(repository, tag: tag)
                     if i % 3 == 0 {
