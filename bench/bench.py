@@ -600,7 +600,9 @@ http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
 
 def wrk(url, script=None, seconds=5, connections=32):
     """Requests per second and p99 latency (ms) of `wrk` against one URL."""
-    out = sh(f"wrk -t2 -c{connections} -d{seconds}s --latency {'-s ' + script if script else ''} {url}")
+    # distribution answers an OCI manifest only to a client that accepts the type.
+    accept = "-H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'"
+    out = sh(f"wrk -t2 -c{connections} -d{seconds}s --latency {accept} {'-s ' + script if script else ''} {url}")
     rps = float(out.split("Requests/sec:")[1].split()[0])
     p99 = out.split(" 99%")[1].split()[0]
     unit = next(u for u in ["us", "ms", "s"] if p99.endswith(u))
@@ -634,14 +636,18 @@ def scenario_server(table, disk, strata, w, runs):
         ps, ss = ab(f"curl -sf -o /dev/null http://127.0.0.1:{nginx.port}{blob_path}", get(ours.host, blob_url), runs)
         table.pair("registry: blob GET, one large blob", w, "nginx (static file, sendfile)", ps, ss, "the static-file limit")
         # Requests per second at 32 connections, as time per request (lower is better), p99 in the notes.
-        for what, path in [("manifest GET", f"/v2/lab/{w}/manifests/1"), ("blob HEAD", blob_url)]:
-            script = None if what == "manifest GET" else write_head_script(disk)
+        # (Blob HEAD is not measured yet: wrk 4.1 waits for a body after a HEAD reply's Content-Length.)
+        table.fact("registry: blob HEAD, 32 connections", w, "not measured yet: wrk 4.1 cannot read HEAD replies; needs another load generator")
+        for what, path in [("manifest GET", f"/v2/lab/{w}/manifests/1")]:
+            script = None
             peer, mine = [], []
             notes = []
             for _ in range(max(1, runs // 2)):
                 rps, p99, err = wrk(f"http://{theirs.host}{path}", script)
-                peer.append(1 / rps)
                 rps2, p99b, err2 = wrk(f"http://{ours.host}{path}", script)
+                if rps <= 0 or rps2 <= 0:
+                    raise RuntimeError(f"wrk measured no requests ({rps} and {rps2} req/s) on {path}")
+                peer.append(1 / rps)
                 mine.append(1 / rps2)
                 notes = [f"Strata {rps2:,.0f} req/s p99 {p99b:.2f} ms; distribution {rps:,.0f} req/s p99 {p99:.2f} ms"
                          + ("; errors seen" if err or err2 else "")]
@@ -673,13 +679,6 @@ def scenario_server(table, disk, strata, w, runs):
             nginx.stop()
         ours.stop()
         theirs.stop()
-
-
-def write_head_script(disk):
-    path = disk.path("wrk-head.lua")
-    with open(path, "w") as f:
-        f.write('wrk.method = "HEAD"\n')
-    return path
 
 
 def strata_root(disk):
