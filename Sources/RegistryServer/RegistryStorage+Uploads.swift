@@ -42,7 +42,7 @@ extension RegistryStorage {
         close(fd)
         try withDatabase { db in
             try db.write {
-                try db.execute("INSERT OR IGNORE INTO repositories (name, created) VALUES (?, ?)", [.text(repository), .integer(Self.now)])
+                try Self.ensureRepository(repository, in: db)
                 try db.execute("INSERT INTO uploads (id, repository, started) VALUES (?, ?, ?)", [.text(id), .text(repository), .integer(Self.now)])
             }
         }

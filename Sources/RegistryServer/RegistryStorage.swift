@@ -82,7 +82,7 @@ public final class RegistryStorage: @unchecked Sendable {
         }
     }
 
-    private static func ensureRepository(_ name: String, in db: Database) throws {
+    static func ensureRepository(_ name: String, in db: Database) throws {
         try db.execute("INSERT OR IGNORE INTO repositories (name, created) VALUES (?, ?)", [.text(name), .integer(now)])
     }
 
