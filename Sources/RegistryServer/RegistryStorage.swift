@@ -90,13 +90,16 @@ public final class RegistryStorage: @unchecked Sendable {
 
     /// The size of a blob the repository may serve, or nil.
     public func blobSize(_ repository: String, _ digest: Digest) throws -> Int64? {
-        let size = try withDatabase {
-            try $0.query("SELECT size FROM repository_blobs WHERE repository = ? AND digest = ?",
-                         [.text(repository), .text(digest.description)]).first?.int(0)
-        }
+        let size = try withDatabase { try Self.linkedSize(digest, in: repository, db: $0) }
         // The record without the file would be a lie: a blob GC removed meanwhile is unknown.
         guard let size, content.contains(digest) else { return nil }
         return size
+    }
+
+    /// The size of a blob linked to `repository`, or nil: the one check of which repository may see which blob.
+    static func linkedSize(_ digest: Digest, in repository: String, db: Database) throws -> Int64? {
+        try db.query("SELECT size FROM repository_blobs WHERE repository = ? AND digest = ?",
+                     [.text(repository), .text(digest.description)]).first?.int(0)
     }
 
     /// Lets `repository` serve a stored blob (inside the caller's transaction).
@@ -110,9 +113,7 @@ public final class RegistryStorage: @unchecked Sendable {
     /// One transaction, so a collection cannot take the blob between the check and the link.
     public func mount(_ digest: Digest, from source: String, into repository: String) throws -> Bool {
         try writeUnlessCollecting(digest) { db in
-            guard let size = try db.query("SELECT size FROM repository_blobs WHERE repository = ? AND digest = ?",
-                                          [.text(source), .text(digest.description)]).first?.int(0),
-                  content.contains(digest) else { return false }
+            guard let size = try Self.linkedSize(digest, in: source, db: db), content.contains(digest) else { return false }
             try Self.link(digest, size: size, into: repository, in: db)
             return true
         }
@@ -122,8 +123,7 @@ public final class RegistryStorage: @unchecked Sendable {
     public func deleteBlob(_ repository: String, _ digest: Digest) throws {
         let removed = try withDatabase { db in
             try db.write {
-                let found = try !db.query("SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?",
-                                          [.text(repository), .text(digest.description)]).isEmpty
+                let found = try Self.linkedSize(digest, in: repository, db: db) != nil
                 try db.execute("DELETE FROM repository_blobs WHERE repository = ? AND digest = ?", [.text(repository), .text(digest.description)])
                 return found
             }
@@ -170,8 +170,7 @@ public final class RegistryStorage: @unchecked Sendable {
                 }
                 try Self.ensureRepository(repository, in: db)
                 for blob in manifest.blobs {
-                    let present = try !db.query("SELECT 1 FROM repository_blobs WHERE repository = ? AND digest = ?",
-                                                [.text(repository), .text(blob.description)]).isEmpty
+                    let present = try Self.linkedSize(blob, in: repository, db: db) != nil
                     guard present, content.contains(blob) else {
                         throw DistributionError(.manifestBlobUnknown, "blob \(blob) named by the manifest is not in repository \(repository): push it first",
                                                 detail: blob.description)
