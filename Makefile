@@ -10,7 +10,7 @@ APT_PACKAGES := libisal-dev libzstd-dev libsqlite3-dev pkg-config \
                 podman containerd docker.io
 
 # Benchmarks: the peers Strata is measured against, and what builds the workloads.
-BENCH_PACKAGES := docker.io podman buildah skopeo umoci runc debootstrap isal e2fsprogs python3 nginx wrk curl
+BENCH_PACKAGES := docker.io podman buildah skopeo umoci runc debootstrap isal e2fsprogs python3 nginx wrk apache2-utils curl
 
 .PHONY: deps bench-deps build run test bench clean
 

@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
@@ -42,7 +43,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite",
                        providers: [.apt(["libsqlite3-dev"])]),
 
-        .target(name: "ImageSpec", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ImageSpec", dependencies: ["CLinux", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Archive", dependencies: ["ImageSpec", "CCodecs", "CLinux"]),
         // The host's processes: every program Strata starts (runc, cp, credential helpers).
         .target(name: "Host", dependencies: ["ImageSpec", "CLinux", .product(name: "Logging", package: "swift-log")]),
@@ -88,8 +89,11 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         // Flags in, Docker's words out: every command parses, calls one Engine method, renders.
         .target(name: "StrataCLI", dependencies: [

@@ -381,6 +381,7 @@ def run(args):
                 scenario_build(table, disk, peers, strata_bin, runs)
             if want("server"):
                 scenario_server(table, disk, strata_bin, "debian" if args.quick else "large", runs)
+                scenario_concurrent(table, disk, strata_bin, 1 if args.quick else 2)
         finally:
             peers.stop()
     return table, peers.status
@@ -611,10 +612,101 @@ def wrk(url, script=None, seconds=5, connections=32):
     return rps, value, errors
 
 
+def ab_head(url, seconds=5, connections=32):
+    """Requests per second, p99 latency (ms) and whether any failed, of ApacheBench sending HEAD.
+    Without keep-alive: ab's keep-alive, like wrk 4.1, waits for a body after a HEAD reply."""
+    out = sh(f"ab -q -i -c {connections} -t {seconds} -n 10000000 {url}", check=False)
+    if "Requests per second:" not in out:
+        raise RuntimeError(f"ab measured nothing on {url}: {out[-300:]}")
+    rps = float(out.split("Requests per second:")[1].split()[0])
+    p99 = float(out.split(" 99%")[1].split()[0])
+    failed = int(out.split("Failed requests:")[1].split()[0]) > 0 or "Non-2xx responses" in out
+    return rps, p99, failed
+
+
+def small_layouts(count):
+    """`count` distinct one-layer OCI layouts (64 KiB of random bytes each), made once and cached."""
+    import gzip, io, tarfile
+    root = os.path.join(CACHE, "small-images")
+    layouts = [os.path.join(root, f"i{n}") for n in range(count)]
+    if all(os.path.exists(os.path.join(p, "index.json")) for p in layouts):
+        return layouts
+    shutil.rmtree(root, ignore_errors=True)
+    rng = random.Random(12)
+    for n, path in enumerate(layouts):
+        blobs = os.path.join(path, "blobs", "sha256")
+        os.makedirs(blobs)
+        def put(data):
+            digest = hashlib.sha256(data).hexdigest()
+            with open(os.path.join(blobs, digest), "wb") as f:
+                f.write(data)
+            return {"digest": "sha256:" + digest, "size": len(data)}
+        tar = io.BytesIO()
+        with tarfile.open(fileobj=tar, mode="w") as t:
+            data = rng.randbytes(64 << 10)
+            info = tarfile.TarInfo(f"data/image-{n}")
+            info.size, info.mtime = len(data), 0
+            t.addfile(info, io.BytesIO(data))
+        layer = put(gzip.compress(tar.getvalue(), mtime=0))
+        layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+        config = put(json.dumps({"architecture": "amd64", "os": "linux",
+                                 "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar.getvalue()).hexdigest()]}}).encode())
+        config["mediaType"] = "application/vnd.oci.image.config.v1+json"
+        manifest = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                   "config": config, "layers": [layer]}).encode())
+        manifest["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+        with open(os.path.join(path, "index.json"), "w") as f:
+            json.dump({"schemaVersion": 2, "manifests": [manifest]}, f)
+        with open(os.path.join(path, "oci-layout"), "w") as f:
+            json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    return layouts
+
+
+def all_at_once(commands):
+    """Runs the commands concurrently; wall seconds and how many failed."""
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(c, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in commands]
+    failed = sum(1 for p in procs if p.wait() != 0)
+    return time.perf_counter() - t0, failed
+
+
+def scenario_concurrent(table, disk, strata, runs, count=50):
+    """`count` skopeo pushes of distinct small images at once into an empty registry, then
+    `count` pulls at once; Strata and distribution alternate, a fresh pair of servers each run."""
+    layouts = small_layouts(count)
+    pushes, pulls, rss, failures = ([], []), ([], []), 0.0, 0
+    for run in range(runs):
+        for side, make in enumerate([lambda: BenchRegistry(disk, f"many-distribution-{run}"),
+                                     lambda: StrataServer(strata, disk, f"many-strata-{run}")]):
+            server = make()
+            try:
+                out = disk.path(f"many-pulled-{run}-{side}", "x")[:-2]
+                shutil.rmtree(out, ignore_errors=True)
+                os.makedirs(out)
+                seconds, failed = all_at_once([f"skopeo copy -q --dest-tls-verify=false oci:{path} docker://{server.host}/small/i{n}:1"
+                                               for n, path in enumerate(layouts)])
+                pushes[side].append(seconds)
+                failures += failed
+                seconds, failed = all_at_once([f"skopeo copy -q --src-tls-verify=false docker://{server.host}/small/i{n}:1 oci:{out}/i{n}"
+                                               for n in range(len(layouts))])
+                pulls[side].append(seconds)
+                failures += failed
+                if side == 1:
+                    rss = max(rss, server.peak_rss_mb())
+                shutil.rmtree(out, ignore_errors=True)
+            finally:
+                server.stop()
+    note = f"{'no errors' if failures == 0 else f'{failures} FAILED'}; Strata peak RSS {rss:.0f} MB"
+    table.pair(f"registry: {count} concurrent pushes (skopeo)", f"{count} small images", "distribution 2.8", *pushes, note)
+    table.pair(f"registry: {count} concurrent pulls (skopeo)", f"{count} small images", "distribution 2.8", *pulls, note)
+    if failures:
+        raise RuntimeError(f"{failures} of the concurrent pushes and pulls failed")
+
+
 def scenario_server(table, disk, strata, w, runs):
     """`strata registry serve` against distribution (Debian's docker-registry) on the same disk,
     with nginx serving the same blob file as the static-file limit."""
-    for tool in ["nginx", "wrk", "curl"]:
+    for tool in ["nginx", "wrk", "ab", "curl"]:
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             table.missing("registry server", w, tool, "not installed")
             return
@@ -636,8 +728,15 @@ def scenario_server(table, disk, strata, w, runs):
         ps, ss = ab(f"curl -sf -o /dev/null http://127.0.0.1:{nginx.port}{blob_path}", get(ours.host, blob_url), runs)
         table.pair("registry: blob GET, one large blob", w, "nginx (static file, sendfile)", ps, ss, "the static-file limit")
         # Requests per second at 32 connections, as time per request (lower is better), p99 in the notes.
-        # (Blob HEAD is not measured yet: wrk 4.1 waits for a body after a HEAD reply's Content-Length.)
-        table.fact("registry: blob HEAD, 32 connections", w, "not measured yet: wrk 4.1 cannot read HEAD replies; needs another load generator")
+        peer, mine, notes = [], [], ""
+        for _ in range(max(1, runs // 2)):
+            rps, p99, err = ab_head(f"http://{theirs.host}{blob_url}")
+            rps2, p99b, err2 = ab_head(f"http://{ours.host}{blob_url}")
+            peer.append(1 / rps)
+            mine.append(1 / rps2)
+            notes = (f"Strata {rps2:,.0f} req/s p99 {p99b:.0f} ms; distribution {rps:,.0f} req/s p99 {p99:.0f} ms; "
+                     "ab, a new connection per request" + ("; errors seen" if err or err2 else ""))
+        table.pair("registry: blob HEAD, 32 connections (s/request)", w, "distribution 2.8", peer, mine, notes)
         for what, path in [("manifest GET", f"/v2/lab/{w}/manifests/1")]:
             script = None
             peer, mine = [], []
@@ -666,9 +765,19 @@ def scenario_server(table, disk, strata, w, runs):
         servers = {}
         push = lambda kind: (f"skopeo copy -q --dest-tls-verify=false oci-archive:{archive(w, 'oci')} "
                              f"docker://$(cat {disk.path('push-' + kind)})/pushed/{w}:1")
+        # Strata's own client too: skopeo's floor (unpacking the archive, ~0.55 s for debian) is
+        # most of a push, and hides what the server does; `strata push` reads the store in place.
+        client = disk.path("push-client", "x")[:-2]
+        sh(f"{strata} --root {client} load -q -i {archive(w, 'oci')}")
+        image = sh(f"{strata} --root {client} images -q").split()[0]
+        strata_push = lambda kind: (f"{strata} --root {client} tag {image} $(cat {disk.path('push-' + kind)})/pushed/{w}:1 && "
+                                    f"{strata} --root {client} push -q --tls-verify=false $(cat {disk.path('push-' + kind)})/pushed/{w}:1")
         try:
             ps, ss = ab(push("distribution"), push("strata"), runs, fresh("distribution"), fresh("strata"))
             table.pair("registry: push of the workload (skopeo)", w, "distribution 2.8", ps, ss, "an empty registry each run")
+            ps, ss = ab(strata_push("distribution"), strata_push("strata"), runs, fresh("distribution"), fresh("strata"))
+            table.pair("registry: push of the workload (strata push)", w, "distribution 2.8", ps, ss,
+                       "an empty registry each run; the same client into each")
         finally:
             for group in servers.values():
                 for srv in group:

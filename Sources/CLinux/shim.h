@@ -31,3 +31,9 @@ static inline short strata_spawn_setsid(void) { return 0x80; }
 static inline int strata_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }
+
+/// sync_file_range(2) is declared only under _GNU_SOURCE. SYNC_FILE_RANGE_WRITE (2): start
+/// writeback of the file's dirty pages and return without waiting for it.
+static inline int strata_start_writeback(int fd) {
+    return (int)syscall(SYS_sync_file_range, fd, (long long)0, (long long)0, 2U);
+}

@@ -4,6 +4,7 @@ import Hummingbird
 import ImageSpec
 import Logging
 import NIOCore
+import NIOPosix
 
 /// The request context: Hummingbird's, plus the peer's address for the access log.
 public struct RegistryContext: RequestContext {
@@ -41,11 +42,14 @@ public struct RegistryResponder: HTTPResponder {
     let storage: RegistryStorage
     let accessLog: @Sendable (AccessRecord) -> Void
     let logger: Logger
+    /// Blob bodies go out by `sendfile(2)` through `SendfileHandler` (plain HTTP); else 1 MiB reads.
+    let zeroCopy: Bool
     /// Listings answer at most this many entries per page, with a `Link` to the next.
     public static let pageLimit = 1000
 
-    public init(storage: RegistryStorage, logger: Logger, accessLog: @escaping @Sendable (AccessRecord) -> Void) {
+    public init(storage: RegistryStorage, logger: Logger, zeroCopy: Bool = false, accessLog: @escaping @Sendable (AccessRecord) -> Void) {
         self.storage = storage
+        self.zeroCopy = zeroCopy
         self.logger = logger
         self.accessLog = accessLog
     }
@@ -73,6 +77,12 @@ public struct RegistryResponder: HTTPResponder {
         return response
     }
 
+    /// Work that waits on the disk (fsync, a collection's lock) runs on NIO's thread pool: the
+    /// few threads every request's async code shares are never parked in a system call.
+    private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
+    }
+
     static func errorResponse(_ error: DistributionError) -> Response {
         var headers = error.headers
         headers[.contentType] = "application/json"
@@ -98,12 +108,14 @@ public struct RegistryResponder: HTTPResponder {
         case (.manifest(let name, let reference), .put):
             return try await putManifest(name, reference, request)
         case (.manifest(let name, let reference), .delete):
-            try storage.deleteManifest(name, try ManifestReference(parsing: reference))
+            let parsed = try ManifestReference(parsing: reference)
+            try await blocking { try storage.deleteManifest(name, parsed) }
             return Response(status: .accepted)
         case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
             return try getBlob(name, try parseDigest(digest), request, head: head)
         case (.blob(let name, let digest), .delete):
-            try storage.deleteBlob(name, try parseDigest(digest))
+            let parsed = try parseDigest(digest)
+            try await blocking { try storage.deleteBlob(name, parsed) }
             return Response(status: .accepted)
         case (.uploads(let name), .post):
             return try await startUpload(name, request)
@@ -118,7 +130,8 @@ public struct RegistryResponder: HTTPResponder {
         case (.upload(let name, let id), .get):
             return Response(status: .noContent, headers: RegistryStorage.progressHeaders(try storage.upload(name, id)))
         case (.upload(let name, let id), .delete):
-            try storage.cancelUpload(try storage.upload(name, id))
+            let upload = try storage.upload(name, id)
+            try await blocking { try storage.cancelUpload(upload) }
             return Response(status: .noContent)
         case (.referrers(let name, let digest), .get):
             return try referrers(name, try parseDigest(digest), request)
@@ -154,6 +167,14 @@ public struct RegistryResponder: HTTPResponder {
         if head { return Response(status: status, headers: headers) }
         let path = storage.content.path(for: digest)
         let served = range
+        if zeroCopy, !served.isEmpty {
+            headers[.strataSendfile] = "1"
+            let request = SendfileRequest(path: path, range: served).encoded
+            return Response(status: status, headers: headers, body: ResponseBody(contentLength: served.count) { writer in
+                try await writer.write(request)
+                try await writer.finish(nil)
+            })
+        }
         let body = ResponseBody(contentLength: served.count) { writer in
             try await Self.stream(path, range: served, to: &writer)
             try await writer.finish(nil)
@@ -203,7 +224,7 @@ public struct RegistryResponder: HTTPResponder {
         if let mount = query["mount"] {
             let digest = try parseDigest(String(mount))
             if let from = query["from"].map(String.init), (try? RegistryStorage.validate(repository: from)) != nil,
-               try storage.mount(digest, from: from, into: name) {
+               try await blocking({ try storage.mount(digest, from: from, into: name) }) {
                 return Self.blobCreated(name, digest)
             }
             // Not mountable: an ordinary session, as the spec says.
@@ -214,7 +235,8 @@ public struct RegistryResponder: HTTPResponder {
             let digest = try parseDigest(String(digestText))
             do {
                 upload = try await storage.append(upload, body: request.body, start: nil, expectedLength: try expectedLength(request, range: nil))
-                _ = try storage.completeUpload(upload, digest: digest)
+                let arrived = upload
+                _ = try await blocking { try storage.completeUpload(arrived, digest: digest) }
             } catch {
                 try? storage.cancelUpload(upload)
                 throw error
@@ -235,7 +257,8 @@ public struct RegistryResponder: HTTPResponder {
         if range != nil || (length ?? 0) > 0 || request.headers[.contentLength] == nil {
             upload = try await storage.append(upload, body: request.body, start: range?.start, expectedLength: length)
         }
-        _ = try storage.completeUpload(upload, digest: digest)
+        let arrived = upload
+        _ = try await blocking { try storage.completeUpload(arrived, digest: digest) }
         return Self.blobCreated(name, digest)
     }
 
@@ -309,7 +332,7 @@ public struct RegistryResponder: HTTPResponder {
         let manifest = try ValidatedManifest(bytes: bytes, contentType: request.headers[.contentType], reference: digest)
         var tag: String?
         if case .tag(let t) = reference { tag = t }
-        try storage.putManifest(name, manifest, bytes: bytes, tag: tag)
+        try await blocking { [tag] in try storage.putManifest(name, manifest, bytes: bytes, tag: tag) }
         var headers: HTTPFields = [:]
         headers[.location] = "/v2/\(name)/manifests/\(manifest.digest)"
         headers[.dockerContentDigest] = manifest.digest.description

@@ -52,4 +52,6 @@ extension HTTPField.Name {
     static let ociSubject = HTTPField.Name("OCI-Subject")!
     static let link = HTTPField.Name("Link")!
     static let ociFiltersApplied = HTTPField.Name("OCI-Filters-Applied")!
+    /// Internal: marks a response for `SendfileHandler`, which removes it before the head is sent.
+    static let strataSendfile = HTTPField.Name(SendfileRequest.header)!
 }

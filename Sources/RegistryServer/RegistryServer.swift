@@ -5,6 +5,7 @@ import HummingbirdTLS
 import ImageSpec
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import ServiceLifecycle
 
@@ -23,6 +24,12 @@ public struct RegistryServer: Sendable {
         /// A background collection this often (nil: never), taking unreferenced blobs older than `gcGrace`.
         public var gcInterval: TimeInterval?
         public var gcGrace: TimeInterval = 3600
+        /// A connection with no request in flight for this long is closed, so idle clients cannot
+        /// hold descriptors forever.
+        public var idleTimeout: Duration = .seconds(60)
+        /// Blob bodies by `sendfile(2)`. Off under TLS, which encrypts in user space; off here
+        /// only to test the streamed path.
+        public var zeroCopy = true
 
         public init(root: String) { self.root = root }
 
@@ -58,8 +65,11 @@ public struct RegistryServer: Sendable {
     /// `onListening` gets the bound port (useful with port 0).
     public func run(handlingSignals: Bool = true, accessLog: @escaping @Sendable (AccessRecord) -> Void,
                     onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let responder = RegistryResponder(storage: storage, logger: logger, accessLog: accessLog)
-        var server = HTTPServerBuilder.http1()
+        Self.raiseDescriptorLimit()
+        let tls = configuration.tlsCertificate != nil, zeroCopy = configuration.zeroCopy && !tls
+        let responder = RegistryResponder(storage: storage, logger: logger, zeroCopy: zeroCopy, accessLog: accessLog)
+        let http = HTTP1Channel.Configuration(idleTimeout: TimeAmount(configuration.idleTimeout))
+        var server = HTTPServerBuilder { responder in RegistryHTTP1Channel(responder: responder, configuration: http, zeroCopy: zeroCopy) }
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
             do {
                 let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
@@ -83,7 +93,7 @@ public struct RegistryServer: Sendable {
                     try? await Task.sleep(for: .seconds(interval))
                     if Task.isCancelled { break }
                     do {
-                        let report = try storage.collectGarbage(grace: grace)
+                        let report = try await NIOThreadPool.singleton.runIfActive { try storage.collectGarbage(grace: grace) }
                         logger.notice("garbage collection: \(report.blobs.count) blobs, \(report.bytes) bytes, \(report.uploads) abandoned uploads")
                     } catch {
                         logger.error("garbage collection failed: \(error)")
@@ -97,5 +107,14 @@ public struct RegistryServer: Sendable {
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw StrataError(.invalidArgument, "cannot listen on \(configuration.host):\(configuration.port): the address is in use", cause: error)
         }
+    }
+
+    /// Every connection is a descriptor, and Debian's soft limit of 1,024 would refuse the
+    /// thousand-and-first client: take the hard limit, as nginx's `worker_rlimit_nofile` does.
+    static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
     }
 }

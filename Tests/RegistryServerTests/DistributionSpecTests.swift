@@ -17,8 +17,10 @@ import Testing
         #expect(server.accessLog.contains { $0.path == "/v2/" && $0.status == 200 })
     }
 
-    @Test func blobsAreServedWholeAndByRange() async throws {
-        let server = try await TestServer.start()
+    /// By `sendfile(2)` and by 1 MiB reads (the TLS path): the same bytes, ranges and headers.
+    @Test(arguments: [true, false])
+    func blobsAreServedWholeAndByRange(zeroCopy: Bool) async throws {
+        let server = try await TestServer.start { $0.zeroCopy = zeroCopy }
         defer { Task { await server.stop() } }
         let bytes = Array("0123456789abcdef".utf8)
         let digest = try await server.pushBlob("library/data", bytes)
@@ -29,6 +31,7 @@ import Testing
 
         let whole = try await server.request(.GET, "/v2/library/data/blobs/\(digest)")
         #expect(whole.status == 200 && whole.body == bytes)
+        #expect(whole.header("strata-sendfile") == nil, "the internal marker never leaves the server")
 
         let cases: [(range: String, status: Int, body: String?, contentRange: String)] = [
             ("bytes=2-5", 206, "2345", "bytes 2-5/16"),
@@ -44,6 +47,13 @@ import Testing
             #expect(answer.header("Content-Range") == c.contentRange, "\(c.range)")
             if let body = c.body { #expect(answer.text == body, "\(c.range)") }
         }
+
+        // Larger than one read, and a range across the reads' boundary.
+        let large = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        let largeDigest = try await server.pushBlob("library/data", large)
+        #expect(try await server.request(.GET, "/v2/library/data/blobs/\(largeDigest)").body == large)
+        let across = try await server.request(.GET, "/v2/library/data/blobs/\(largeDigest)", headers: [("Range", "bytes=1048000-2097999")])
+        #expect(across.status == 206 && across.body == Array(large[1_048_000...2_097_999]))
     }
 
     @Test func unknownThingsAre404WithTheSpecsCodes() async throws {
@@ -338,12 +348,13 @@ enum HTTPMethodName: String, CustomStringConvertible {
     var description: String { rawValue }
 }
 
-/// A TCP client that writes raw bytes and hangs up: what a crashed or cut-off client sends.
-enum RawConnection {
-    static func send(port: Int, _ bytes: [UInt8]) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+/// A TCP client that writes raw bytes: what a crashed, cut-off, idle or HTTP/1.0 client sends.
+final class RawConnection: @unchecked Sendable {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw StrataError.posix("socket", errno: errno) }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -351,8 +362,44 @@ enum RawConnection {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw StrataError.posix("connect", errno: errno) }
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard connected == 0 else {
+            close(fd)
+            throw StrataError.posix("connect", errno: errno)
+        }
+    }
+
+    deinit { close(fd) }
+
+    func write(_ text: String) { write(Array(text.utf8)) }
+    func write(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
+
+    /// What arrives within `seconds`, and whether the server closed the connection by then.
+    /// It waits on a thread of its own: blocking one of the few threads async code shares would
+    /// starve the in-process server that is to answer.
+    func read(for seconds: Double) async -> (text: String, closed: Bool) {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: self.blockingRead(for: seconds)) }.start()
+        }
+    }
+
+    private func blockingRead(for seconds: Double) -> (text: String, closed: Bool) {
+        var received: [UInt8] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000))) > 0 else { break }
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { return (String(decoding: received, as: UTF8.self), true) }
+            received += buffer[0..<n]
+        }
+        return (String(decoding: received, as: UTF8.self), false)
+    }
+
+    /// Writes the bytes and hangs up.
+    static func send(port: Int, _ bytes: [UInt8]) throws {
+        let connection = try RawConnection(port: port)
+        connection.write(bytes)
         usleep(50_000)
     }
 }

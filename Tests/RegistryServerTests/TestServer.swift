@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import ImageSpec
 import NIOCore
 import NIOHTTP1
@@ -15,11 +16,15 @@ final class TestServer: @unchecked Sendable {
     private let lock = NSLock()
     private var records: [AccessRecord] = []
 
-    static func start(root: String? = nil) async throws -> TestServer {
+    static func start(root: String? = nil, configure: (inout RegistryServer.Configuration) -> Void = { _ in }) async throws -> TestServer {
         let root = root ?? FileManager.default.temporaryDirectory.appendingPathComponent("strata-registry-\(UUID().uuidString)").path
         var configuration = RegistryServer.Configuration(root: root)
         configuration.port = 0
-        let server = try RegistryServer(configuration: configuration)
+        configure(&configuration)
+        // Quiet: a test stops its server by cancelling it, which Hummingbird reports at error level.
+        var logger = Logger(label: "strata.registry.test")
+        logger.logLevel = .critical
+        let server = try RegistryServer(configuration: configuration, logger: logger)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let box = RecordBox()
         let task = Task {

@@ -8,7 +8,7 @@ final class Daemon {
 
     init(_ executable: String, _ arguments: [String], log: String) throws {
         self.log = log
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

@@ -9,11 +9,11 @@ final class StrataRegistry {
     let port: Int
     var host: String { "127.0.0.1:\(port)" }
 
-    init() throws {
+    init(_ arguments: [String] = []) throws {
         log = root + ".log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["registry", "serve", "--addr", "127.0.0.1:0", "--root", root]
+        process.arguments = ["registry", "serve", "--addr", "127.0.0.1:0", "--root", root] + arguments
         // The access log goes to a file: a pipe nobody reads would fill and stall the server.
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = output
@@ -95,6 +95,19 @@ final class StrataRegistry {
         #expect(log.contains { $0.contains("\"PUT /v2/demo/app/manifests/1 HTTP/1.1\" 201") }, "\(log)")
         #expect(log.contains { $0.contains("\"GET /v2/demo/app/manifests/1 HTTP/1.1\" 200") })
         #expect(registry.stop() == 0)
+    }
+
+    /// Flags win over the file: the file's address is taken by the flag, its grace by nothing.
+    @Test func aConfigFileSetsWhatTheFlagsDoNot() throws {
+        let config = CLI.temporaryDirectory("registry-config") + ".yaml"
+        try "addr: 127.0.0.1:1\ngc:\n  interval: 1h\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let registry = try StrataRegistry(["--config", config])
+        #expect(try CLI.run("/usr/bin/curl", ["-sf", "http://\(registry.host)/v2/"]).status == 0)
+        #expect(registry.stop() == 0)
+        let bad = CLI.temporaryDirectory("registry-config") + ".yaml"
+        try "gc:\n  intervall: 1h\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let r = try CLI.run(CLI.binary, ["registry", "serve", "--root", CLI.temporaryDirectory("bad-registry"), "--config", bad])
+        #expect(r.status != 0 && r.stderr.contains("\"gc.intervall\" is not a setting"), "\(r.stderr)")
     }
 
     @Test(arguments: [

@@ -18,8 +18,8 @@ struct RegistryServe: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve an OCI distribution registry (the whole distribution spec v1.1) until SIGTERM or SIGINT.")
 
-    @Option(help: ArgumentHelp("Address to listen on, HOST:PORT (port 0 picks a free one).", valueName: "host:port"))
-    var addr = "127.0.0.1:5000"
+    @Option(help: ArgumentHelp("Address to listen on, HOST:PORT (port 0 picks a free one; default 127.0.0.1:5000).", valueName: "host:port"))
+    var addr: String?
     @Option(help: ArgumentHelp("Registry storage (default: $STRATA_REGISTRY_ROOT, /var/lib/strata-registry as root, ~/.local/share/strata-registry otherwise); separate from the image store.", valueName: "dir"))
     var root: String?
     @Option(name: .customLong("tls-cert"), help: ArgumentHelp("PEM certificate chain: serve HTTPS.", valueName: "file"))
@@ -28,24 +28,34 @@ struct RegistryServe: AsyncParsableCommand {
     var tlsKey: String?
     @Option(name: .customLong("gc-interval"), help: ArgumentHelp("Collect garbage in the background this often (e.g. 1h, 30m; default: never).", valueName: "duration"))
     var gcInterval: String?
-    @Option(help: ArgumentHelp("How old an unreferenced blob must be before garbage collection takes it.", valueName: "duration"))
-    var grace = "1h"
+    @Option(help: ArgumentHelp("How old an unreferenced blob must be before garbage collection takes it (default 1h).", valueName: "duration"))
+    var grace: String?
+    @Option(help: ArgumentHelp("YAML settings (addr, root, tls.certificate, tls.key, gc.interval, gc.grace, http.idle-timeout, http.shutdown-timeout); flags win over it.", valueName: "file"))
+    var config: String?
     @OptionGroup var log: LogOptions
 
     func run() async throws {
         try log.bootstrap()
-        var configuration = RegistryServer.Configuration(root: root ?? Self.defaultRoot)
-        configuration.gcInterval = try gcInterval.map { try parseDuration($0, "--gc-interval") }
-        configuration.gcGrace = try parseDuration(grace, "--grace")
-        try configuration.setAddress(addr)
-        configuration.tlsCertificate = tlsCertificate
-        configuration.tlsKey = tlsKey
-        let server = try RegistryServer(configuration: configuration)
-        let scheme = tlsCertificate == nil ? "http" : "https", host = configuration.host
+        let server = try RegistryServer(configuration: try configuration())
+        let configuration = server.configuration
+        let scheme = configuration.tlsCertificate == nil ? "http" : "https", host = configuration.host
         // One line per request on stdout, as a web server's access log; the listening line first.
         try await server.run(accessLog: { record in emit(record.line + "\n") }, onListening: { port in
             emit("listening on \(scheme)://\(host):\(port) (storage \(server.storage.root))\n")
         })
+    }
+
+    /// Defaults, then the `--config` file, then the flags.
+    func configuration() throws -> RegistryServer.Configuration {
+        var configuration = RegistryServer.Configuration(root: Self.defaultRoot)
+        if let config { try configuration.load(file: config) }
+        if let root { configuration.root = root }
+        if let addr { try configuration.setAddress(addr) }
+        if let tlsCertificate { configuration.tlsCertificate = tlsCertificate }
+        if let tlsKey { configuration.tlsKey = tlsKey }
+        if let gcInterval { configuration.gcInterval = try RegistryServer.Configuration.duration(gcInterval, "--gc-interval") }
+        if let grace { configuration.gcGrace = try RegistryServer.Configuration.duration(grace, "--grace") }
+        return configuration
     }
 
     static var defaultRoot: String {
@@ -70,17 +80,10 @@ struct RegistryGC: AsyncParsableCommand {
     func run() async throws {
         try log.bootstrap()
         let storage = try RegistryStorage(root: root ?? RegistryServe.defaultRoot)
-        let report = try storage.collectGarbage(grace: try parseDuration(grace, "--grace"), deleteUntagged: deleteUntagged, dryRun: dryRun)
+        let report = try storage.collectGarbage(grace: try RegistryServer.Configuration.duration(grace, "--grace"), deleteUntagged: deleteUntagged, dryRun: dryRun)
         let verb = dryRun ? "would delete" : "deleted"
         for digest in report.blobs { emit("\(verb) blob \(digest)\n") }
         emit("\(verb) \(report.blobs.count) blobs (\(Units.humanSize(report.bytes))), \(report.manifests) untagged manifests, \(report.uploads) abandoned uploads\n")
     }
 }
 
-/// `90s`, `30m`, `1h`, `2d` or plain seconds.
-func parseDuration(_ text: String, _ flag: String) throws -> TimeInterval {
-    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-    if let unit = text.last, let factor = units[unit], let value = Double(text.dropLast()), value >= 0 { return value * factor }
-    if let value = Double(text), value >= 0 { return value }
-    throw StrataError(.invalidArgument, "invalid \(flag) \"\(text)\": expected a duration such as 90s, 30m, 1h or 2d")
-}

@@ -1,0 +1,79 @@
+import Foundation
+import ImageSpec
+import Yams
+
+extension RegistryServer.Configuration {
+    /// The settings a `--config` file may hold, as `section.key`; flags given on the command line
+    /// win over the file.
+    ///
+    /// ```yaml
+    /// addr: 127.0.0.1:5000
+    /// root: /var/lib/strata-registry
+    /// tls: { certificate: /etc/strata/cert.pem, key: /etc/strata/key.pem }
+    /// gc: { interval: 1h, grace: 1h }
+    /// http: { idle-timeout: 60s, shutdown-timeout: 30s }
+    /// ```
+    public static let fileSettings = ["addr", "root", "tls.certificate", "tls.key", "gc.interval", "gc.grace",
+                                      "http.idle-timeout", "http.shutdown-timeout"]
+
+    /// Reads a YAML configuration file over these settings. A key that is not a setting, or a
+    /// value of the wrong kind, is an error naming the file and the key: a typo never silently
+    /// leaves a default in place.
+    public mutating func load(file path: String) throws {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw StrataError(.invalidArgument, "cannot read the configuration file \(path): \(error.localizedDescription)", cause: error)
+        }
+        let document: Any?
+        do {
+            document = try Yams.load(yaml: text)
+        } catch {
+            throw StrataError(.invalidArgument, "\(path) is not valid YAML: \(error)", cause: error)
+        }
+        guard let document else { return }
+        guard let top = document as? [String: Any] else {
+            throw StrataError(.invalidArgument, "\(path): expected a mapping of settings (\(Self.fileSettings.joined(separator: ", ")))")
+        }
+        var values: [String: String] = [:]
+        for (key, value) in top {
+            if let section = value as? [String: Any] {
+                for (inner, value) in section { values["\(key).\(inner)"] = try Self.scalar(value, "\(key).\(inner)", path) }
+            } else {
+                values[key] = try Self.scalar(value, key, path)
+            }
+        }
+        for key in values.keys.sorted() where !Self.fileSettings.contains(key) {
+            throw StrataError(.invalidArgument, "\(path): \"\(key)\" is not a setting; the settings are \(Self.fileSettings.joined(separator: ", "))")
+        }
+        func duration(_ key: String) throws -> TimeInterval? {
+            try values[key].map { try Self.duration($0, "\(key) in \(path)") }
+        }
+        if let addr = values["addr"] { try setAddress(addr) }
+        if let root = values["root"] { self.root = root }
+        if let certificate = values["tls.certificate"] { tlsCertificate = certificate }
+        if let key = values["tls.key"] { tlsKey = key }
+        if let interval = try duration("gc.interval") { gcInterval = interval }
+        if let grace = try duration("gc.grace") { gcGrace = grace }
+        if let idle = try duration("http.idle-timeout") { idleTimeout = .milliseconds(Int64(idle * 1000)) }
+        if let shutdown = try duration("http.shutdown-timeout") { shutdownTimeout = .milliseconds(Int64(shutdown * 1000)) }
+    }
+
+    private static func scalar(_ value: Any, _ key: String, _ path: String) throws -> String {
+        switch value {
+        case let text as String: return text
+        case let number as Int: return String(number)
+        case let number as Double: return String(number)
+        default: throw StrataError(.invalidArgument, "\(path): \(key) must be a single value, not \(type(of: value))")
+        }
+    }
+
+    /// `90s`, `30m`, `1h`, `2d` or plain seconds; `what` names the flag or setting in the error.
+    public static func duration(_ text: String, _ what: String) throws -> TimeInterval {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if let unit = text.last, let factor = units[unit], let value = Double(text.dropLast()), value >= 0 { return value * factor }
+        if let value = Double(text), value >= 0 { return value }
+        throw StrataError(.invalidArgument, "invalid \(what) \"\(text)\": expected a duration such as 90s, 30m, 1h or 2d")
+    }
+}

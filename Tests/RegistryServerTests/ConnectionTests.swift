@@ -1,0 +1,55 @@
+import Foundation
+import ImageSpec
+import RegistryServer
+import Testing
+
+/// Connections, not requests: HTTP/1.0's close, idle timeouts, and idle clients that must not
+/// starve the rest.
+@Suite struct ConnectionTests {
+    @Test(arguments: [
+        ("GET /v2/ HTTP/1.0\r\n\r\n", true),
+        ("GET /v2/ HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", false),
+        ("GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n", false),
+        ("GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", true),
+        ("HEAD /v2/ HTTP/1.0\r\n\r\n", true),
+    ])
+    func theConnectionClosesAfterTheReplyWhenTheClientSaysSo(_ request: String, _ closes: Bool) async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let connection = try RawConnection(port: server.port)
+        connection.write(request)
+        let answer = await connection.read(for: closes ? 5 : 0.5)
+        #expect(answer.text.hasPrefix("HTTP/1.1 200 OK"), "\(answer.text)")
+        #expect(answer.closed == closes, "\(request.debugDescription)")
+    }
+
+    @Test func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
+        let server = try await TestServer.start { $0.idleTimeout = .milliseconds(300) }
+        defer { Task { await server.stop() } }
+        let silent = try RawConnection(port: server.port)
+        #expect(await silent.read(for: 10).closed)
+        // One that sent half a request head, then stopped (slowloris), goes the same way.
+        let stalled = try RawConnection(port: server.port)
+        stalled.write("GET /v2/ HTTP/1.1\r\nHost: x\r\nUser-")
+        #expect(await stalled.read(for: 10).closed)
+    }
+
+    @Test func aThousandIdleConnectionsDoNotStarveTheOthers() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let digest = try await server.pushBlob("library/busy", Array("still served".utf8))
+        var idle: [RawConnection] = []
+        for n in 0..<1000 {
+            let connection = try RawConnection(port: server.port)
+            if n % 2 == 0 { connection.write("GET /v2/ HTTP/1.1\r\nHost: x\r\n") }
+            idle.append(connection)
+        }
+        for _ in 0..<20 {
+            let answer = try await server.request(.GET, "/v2/library/busy/blobs/\(digest)")
+            #expect(answer.status == 200 && answer.text == "still served")
+        }
+        // And the idle ones are still there to be served.
+        idle[1].write("GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(await idle[1].read(for: 0.5).text.hasPrefix("HTTP/1.1 200 OK"))
+    }
+}
