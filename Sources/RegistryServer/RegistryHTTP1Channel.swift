@@ -3,10 +3,11 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Hummingbird's HTTP/1.1 child channel with two handlers after NIO's request decoder:
+/// Hummingbird's HTTP/1.1 child channel with handlers after NIO's request decoder:
 /// `SendfileHandler` (plain TCP only: TLS encrypts in user space, and there the responder
-/// streams), and `ConnectionCloseHandler`, which keeps HTTP/1.0's rule that a connection closes
-/// after its response unless the client asked to keep it alive.
+/// streams), `ConnectionCloseHandler`, which keeps HTTP/1.0's rule that a connection closes
+/// after its response unless the client asked to keep it alive, and `ExpectContinueHandler`,
+/// which tells a client that waits (curl, for any body over 1 MB) to send its body.
 struct RegistryHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
@@ -22,6 +23,7 @@ struct RegistryHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         base.setup(channel: channel, logger: logger).flatMapThrowing { [zeroCopy] value in
             let operations = channel.pipeline.syncOperations
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try operations.addHandler(ExpectContinueHandler(), position: .after(decoder))
             try operations.addHandler(ConnectionCloseHandler(), position: .after(decoder))
             if zeroCopy { try operations.addHandler(SendfileHandler(), position: .after(decoder)) }
             return value
@@ -48,5 +50,22 @@ final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandl
         }
         head.headers.replaceOrAdd(name: "Connection", value: "close")
         context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+}
+
+/// `Expect: 100-continue` (RFC 9110 §10.1.1): the client holds its body back until the server
+/// says `100 Continue`, or for a second (curl) when none comes. Hummingbird never says it, so
+/// this handler does, as soon as the head arrives: every request body the registry takes it reads.
+final class ExpectContinueHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data), head.version.major == 1, head.version.minor >= 1,
+           head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        context.fireChannelRead(data)
     }
 }

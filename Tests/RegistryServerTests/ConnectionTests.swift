@@ -23,6 +23,21 @@ import Testing
         #expect(answer.closed == closes, "\(request.debugDescription)")
     }
 
+    /// curl holds back any body over 1 MB for a second unless the server says `100 Continue`.
+    @Test func aClientThatExpectsContinueIsToldToSendItsBody() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let body = Array("a blob a client waits to send".utf8)
+        let digest = Digest.sha256(of: body)
+        let connection = try RawConnection(port: server.port)
+        connection.write("POST /v2/library/waiting/blobs/uploads/?digest=\(digest) HTTP/1.1\r\nHost: x\r\n"
+                         + "Content-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n")
+        #expect(await connection.read(for: 0.5).text == "HTTP/1.1 100 Continue\r\n\r\n")
+        connection.write(body)
+        #expect(await connection.read(for: 0.5).text.hasPrefix("HTTP/1.1 201 Created"))
+        #expect(try await server.request(.GET, "/v2/library/waiting/blobs/\(digest)").body == body)
+    }
+
     @Test func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
         let server = try await TestServer.start { $0.idleTimeout = .milliseconds(300) }
         defer { Task { await server.stop() } }
