@@ -373,16 +373,16 @@ final class RawConnection: @unchecked Sendable {
     func write(_ text: String) { write(Array(text.utf8)) }
     func write(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
 
-    /// What arrives within `seconds`, and whether the server closed the connection by then.
-    /// It waits on a thread of its own: blocking one of the few threads async code shares would
-    /// starve the in-process server that is to answer.
-    func read(for seconds: Double) async -> (text: String, closed: Bool) {
+    /// What arrives within `seconds` (or until `enough` says the text is complete), and whether
+    /// the server closed the connection by then. It waits on a thread of its own: blocking one of
+    /// the few threads async code shares would starve the in-process server that is to answer.
+    func read(for seconds: Double, until enough: @escaping @Sendable (String) -> Bool = { _ in false }) async -> (text: String, closed: Bool) {
         await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: self.blockingRead(for: seconds)) }.start()
+            Thread { continuation.resume(returning: self.blockingRead(for: seconds, until: enough)) }.start()
         }
     }
 
-    private func blockingRead(for seconds: Double) -> (text: String, closed: Bool) {
+    private func blockingRead(for seconds: Double, until enough: (String) -> Bool) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         let deadline = Date().addingTimeInterval(seconds)
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -392,6 +392,7 @@ final class RawConnection: @unchecked Sendable {
             let n = recv(fd, &buffer, buffer.count, 0)
             if n <= 0 { return (String(decoding: received, as: UTF8.self), true) }
             received += buffer[0..<n]
+            if enough(String(decoding: received, as: UTF8.self)) { break }
         }
         return (String(decoding: received, as: UTF8.self), false)
     }
