@@ -66,7 +66,7 @@ let package = Package(
             "ImageSpec", "Archive", "ContentStore", "ImageStore", "Snapshots", "Registry",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
-        .target(name: "Runtime", dependencies: ["ImageSpec", "Archive", "ImageStore", "Metadata", "Snapshots", "Host",
+        .target(name: "Runtime", dependencies: ["ImageSpec", "Archive", "ImageStore", "Metadata", "Snapshots", "Host", "CLinux",
                                                .product(name: "Logging", package: "swift-log")]),
         // The Dockerfile language, pure code: parser, word expansion, .dockerignore.
         .target(name: "Dockerfile", dependencies: ["ImageSpec"]),

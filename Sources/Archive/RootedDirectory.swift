@@ -158,10 +158,16 @@ extension RootedDirectory {
 }
 
 extension RootedDirectory {
-    /// Creates an empty directory or file at `path` (inside the root) when nothing is there;
-    /// returns whether it did. The parent's times are restored, so the creation leaves no trace
-    /// a tree comparison would see.
-    public func createIfMissing(_ path: String, directory: Bool) throws -> Bool {
+    /// What `createIfMissing` makes.
+    public enum MissingEntry: Sendable, Equatable {
+        case directory, file
+        case symlink(to: String)
+    }
+
+    /// Creates an empty directory or file, or a symlink, at `path` (inside the root) when nothing
+    /// is there; returns whether it did. The parent's times are restored, so the creation leaves
+    /// no trace a tree comparison would see.
+    public func createIfMissing(_ path: String, as entry: MissingEntry) throws -> Bool {
         let clean = try Self.clean(BytePath(path))
         guard !clean.isEmpty else { return false }
         let name = clean.lastComponent
@@ -170,12 +176,15 @@ extension RootedDirectory {
         if Self.stat(parent, name) != nil { return false }
         var before = Glibc.stat()
         fstat(parent, &before)
-        if directory {
+        switch entry {
+        case .directory:
             guard mkdirat(parent, name.cString, 0o755) == 0 else { throw StrataError.posix("cannot create /\(path)", errno: errno) }
-        } else {
+        case .file:
             let f = openat(parent, name.cString, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
             guard f >= 0 else { throw StrataError.posix("cannot create /\(path)", errno: errno) }
             close(f)
+        case .symlink(let target):
+            guard symlinkat(target, parent, name.cString) == 0 else { throw StrataError.posix("cannot create /\(path)", errno: errno) }
         }
         var times = [before.st_atim, before.st_mtim]
         let writable = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)

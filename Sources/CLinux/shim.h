@@ -37,3 +37,22 @@ static inline int strata_spawn_closefrom(posix_spawn_file_actions_t *actions, in
 static inline int strata_start_writeback(int fd) {
     return (int)syscall(SYS_sync_file_range, fd, (long long)0, (long long)0, 2U);
 }
+
+#include <sys/ioctl.h>
+#include <errno.h>
+/// A new pseudo-terminal: returns its controlling side and sets `*terminal` to the other, both
+/// close-on-exec, neither this process's controlling terminal. posix_openpt and its kin are
+/// declared only under _XOPEN_SOURCE; these are the kernel's ioctls they stand for.
+static inline int strata_open_pty(int *terminal) {
+    int controller = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (controller < 0) return -1;
+    int unlock = 0;
+    int peer = ioctl(controller, TIOCSPTLCK, &unlock) < 0 ? -1
+             : ioctl(controller, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (peer < 0) { int saved = errno; close(controller); errno = saved; return -1; }
+    // A terminal's usual size, not 0×0: some programs take that for an error.
+    struct winsize size = { .ws_row = 24, .ws_col = 80 };
+    ioctl(controller, TIOCSWINSZ, &size);
+    *terminal = peer;
+    return controller;
+}

@@ -1,4 +1,5 @@
 import Archive
+import CLinux
 import Foundation
 import Host
 import ImageSpec
@@ -24,6 +25,7 @@ extension ContainerEngine {
     /// attachment), records the exit code, and unmounts. Returns the container's exit code.
     public func execute(_ input: String, attach: Attachment) throws -> Int32 {
         var c = try lookup(input)
+        try Self.requireTerminal(attach, tty: c.spec.tty == true)
         let runtimePath = try runtime.executable()
         // Claim the container before touching anything: of two processes starting it, the loser
         // leaves the winner's mount, bundle and runtime state alone.
@@ -53,35 +55,21 @@ extension ContainerEngine {
         defer { use.release() }
         runtime.delete(c.id, force: true)  // a stale state from a crash would block the name
 
-        var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        pipe(&outPipe)
-        pipe(&errPipe)
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        let pid: pid_t
+        let status: Int32
         do {
             try db.execute("UPDATE containers SET exit_code = NULL, finished = NULL WHERE id = ?", [.text(c.id)])
-            pid = try Subprocess.spawn(runtimePath, runtime.arguments(["run", "--bundle", dir, c.id]),
-                                       stdin: attach.stdin ?? null, stdout: outPipe[1], stderr: errPipe[1])
-            try db.execute("UPDATE containers SET started = ? WHERE id = ?", [.real(Date().timeIntervalSince1970), .text(c.id)])
+            let log = try? ContainerLogWriter(path: "\(dir)/container.log")
+            defer { log?.close() }
+            // An interrupted build or command ends its container rather than waiting for it.
+            let runtime = self.runtime, id = c.id
+            status = try attached(runtimePath, ["run", "--bundle", dir], id: c.id, terminal: c.spec.tty == true, attach: attach, log: log,
+                                  started: { try db.execute("UPDATE containers SET started = ? WHERE id = ?",
+                                                            [.real(Date().timeIntervalSince1970), .text(c.id)]) },
+                                  interrupted: { runtime.kill(id, signal: "KILL") })
         } catch {
-            [outPipe[0], outPipe[1], errPipe[0], errPipe[1], null].forEach { close($0) }
             unclaim()
             throw error
         }
-        close(outPipe[1])
-        close(errPipe[1])
-        close(null)
-        // Ctrl-C reaches the runtime (same process group), which passes it to the container; this
-        // process stays to record how the container ended.
-        let previousInterrupt = signal(SIGINT, SIG_IGN)
-        defer { signal(SIGINT, previousInterrupt) }
-        let log = try? ContainerLogWriter(path: "\(dir)/container.log")
-        // An interrupted build or command ends its container rather than waiting for it.
-        let runtime = self.runtime, id = c.id
-        Self.pump([(outPipe[0], "stdout", attach.stdout), (errPipe[0], "stderr", attach.stderr)], log: log,
-                  interrupted: { runtime.kill(id, signal: "KILL") })
-        log?.close()
-        let status = Subprocess.wait(pid)
         runtime.delete(c.id, force: true)
         use.release()
         try db.execute("UPDATE containers SET state = 'exited', exit_code = ?, finished = ? WHERE id = ?",
@@ -89,6 +77,50 @@ extension ContainerEngine {
         c = try lookup(c.id)
         if c.spec.autoRemove { _ = try? remove(c.id, force: true) }
         return status
+    }
+
+    /// Runs `runtime COMMAND… ID` (`run --bundle` or `exec --process`) and joins its input and
+    /// output to `attach` (and `log`) until it ends; returns its exit status, which runc makes the
+    /// process's (128+N for a signal). The process gets `attach.stdin` itself (the user's terminal
+    /// or a pipe, `-i`) or /dev/null. When the process has a terminal, runc in the foreground makes
+    /// the pseudo-terminal and relays it: it puts the user's terminal (our stdin) in raw mode and
+    /// restores it, passes on the window size at start and on every SIGWINCH, and writes the
+    /// terminal's output to our pipe, so the log has it too. With `-t` but no terminal here (a CI
+    /// job, `-t` without `-i`), runc is given a pseudo-terminal of ours to stand in for the user's.
+    func attached(_ runtimePath: String, _ command: [String], id: String, terminal: Bool, attach: Attachment,
+                  log: ContainerLogWriter?, started: () throws -> Void = {}, interrupted: @escaping () -> Void) throws -> Int32 {
+        try Self.requireTerminal(attach, tty: terminal)
+        var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw StrataError.posix("cannot create a pipe", errno: errno) }
+        var closeAfterSpawn = [outPipe[1], errPipe[1]], closeAtEnd: [Int32] = []
+        defer { closeAtEnd.forEach { close($0) } }
+        let stdin: Int32
+        if let attached = attach.stdin {
+            stdin = attached
+        } else if terminal {
+            let (controller, terminal) = try Self.openPseudoTerminal()
+            (stdin, closeAtEnd) = (terminal, [controller])
+            closeAfterSpawn.append(terminal)
+        } else {
+            stdin = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            closeAfterSpawn.append(stdin)
+        }
+        let pid: pid_t
+        do {
+            pid = try Subprocess.spawn(runtimePath, runtime.arguments(command + [id]),
+                                       stdin: stdin, stdout: outPipe[1], stderr: errPipe[1])
+            try started()
+        } catch {
+            (closeAfterSpawn + [outPipe[0], errPipe[0]]).forEach { close($0) }
+            throw error
+        }
+        closeAfterSpawn.forEach { close($0) }
+        // Ctrl-C reaches the runtime (same process group), which passes it to the container; this
+        // process stays to record how the container ended.
+        let previousInterrupt = signal(SIGINT, SIG_IGN)
+        defer { signal(SIGINT, previousInterrupt) }
+        Self.pump([(outPipe[0], "stdout", attach.stdout), (errPipe[0], "stderr", attach.stderr)], log: log, interrupted: interrupted)
+        return Subprocess.wait(pid)
     }
 
     /// Copies container output to the log and the attached descriptors until both pipes close.
@@ -119,17 +151,36 @@ extension ContainerEngine {
                 }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
                 log?.append(chunk, stream: open[i].name)
-                if let target = open[i].copy {
-                    var offset = 0
-                    while offset < n {
-                        let w = write(target, chunk.baseAddress! + offset, n - offset)
-                        if w <= 0 { break }
-                        offset += w
-                    }
-                }
+                if let target = open[i].copy { Self.writeAll(target, chunk) }
             }
             for fd in closed { close(fd) }
             open.removeAll { closed.contains($0.fd) }
+        }
+    }
+
+    /// Docker's rule: `-i` with `-t` joins the user's terminal to the container's, so the input
+    /// must be one.
+    public static func requireTerminal(_ attach: Attachment, tty: Bool) throws {
+        if tty, let stdin = attach.stdin, isatty(stdin) == 0 {
+            throw StrataError(.invalidArgument, "the input device is not a TTY")
+        }
+    }
+
+    /// A new pseudo-terminal: its controlling side and its terminal.
+    static func openPseudoTerminal() throws -> (controller: Int32, terminal: Int32) {
+        var terminal: Int32 = -1
+        let controller = strata_open_pty(&terminal)
+        guard controller >= 0 else { throw StrataError.posix("cannot open a pseudo-terminal", errno: errno) }
+        return (controller, terminal)
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count {
+            let w = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if w < 0, errno == EINTR { continue }
+            if w <= 0 { break }
+            offset += w
         }
     }
 
@@ -204,6 +255,7 @@ extension ContainerEngine {
         var env = c.spec.env
         if !env.contains(where: { $0.hasPrefix("HOSTNAME=") }) { env.append("HOSTNAME=\(c.spec.hostname)") }
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=\(user.home)") }
+        if c.spec.tty == true, !env.contains(where: { $0.hasPrefix("TERM=") }) { env.append("TERM=xterm") }  // as Docker's -t
         try checkExecutable(c.spec.args[0], env: env, root: root)
 
         // The host's limits are the ceiling: this machine lacks CAP_SYS_RESOURCE, so asking for
@@ -213,24 +265,22 @@ extension ContainerEngine {
         let nofile = min(UInt64(limit.rlim_max), 1_048_576)
 
         var mounts = RuntimeSpec.defaultMounts
-        if c.spec.network == .host {
-            // The host's DNS, and the container's own names, bind-mounted read-only.
-            try FileSystem.writeAtomically("\(directory)/hostname", Array("\(c.spec.hostname)\n".utf8))
-            try FileSystem.writeAtomically("\(directory)/hosts",
-                Array("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t\(c.spec.hostname)\n".utf8))
-            let resolv = (try? FileSystem.readFile("/etc/resolv.conf")) ?? Array("nameserver 127.0.0.1\n".utf8)
-            try FileSystem.writeAtomically("\(directory)/resolv.conf", resolv)
-            for name in ["hostname", "hosts", "resolv.conf"] {
-                mounts.append(RuntimeSpec.Mount(destination: "/etc/\(name)", type: "bind", source: "\(directory)/\(name)",
-                                                options: ["rbind", "ro"]))
-            }
+        // The container's own names and the host's DNS, bind-mounted read-only, on every network
+        // (with `none` too: `localhost` must resolve), in the words of Docker's /etc/hosts.
+        try FileSystem.writeAtomically("\(directory)/hostname", Array("\(c.spec.hostname)\n".utf8))
+        try FileSystem.writeAtomically("\(directory)/hosts", Array(Self.hostsFile(hostname: c.spec.hostname).utf8))
+        let resolv = (try? FileSystem.readFile("/etc/resolv.conf")) ?? Array("nameserver 127.0.0.1\n".utf8)
+        try FileSystem.writeAtomically("\(directory)/resolv.conf", resolv)
+        for name in ["hostname", "hosts", "resolv.conf"] {
+            mounts.append(RuntimeSpec.Mount(destination: "/etc/\(name)", type: "bind", source: "\(directory)/\(name)",
+                                            options: ["rbind", "ro"]))
         }
         mounts += c.spec.mounts ?? []
         var namespaces = ["pid", "ipc", "uts", "mount"].map { RuntimeSpec.Namespace(type: $0) }
         if c.spec.network == .none { namespaces.append(RuntimeSpec.Namespace(type: "network")) }
         let caps = user.user.uid == 0 ? RuntimeSpec.defaultCapabilities : []
         return RuntimeSpec(
-            process: RuntimeSpec.ProcessSpec(user: user.user, args: c.spec.args, env: env, cwd: c.spec.workingDir,
+            process: RuntimeSpec.ProcessSpec(terminal: c.spec.tty ?? false, user: user.user, args: c.spec.args, env: env, cwd: c.spec.workingDir,
                                              capabilities: RuntimeSpec.Capabilities(bounding: RuntimeSpec.defaultCapabilities, effective: caps, permitted: caps),
                                              rlimits: [RuntimeSpec.Rlimit(type: "RLIMIT_NOFILE", hard: nofile, soft: nofile)],
                                              noNewPrivileges: nil),
@@ -239,6 +289,13 @@ extension ContainerEngine {
             mounts: mounts,
             linux: RuntimeSpec.Linux(namespaces: namespaces, maskedPaths: RuntimeSpec.maskedPaths, readonlyPaths: RuntimeSpec.readonlyPaths,
                                      resources: RuntimeSpec.Resources(devices: RuntimeSpec.deviceRules), cgroupsPath: "/strata/\(c.id)"))
+    }
+
+    /// Docker's /etc/hosts, with the container's host name on a loopback address (it has no other
+    /// address of its own on `host` or `none`).
+    static func hostsFile(hostname: String) -> String {
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
+            + "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t\(hostname)\n"
     }
 
     /// Docker's error for a command the image does not have, before the runtime is involved.

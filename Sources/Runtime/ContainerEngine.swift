@@ -89,6 +89,9 @@ public final class ContainerEngine {
         public var autoRemove = false
         /// Extra mounts (a build's `RUN --mount`).
         public var mounts: [RuntimeSpec.Mount] = []
+        /// `-t`: a pseudo-terminal; `-i`: stdin kept open for whoever attaches.
+        public var tty = false
+        public var interactive = false
 
         public init(image: String) { self.image = image }
     }
@@ -121,7 +124,8 @@ public final class ContainerEngine {
         let spec = ContainerSpec(args: args, env: env, workingDir: options.workingDir ?? (config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"),
                                  user: options.user ?? config.user ?? "", hostname: options.hostname ?? String(id.prefix(12)),
                                  network: options.network, autoRemove: options.autoRemove, stopSignal: config.stopSignal ?? "SIGTERM",
-                                 mounts: options.mounts.isEmpty ? nil : options.mounts)
+                                 mounts: options.mounts.isEmpty ? nil : options.mounts,
+                                 tty: options.tty ? true : nil, openStdin: options.interactive ? true : nil)
 
         // Shared: the snapshots prepared here cannot be collected before the record names the image.
         let lock = try store.ingestLock()

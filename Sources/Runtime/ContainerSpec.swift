@@ -13,6 +13,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var stopSignal: String
     /// Mounts beyond the defaults (a build's `RUN --mount`): binds and tmpfs.
     public var mounts: [RuntimeSpec.Mount]? = nil
+    /// Docker's `Tty` and `OpenStdin` (`-t`, `-i`); nil in records made before they existed.
+    public var tty: Bool? = nil
+    public var openStdin: Bool? = nil
 
     public enum Network: String, Codable, Sendable, CaseIterable { case host, none }
 }

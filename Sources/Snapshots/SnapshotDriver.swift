@@ -80,11 +80,16 @@ extension SnapshotDriver {
     }
 }
 
-/// Mount points the runtime needs in every root filesystem. Made before the container runs
+/// Mount points the runtime needs in every root filesystem, and `/etc/mtab`. Made before the container runs
 /// (Docker's "init layer"), so they never show up in `diff` or a committed layer.
 enum MountPoints {
-    static let directories = ["dev", "proc", "sys", "etc"]
-    static let files = ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
+    /// In the order they are made: a directory before what is in it.
+    static let entries: [(path: String, entry: RootedDirectory.MissingEntry)] = [
+        ("dev", .directory), ("proc", .directory), ("sys", .directory), ("etc", .directory),
+        ("etc/hostname", .file), ("etc/hosts", .file), ("etc/resolv.conf", .file),
+        // Docker's init layer has it: `mount`, `df` and older tools read the mount table there.
+        ("etc/mtab", .symlink(to: "/proc/mounts")),
+    ]
 
     /// Creates the mount points missing from `rootfs`; returns those it made. Paths resolve inside
     /// the root (an image's /etc may be a symlink: it must never lead to the host), and the times
@@ -92,8 +97,8 @@ enum MountPoints {
     static func create(in rootfs: String) throws -> [String] {
         let root = try RootedDirectory(path: rootfs)
         var made: [String] = []
-        for path in directories + files {
-            if try root.createIfMissing(path, directory: directories.contains(path)) { made.append(path) }
+        for (path, entry) in entries where try root.createIfMissing(path, as: entry) {
+            made.append(path)
         }
         return made
     }

@@ -38,6 +38,12 @@ extension Engine {
         try containers.execute(name, attach: attach)
     }
 
+    /// `strata exec`: a command in a running container; returns its exit code.
+    public func execContainer(_ name: String, _ options: ContainerEngine.ExecOptions,
+                              attach: ContainerEngine.Attachment = .init()) throws -> Int32 {
+        try containers.exec(name, options, attach: attach)
+    }
+
     /// `strata start`: starts a container in the background (already running is fine, as Docker's).
     @discardableResult
     public func startContainer(_ name: String) throws -> Container {

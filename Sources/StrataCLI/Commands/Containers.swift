@@ -12,6 +12,8 @@ struct ContainerOptions: ParsableArguments {
     @Option(help: "Network: host (default) or none.") var network: String = "host"
     @Option(name: [.customShort("h"), .long], help: "Container host name.") var hostname: String?
     @Option(help: "Pull the image before running: missing (default), always or never.") var pull: String = "missing"
+    @Flag(name: .shortAndLong, help: "Keep STDIN open and pass it to the container.") var interactive = false
+    @Flag(name: .shortAndLong, help: "Allocate a pseudo-TTY.") var tty = false
     @Argument(help: "The image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments (default: the image's).") var command: [String] = []
 
@@ -38,6 +40,8 @@ struct ContainerOptions: ParsableArguments {
         }
         o.network = net
         o.autoRemove = autoRemove
+        o.tty = tty
+        o.interactive = interactive
         return o
     }
 }
@@ -87,6 +91,9 @@ struct Run: AsyncParsableCommand {
             create = try options.createOptions(autoRemove: rm)
             policy = try options.pullPolicy
         } catch { throw runExitCode(error) }
+        let attach = ContainerEngine.Attachment(stdin: options.interactive ? 0 : nil)
+        // Before anything is created, as Docker's client does (and its exit code, 1).
+        if !detach { try ContainerEngine.requireTerminal(attach, tty: options.tty) }
         if detach {
             let container: Container
             do { container = try await engine.runDetached(create, pull: policy, events: pullEvents) } catch { throw runExitCode(error) }
@@ -94,7 +101,7 @@ struct Run: AsyncParsableCommand {
             return
         }
         let status: Int32
-        do { status = try await engine.runContainer(create, pull: policy, events: pullEvents) } catch { throw runExitCode(error) }
+        do { status = try await engine.runContainer(create, pull: policy, attach: attach, events: pullEvents) } catch { throw runExitCode(error) }
         if status != 0 { throw ExitCode(status) }
     }
 }
@@ -118,6 +125,7 @@ struct Start: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start one or more stopped containers.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Attach STDOUT/STDERR and wait for the container to exit.") var attach = false
+    @Flag(name: .shortAndLong, help: "Attach the container's STDIN.") var interactive = false
     @Argument(help: "Containers.") var containers: [String]
 
     func run() async throws {
@@ -125,7 +133,7 @@ struct Start: AsyncParsableCommand {
         if attach {
             guard containers.count == 1 else { throw ValidationError("you cannot start and attach multiple containers at once") }
             let status: Int32
-            do { status = try engine.startAttached(containers[0]) } catch { throw runExitCode(error) }
+            do { status = try engine.startAttached(containers[0], attach: .init(stdin: interactive ? 0 : nil)) } catch { throw runExitCode(error) }
             if status != 0 { throw ExitCode(status) }
             return
         }
@@ -133,6 +141,35 @@ struct Start: AsyncParsableCommand {
             do { try engine.startContainer(name) } catch { throw runExitCode(error) }
             emit(name + "\n")
         }
+    }
+}
+
+/// `strata exec`.
+struct ExecCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a command in a running container.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .shortAndLong, help: "Keep STDIN open and pass it to the command.") var interactive = false
+    @Flag(name: .shortAndLong, help: "Allocate a pseudo-TTY.") var tty = false
+    @Flag(name: .shortAndLong, help: "Detached mode: run the command in the background.") var detach = false
+    @Option(name: .shortAndLong, help: "Set environment variables (KEY=VALUE, or KEY to pass this process's value).") var env: [String] = []
+    @Option(name: .shortAndLong, help: "Username or UID (format: <name|uid>[:<group|gid>]).") var user: String?
+    @Option(name: .shortAndLong, help: "Working directory inside the container.") var workdir: String?
+    @Argument(help: "The container.") var container: String
+    @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
+
+    func run() async throws {
+        let engine = try global.engine()
+        var options = ContainerEngine.ExecOptions(command: command)
+        options.env = env
+        options.user = user
+        options.workingDir = workdir
+        options.tty = tty
+        options.detach = detach
+        let attach = ContainerEngine.Attachment(stdin: interactive ? 0 : nil)
+        if !detach { try ContainerEngine.requireTerminal(attach, tty: tty) }
+        let status: Int32
+        do { status = try engine.execContainer(container, options, attach: attach) } catch { throw runExitCode(error) }
+        if status != 0 { throw ExitCode(status) }
     }
 }
 
