@@ -144,6 +144,19 @@ extension RootedDirectory {
         return try FileReader(fd: f, path: path, owned: true).readAll(limit: limit)
     }
 
+    /// A descriptor of the directory `path` names inside the root (links followed as under a
+    /// chroot), open for reading; nil when there is none. The caller closes it.
+    public func openDirectory(_ path: String) throws -> Int32? {
+        let clean = try Self.clean(BytePath(path), clamp: true)
+        let f = strata_openat2(fd, (clean.isEmpty ? BytePath(".") : clean).cString, UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+                               UInt64(RESOLVE_IN_ROOT) | UInt64(RESOLVE_NO_MAGICLINKS))
+        guard f >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw StrataError.posix("cannot open \(path) in \(self.path)", errno: errno)
+        }
+        return f
+    }
+
     /// Whether `path` names an executable regular file inside the root.
     public func isExecutable(_ path: String) -> Bool {
         guard let clean = try? Self.clean(BytePath(path)), !clean.isEmpty else { return false }

@@ -16,6 +16,8 @@ public struct StrataError: Error, CustomStringConvertible, Equatable, Sendable {
         case imageInUse = "IMAGE_IN_USE"
         /// No container has that name, ID or ID prefix.
         case containerUnknown = "CONTAINER_UNKNOWN"
+        /// No volume has that name.
+        case volumeUnknown = "VOLUME_UNKNOWN"
         /// The container is not running (exec, kill, pause need it running).
         case containerNotRunning = "CONTAINER_NOT_RUNNING"
         /// The container's command is not in the image (`docker run` exits 127).

@@ -11,6 +11,19 @@ extension ContainerEngine {
         return snapshots.changes(directory(c.id), over: try layers(of: c))
     }
 
+    /// The bytes the container's read/write layer holds (`ps -s`, `system df`): its upper
+    /// directory under overlay; with the copy driver, the files its changes name.
+    public func layerSize(_ c: Container) throws -> Int64 {
+        let dir = directory(c.id)
+        if snapshots.kind == .overlay { return VolumeStore.contentSize("\(dir)/upper") }
+        return try diff(c.id).filter { $0.kind != .deleted }.reduce(0) { total, change in
+            var st = stat()
+            let path = BytePath("\(dir)/rootfs") + change.path
+            guard lstat(path.cString, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR else { return total }
+            return total + Int64(st.st_size)
+        }
+    }
+
     public struct CommitOptions: Sendable {
         public var reference: Reference?
         public var message: String?

@@ -47,6 +47,7 @@ extension ContainerEngine {
         do {
             use = try snapshots.use(dir, over: try self.layers(of: c))
             let spec = try runtimeSpec(c, rootfs: use.rootfs, directory: dir)
+            try populateVolumes(c, rootfs: use.rootfs)
             try FileSystem.writeAtomically("\(dir)/config.json", Array(try JSONCoding.encoder.encode(spec)))
         } catch {
             unclaim()
@@ -75,7 +76,7 @@ extension ContainerEngine {
         try db.execute("UPDATE containers SET state = 'exited', exit_code = ?, finished = ? WHERE id = ?",
                        [.integer(Int64(status)), .real(Date().timeIntervalSince1970), .text(c.id)])
         c = try lookup(c.id)
-        if c.spec.autoRemove { _ = try? remove(c.id, force: true) }
+        if c.spec.autoRemove { _ = try? remove(c.id, force: true, removeVolumes: true) }
         return status
     }
 
@@ -276,6 +277,7 @@ extension ContainerEngine {
                                             options: ["rbind", "ro"]))
         }
         mounts += c.spec.mounts ?? []
+        mounts += try runtimeMounts(c)
         var namespaces = ["pid", "ipc", "uts", "mount"].map { RuntimeSpec.Namespace(type: $0) }
         if c.spec.network == .none { namespaces.append(RuntimeSpec.Namespace(type: "network")) }
         let caps = user.user.uid == 0 ? RuntimeSpec.defaultCapabilities : []

@@ -11,6 +11,7 @@ public final class ContainerEngine {
     public let store: ImageStore
     public let snapshots: Snapshotter
     public let runtime: OCIRuntime
+    public let volumes: VolumeStore
     var db: Database { store.database }
 
     /// `driver` and `runtime` override the defaults (`STRATA_STORAGE_DRIVER`, `STRATA_RUNTIME`, then detection).
@@ -21,6 +22,7 @@ public final class ContainerEngine {
         snapshots = try Snapshotter(storeRoot: store.root, content: store.content, driver: chosen)
         self.runtime = try OCIRuntime(requested: runtime ?? ProcessInfo.processInfo.environment["STRATA_RUNTIME"],
                                       stateRoot: "\(store.root)/runtime")
+        volumes = try VolumeStore(root: "\(store.root)/volumes")
         try FileSystem.createDirectory(containersRoot, mode: 0o700)
     }
 
@@ -92,6 +94,8 @@ public final class ContainerEngine {
         /// `-t`: a pseudo-terminal; `-i`: stdin kept open for whoever attaches.
         public var tty = false
         public var interactive = false
+        /// `-v`, `--mount`, `--tmpfs`; the image's `VOLUME`s not among them get anonymous volumes.
+        public var volumes: [VolumeMount] = []
 
         public init(image: String) { self.image = image }
     }
@@ -120,8 +124,9 @@ public final class ContainerEngine {
             env.removeAll { $0.hasPrefix(key + "=") }
             if let value { env.append(value) }
         }
+        let requested = try Self.mounts(options.volumes, imageVolumes: config.volumes ?? [])
         let id = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
-        let spec = ContainerSpec(args: args, env: env, workingDir: options.workingDir ?? (config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"),
+        var spec = ContainerSpec(args: args, env: env, workingDir: options.workingDir ?? (config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"),
                                  user: options.user ?? config.user ?? "", hostname: options.hostname ?? String(id.prefix(12)),
                                  network: options.network, autoRemove: options.autoRemove, stopSignal: config.stopSignal ?? "SIGTERM",
                                  mounts: options.mounts.isEmpty ? nil : options.mounts,
@@ -132,6 +137,7 @@ public final class ContainerEngine {
         defer { withExtendedLifetime(lock) {} }
         let prepared = try snapshots.prepare(layers)
         let dir = directory(id)
+        var madeVolumes: [String] = []
         do {
             try FileSystem.createDirectory(dir, mode: 0o700)
             try snapshots.createContainerLayer(in: dir, over: prepared)
@@ -144,6 +150,17 @@ public final class ContainerEngine {
                     throw StrataError(.conflict,
                         "Conflict. The container name \"/\(name)\" is already in use by container \"\(other)\". You have to remove (or rename) that container to be able to reuse that name.")
                 }
+                // In the same transaction as the record: a `volume rm` checks for users in one too,
+                // so it never removes a volume a container is being made with.
+                spec.volumes = try requested.map { mount in
+                    guard mount.kind == .volume else { return mount }
+                    var named = mount
+                    let made = try volumes.create(mount.anonymous ? nil : mount.source, anonymous: mount.anonymous)
+                    if made.created { madeVolumes.append(made.volume.name) }
+                    named.source = made.volume.name
+                    return named
+                }
+                if spec.volumes?.isEmpty == true { spec.volumes = nil }
                 let specJSON = String(decoding: try JSONCoding.encoder.encode(spec), as: UTF8.self)
                 try db.execute("INSERT INTO containers (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, 'created', 0, NULL, NULL, NULL)",
                                [.text(id), .text(name), .text(image.id.description), .text(options.image),
@@ -151,9 +168,37 @@ public final class ContainerEngine {
             }
         } catch {
             snapshots.removeContainerLayer(dir)
+            for name in madeVolumes { try? volumes.remove(name) }
             throw error
         }
         return try lookup(id)
+    }
+
+    /// The mounts a container is made with: the user's, checked (one mount per target, bind
+    /// sources that exist), then an anonymous volume for each of the image's `VOLUME`s that
+    /// none of them covers.
+    static func mounts(_ requested: [VolumeMount], imageVolumes: [String]) throws -> [VolumeMount] {
+        var targets = Set<String>()
+        for mount in requested {
+            guard targets.insert(mount.cleanTarget).inserted else {
+                throw StrataError(.invalidArgument, "Duplicate mount point: \(mount.target)")
+            }
+            if mount.kind == .bind { try checkBindSource(mount.source) }
+        }
+        var all = requested
+        for path in imageVolumes.sorted() {
+            let mount = VolumeMount(kind: .volume, source: "", target: path, anonymous: true)
+            guard path.hasPrefix("/"), targets.insert(mount.cleanTarget).inserted else { continue }
+            all.append(mount)
+        }
+        return all
+    }
+
+    /// Docker's words for a bind mount whose source is not there (when created, and again when started).
+    static func checkBindSource(_ path: String) throws {
+        guard access(path, F_OK) == 0 else {
+            throw StrataError(.invalidArgument, "invalid mount config for type \"bind\": bind source path does not exist: \(path)")
+        }
     }
 
     /// The image's snapshots for a container (already unpacked when it was created).
@@ -168,8 +213,10 @@ public final class ContainerEngine {
 
     // MARK: remove
 
-    /// `strata rm`: the record and the read/write layer go; the image, its blobs and snapshots stay.
-    public func remove(_ input: String, force: Bool) throws -> Container {
+    /// `strata rm`: the record and the read/write layer go; the image, its blobs and snapshots
+    /// stay, and so do volumes, but for the container's anonymous ones with `removeVolumes`
+    /// (`rm -v`, `run --rm`).
+    public func remove(_ input: String, force: Bool, removeVolumes: Bool = false) throws -> Container {
         var c = try lookup(input)
         if c.state == .running {
             guard force else {
@@ -193,6 +240,11 @@ public final class ContainerEngine {
         }
         runtime.delete(c.id, force: true)
         snapshots.removeContainerLayer(directory(c.id))
+        if removeVolumes {
+            for mount in c.spec.volumes ?? [] where mount.kind == .volume && mount.anonymous {
+                try? removeVolume(mount.source)
+            }
+        }
         return c
     }
 

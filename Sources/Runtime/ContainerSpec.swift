@@ -16,6 +16,8 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     /// Docker's `Tty` and `OpenStdin` (`-t`, `-i`); nil in records made before they existed.
     public var tty: Bool? = nil
     public var openStdin: Bool? = nil
+    /// `-v`, `--mount`, `--tmpfs` and the image's `VOLUME`s, volumes named (anonymous ones too).
+    public var volumes: [VolumeMount]? = nil
 
     public enum Network: String, Codable, Sendable, CaseIterable { case host, none }
 }

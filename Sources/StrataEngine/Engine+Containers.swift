@@ -20,7 +20,7 @@ extension Engine {
         do {
             return try containers.execute(container.id, attach: attach)
         } catch {
-            if options.autoRemove { _ = try? containers.remove(container.id, force: true) }
+            if options.autoRemove { _ = try? containers.remove(container.id, force: true, removeVolumes: true) }
             throw error
         }
     }
@@ -74,10 +74,11 @@ extension Engine {
         try containers.kill(name, signal: signal)
     }
 
-    /// `strata rm`: the record and the read/write layer go; the image stays.
+    /// `strata rm`: the record and the read/write layer go; the image stays, and so do volumes
+    /// but for the container's anonymous ones with `removeVolumes` (`rm -v`).
     @discardableResult
-    public func removeContainer(_ name: String, force: Bool = false) throws -> Container {
-        try containers.remove(name, force: force)
+    public func removeContainer(_ name: String, force: Bool = false, removeVolumes: Bool = false) throws -> Container {
+        try containers.remove(name, force: force, removeVolumes: removeVolumes)
     }
 
     /// `strata ps -a`: every container, newest first.

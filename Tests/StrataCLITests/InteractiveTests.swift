@@ -96,6 +96,8 @@ struct InteractiveTests {
         try image()
         let tmux = try Tmux(command: "\(CLI.binary) --root \(root) run --rm -it box:1 sh")
         defer { tmux.stop() }
+        // Typed before the shell is up, keys would reach the terminal while it is not yet raw.
+        #expect(tmux.waitFor("/ #"), "\(tmux.screen)")
         tmux.type("stty size; tty; echo $TERM")
         #expect(tmux.waitFor("30 100\n/dev/pts/0\nxterm"), "\(tmux.screen)")
         tmux.resize(columns: 120, rows: 40)
@@ -108,6 +110,7 @@ struct InteractiveTests {
         defer { _ = try? strata(["rm", "-f", "term"]) }
         let exec = try Tmux(command: "\(CLI.binary) --root \(root) exec -it term sh")
         defer { exec.stop() }
+        #expect(exec.waitFor("/ #"), "\(exec.screen)")
         exec.type("tty; exit 5")
         #expect(exec.waitFor("/dev/pts/"), "\(exec.screen)")
         #expect(exec.waitFor("EXIT=5"), "\(exec.screen)")

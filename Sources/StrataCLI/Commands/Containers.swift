@@ -14,6 +14,9 @@ struct ContainerOptions: ParsableArguments {
     @Option(help: "Pull the image before running: missing (default), always or never.") var pull: String = "missing"
     @Flag(name: .shortAndLong, help: "Keep STDIN open and pass it to the container.") var interactive = false
     @Flag(name: .shortAndLong, help: "Allocate a pseudo-TTY.") var tty = false
+    @Option(name: .shortAndLong, help: "Bind mount a volume: [SOURCE:]TARGET[:ro] (SOURCE a host path or a volume name).") var volume: [String] = []
+    @Option(help: "Attach a filesystem mount: type=bind|volume|tmpfs,source=…,target=…[,readonly].") var mount: [String] = []
+    @Option(help: "Mount a tmpfs directory: PATH[:OPTIONS].") var tmpfs: [String] = []
     @Argument(help: "The image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments (default: the image's).") var command: [String] = []
 
@@ -42,6 +45,7 @@ struct ContainerOptions: ParsableArguments {
         o.autoRemove = autoRemove
         o.tty = tty
         o.interactive = interactive
+        o.volumes = try volume.map(VolumeMount.parse(volume:)) + mount.map(VolumeMount.parse(mount:)) + tmpfs.map(VolumeMount.parse(tmpfs:))
         return o
     }
 }
@@ -204,11 +208,28 @@ struct Rm: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Remove one or more containers.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Force the removal of a running container (SIGKILL).") var force = false
+    @Flag(name: .shortAndLong, help: "Remove anonymous volumes associated with the container.") var volumes = false
     @Argument(help: "Containers.") var containers: [String]
 
     func run() async throws {
         let engine = try global.engine()
-        try forEachContainer(containers) { try engine.removeContainer($0, force: force) }
+        try forEachContainer(containers) { try engine.removeContainer($0, force: force, removeVolumes: volumes) }
+    }
+}
+
+extension Container {
+    /// Docker's STATUS column: `Created`, `Up 2 minutes`, `Exited (0) 3 seconds ago`.
+    func status(now: Date) -> String {
+        switch state {
+        case .created: return "Created"
+        case .running: return "Up " + Units.humanDuration(since: started ?? created, now: now)
+        case .exited: return "Exited (\(exitCode ?? 255)) " + Units.ago(finished, now: now)
+        }
+    }
+
+    /// Docker's COMMAND column: quoted, cut to 20 characters with an ellipsis unless `--no-trunc`.
+    func quotedCommand(truncated: Bool = true) -> String {
+        "\"" + (truncated ? Units.ellipsis(command, 20) : command) + "\""
     }
 }
 
@@ -229,14 +250,8 @@ struct Ps: AsyncParsableCommand {
             emit(containers.map { id($0) + "\n" }.joined())
             return
         }
-        func status(_ c: Container) -> String {
-            switch c.state {
-            case .created: return "Created"
-            case .running: return "Up " + Units.humanDuration(since: c.started ?? c.created, now: now)
-            case .exited: return "Exited (\(c.exitCode ?? 255)) " + Units.ago(c.finished, now: now)
-            }
-        }
-        func command(_ c: Container) -> String { "\"" + (noTrunc ? c.command : Units.ellipsis(c.command, 20)) + "\"" }
+        func status(_ c: Container) -> String { c.status(now: now) }
+        func command(_ c: Container) -> String { c.quotedCommand(truncated: !noTrunc) }
         let json = containers.map { c -> JSONValue in
             .object(["ID": .string(id(c)), "Image": .string(c.imageName), "Command": .string(command(c)),
                      "CreatedAt": .string(Units.createdAt(c.created)), "RunningFor": .string(Units.ago(c.created, now: now)),

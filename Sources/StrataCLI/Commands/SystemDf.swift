@@ -14,10 +14,11 @@ struct SystemDf: AsyncParsableCommand {
         let engine = try global.engine()
         let store = try engine.store
         let usage = try engine.diskUsage()
+        let local = try engine.containerUsage()
         let now = Date()
         func reclaimable(_ bytes: Int64, of total: Int64) -> String {
             let pct = total > 0 ? Int((Double(bytes) * 100 / Double(total)).rounded(.down)) : 0
-            return total > 0 ? "\(Units.humanSize(bytes)) (\(pct)%)" : Units.humanSize(bytes)
+            return total > 0 ? "\(Units.humanSize(bytes, precision: 4)) (\(pct)%)" : Units.humanSize(bytes, precision: 4)
         }
         if verbose {
             var out = "Images space usage:\n\n"
@@ -34,19 +35,34 @@ struct SystemDf: AsyncParsableCommand {
             }
             out += table.render()
             out += "\nContainers space usage:\n\n"
-            out += Table(["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]).render()
+            var containers = Table(["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"])
+            for (c, size) in local.containers {
+                let volumes = (c.spec.volumes ?? []).filter { $0.kind == .volume }.count
+                containers.append([c.shortID, c.imageName, c.quotedCommand(), String(volumes), Units.humanSize(size),
+                                   Units.ago(c.created, now: now), c.status(now: now), c.name])
+            }
+            out += containers.render()
             out += "\nLocal Volumes space usage:\n\n"
-            out += Table(["VOLUME NAME", "LINKS", "SIZE"]).render()
+            var volumes = Table(["VOLUME NAME", "LINKS", "SIZE"])
+            for (v, links, size) in local.volumes { volumes.append([v.name, String(links), Units.humanSize(size, precision: 4)]) }
+            out += volumes.render()
             out += "\nBuild cache usage: 0B\n\n"
             out += Table(["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"]).render()
             emit(out)
             return
         }
+        let containerSize = local.containers.reduce(0) { $0 + $1.size }
+        let stoppedSize = local.containers.filter { $0.container.state != .running }.reduce(0) { $0 + $1.size }
+        let volumeSize = local.volumes.reduce(0) { $0 + $1.size }
+        let unusedVolumeSize = local.volumes.filter { $0.links == 0 }.reduce(0) { $0 + $1.size }
+        // Docker's summary sizes have four significant digits (`units.HumanSize`), its tables three.
         let rows: [[String]] = [
-            ["Images", String(usage.images.count), String(usage.activeImages), Units.humanSize(usage.totalSize),
+            ["Images", String(usage.images.count), String(usage.activeImages), Units.humanSize(usage.totalSize, precision: 4),
              reclaimable(usage.reclaimable, of: usage.totalSize)],
-            ["Containers", "0", "0", "0B", "0B"],
-            ["Local Volumes", "0", "0", "0B", "0B"],
+            ["Containers", String(local.containers.count), String(local.containers.filter { $0.container.state == .running }.count),
+             Units.humanSize(containerSize, precision: 4), reclaimable(stoppedSize, of: containerSize)],
+            ["Local Volumes", String(local.volumes.count), String(local.volumes.filter { $0.links > 0 }.count),
+             Units.humanSize(volumeSize, precision: 4), reclaimable(unusedVolumeSize, of: volumeSize)],
             ["Build Cache", "0", "0", "0B", "0B"],
         ]
         let json = rows.map { r -> JSONValue in
