@@ -42,7 +42,10 @@ extension ContainerEngine {
             process.user = resolved.user
             process.env.removeAll { $0.hasPrefix("HOME=") }
             process.env.append("HOME=\(resolved.home)")
-            if resolved.user.uid != 0 { process.capabilities = RuntimeSpec.Capabilities(bounding: RuntimeSpec.defaultCapabilities, effective: [], permitted: []) }
+            // The container's bounding set stays; a user other than root has none of it in effect.
+            let bounding = process.capabilities?.bounding ?? RuntimeSpec.defaultCapabilities
+            process.capabilities = RuntimeSpec.Capabilities(bounding: bounding, effective: resolved.user.uid == 0 ? bounding : [],
+                                                            permitted: resolved.user.uid == 0 ? bounding : [])
         }
         if let workingDir = options.workingDir {
             guard workingDir.hasPrefix("/") else { throw StrataError(.invalidArgument, "the working directory '\(workingDir)' is invalid, it needs to be an absolute path") }

@@ -280,17 +280,41 @@ extension ContainerEngine {
         mounts += try runtimeMounts(c)
         var namespaces = ["pid", "ipc", "uts", "mount"].map { RuntimeSpec.Namespace(type: $0) }
         if c.spec.network == .none { namespaces.append(RuntimeSpec.Namespace(type: "network")) }
-        let caps = user.user.uid == 0 ? RuntimeSpec.defaultCapabilities : []
+        let host = c.spec.hostConfig ?? HostConfig()
+        let bounding = host.capabilities(default: RuntimeSpec.defaultCapabilities)
+        let caps = user.user.uid == 0 ? bounding : []
+        var rlimits = [RuntimeSpec.Rlimit(type: "RLIMIT_NOFILE", hard: nofile, soft: nofile)]
+        for ulimit in host.ulimits {
+            let type = "RLIMIT_" + ulimit.name.uppercased()
+            rlimits.removeAll { $0.type == type }
+            rlimits.append(RuntimeSpec.Rlimit(type: type, hard: ulimit.hard, soft: ulimit.soft))
+        }
+        var resources = RuntimeSpec.Resources(devices: host.privileged ? [RuntimeSpec.DeviceRule(allow: true, type: nil, major: nil, minor: nil, access: "rwm")] : RuntimeSpec.deviceRules)
+        if let memory = host.memory {
+            // Docker's default swap is as much again as the memory, where the kernel accounts swap.
+            let swapAccounted = access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0
+            resources.memory = RuntimeSpec.Memory(limit: memory, swap: host.memorySwap ?? (swapAccounted ? memory * 2 : nil))
+        }
+        if let nano = host.nanoCPUs { resources.cpu = RuntimeSpec.CPU(quota: nano / 10_000, period: 100_000) }
+        if let pids = host.pidsLimit, pids > 0 { resources.pids = RuntimeSpec.Pids(limit: pids) }
+        if host.privileged {
+            // Privileged: /sys writable, and no kernel interface hidden or read-only.
+            mounts = mounts.map { m in
+                var m = m
+                if m.destination == "/sys" { m.options = m.options?.filter { $0 != "ro" } }
+                return m
+            }
+        }
         return RuntimeSpec(
             process: RuntimeSpec.ProcessSpec(terminal: c.spec.tty ?? false, user: user.user, args: c.spec.args, env: env, cwd: c.spec.workingDir,
-                                             capabilities: RuntimeSpec.Capabilities(bounding: RuntimeSpec.defaultCapabilities, effective: caps, permitted: caps),
-                                             rlimits: [RuntimeSpec.Rlimit(type: "RLIMIT_NOFILE", hard: nofile, soft: nofile)],
-                                             noNewPrivileges: nil),
-            root: RuntimeSpec.Root(path: rootfs),
+                                             capabilities: RuntimeSpec.Capabilities(bounding: bounding, effective: caps, permitted: caps),
+                                             rlimits: rlimits, noNewPrivileges: host.noNewPrivileges ? true : nil),
+            root: RuntimeSpec.Root(path: rootfs, readonly: host.readOnlyRootfs),
             hostname: c.spec.hostname,
             mounts: mounts,
-            linux: RuntimeSpec.Linux(namespaces: namespaces, maskedPaths: RuntimeSpec.maskedPaths, readonlyPaths: RuntimeSpec.readonlyPaths,
-                                     resources: RuntimeSpec.Resources(devices: RuntimeSpec.deviceRules), cgroupsPath: "/strata/\(c.id)"))
+            linux: RuntimeSpec.Linux(namespaces: namespaces, maskedPaths: host.privileged ? [] : RuntimeSpec.maskedPaths,
+                                     readonlyPaths: host.privileged ? [] : RuntimeSpec.readonlyPaths,
+                                     resources: resources, cgroupsPath: "/strata/\(c.id)"))
     }
 
     /// Docker's /etc/hosts, with the container's host name on a loopback address (it has no other

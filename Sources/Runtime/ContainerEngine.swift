@@ -96,6 +96,7 @@ public final class ContainerEngine {
         public var interactive = false
         /// `-v`, `--mount`, `--tmpfs`; the image's `VOLUME`s not among them get anonymous volumes.
         public var volumes: [VolumeMount] = []
+        public var hostConfig = HostConfig()
 
         public init(image: String) { self.image = image }
     }
@@ -125,12 +126,14 @@ public final class ContainerEngine {
             if let value { env.append(value) }
         }
         let requested = try Self.mounts(options.volumes, imageVolumes: config.volumes ?? [])
+        try options.hostConfig.validate()
         let id = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
         var spec = ContainerSpec(args: args, env: env, workingDir: options.workingDir ?? (config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"),
                                  user: options.user ?? config.user ?? "", hostname: options.hostname ?? String(id.prefix(12)),
                                  network: options.network, autoRemove: options.autoRemove, stopSignal: config.stopSignal ?? "SIGTERM",
                                  mounts: options.mounts.isEmpty ? nil : options.mounts,
-                                 tty: options.tty ? true : nil, openStdin: options.interactive ? true : nil)
+                                 tty: options.tty ? true : nil, openStdin: options.interactive ? true : nil,
+                                 hostConfig: options.hostConfig == HostConfig() ? nil : options.hostConfig)
 
         // Shared: the snapshots prepared here cannot be collected before the record names the image.
         let lock = try store.ingestLock()

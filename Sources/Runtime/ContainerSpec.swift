@@ -18,6 +18,8 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var openStdin: Bool? = nil
     /// `-v`, `--mount`, `--tmpfs` and the image's `VOLUME`s, volumes named (anonymous ones too).
     public var volumes: [VolumeMount]? = nil
+    /// Limits and privileges; nil is Docker's defaults.
+    public var hostConfig: HostConfig? = nil
 
     public enum Network: String, Codable, Sendable, CaseIterable { case host, none }
 }

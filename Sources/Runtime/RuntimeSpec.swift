@@ -71,6 +71,24 @@ public struct RuntimeSpec: Codable, Sendable {
 
     public struct Resources: Codable, Sendable {
         public var devices: [DeviceRule]
+        public var memory: Memory? = nil
+        public var cpu: CPU? = nil
+        public var pids: Pids? = nil
+    }
+
+    public struct Memory: Codable, Sendable {
+        public var limit: Int64?
+        /// Memory plus swap (cgroup v1's memsw); -1 is unlimited.
+        public var swap: Int64?
+    }
+
+    public struct CPU: Codable, Sendable {
+        public var quota: Int64?
+        public var period: UInt64?
+    }
+
+    public struct Pids: Codable, Sendable {
+        public var limit: Int64
     }
 
     public struct DeviceRule: Codable, Sendable {

@@ -115,6 +115,36 @@ let group = """
         }
     }
 
+    /// Limits reach the runtime spec as cgroup settings and rlimits, privileges as capabilities.
+    @Test func limitsAndPrivilegesReachTheSpec() throws {
+        let root = try rootfs(files)
+        var c = container(["sh"])
+        var host = HostConfig()
+        host.memory = 32 << 20
+        host.nanoCPUs = 500_000_000
+        host.pidsLimit = 50
+        host.ulimits = [HostConfig.Ulimit(name: "nofile", soft: 100, hard: 200), HostConfig.Ulimit(name: "nproc", soft: 10, hard: 10)]
+        host.capDrop = ["CAP_CHOWN"]
+        host.readOnlyRootfs = true
+        host.noNewPrivileges = true
+        c.spec.hostConfig = host
+        let spec = try engine().runtimeSpec(c, rootfs: root, directory: temporaryDirectory("limits"))
+        #expect(spec.linux.resources?.memory?.limit == 32 << 20)
+        #expect(spec.linux.resources?.cpu?.quota == 50_000 && spec.linux.resources?.cpu?.period == 100_000)
+        #expect(spec.linux.resources?.pids?.limit == 50)
+        #expect(spec.process.rlimits?.map { "\($0.type)=\($0.soft):\($0.hard)" } == ["RLIMIT_NOFILE=100:200", "RLIMIT_NPROC=10:10"])
+        #expect(spec.process.capabilities?.bounding.contains("CAP_CHOWN") == false)
+        #expect(spec.root.readonly && spec.process.noNewPrivileges == true)
+
+        host = HostConfig()
+        host.privileged = true
+        c.spec.hostConfig = host
+        let privileged = try engine().runtimeSpec(c, rootfs: root, directory: temporaryDirectory("privileged"))
+        #expect(privileged.process.capabilities?.effective == HostConfig.availableCapabilities)
+        #expect(privileged.linux.maskedPaths.isEmpty && privileged.linux.readonlyPaths.isEmpty)
+        #expect(privileged.mounts.first { $0.destination == "/sys" }?.options?.contains("ro") == false)
+    }
+
     @Test func theSpecCarriesUserEnvironmentAndNamespaces() throws {
         let root = try rootfs(files)
         let dir = temporaryDirectory("bundle")

@@ -17,6 +17,16 @@ struct ContainerOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Bind mount a volume: [SOURCE:]TARGET[:ro] (SOURCE a host path or a volume name).") var volume: [String] = []
     @Option(help: "Attach a filesystem mount: type=bind|volume|tmpfs,source=…,target=…[,readonly].") var mount: [String] = []
     @Option(help: "Mount a tmpfs directory: PATH[:OPTIONS].") var tmpfs: [String] = []
+    @Option(name: .shortAndLong, help: "Memory limit (e.g. 32m, 1g).") var memory: String?
+    @Option(help: "Memory plus swap limit (e.g. 64m; -1 for unlimited swap).") var memorySwap: String?
+    @Option(help: "Number of CPUs (e.g. 1.5).") var cpus: String?
+    @Option(help: "Tune the container's pids limit (-1 for unlimited).") var pidsLimit: Int64?
+    @Option(help: "Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048).") var ulimit: [String] = []
+    @Option(help: "Add Linux capabilities (e.g. NET_ADMIN, or ALL).") var capAdd: [String] = []
+    @Option(help: "Drop Linux capabilities (e.g. CHOWN, or ALL).") var capDrop: [String] = []
+    @Flag(help: "Give extended privileges to this container.") var privileged = false
+    @Flag(help: "Mount the container's root filesystem as read only.") var readOnly = false
+    @Option(help: "Security options: no-new-privileges, seccomp=unconfined.") var securityOpt: [String] = []
     @Argument(help: "The image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments (default: the image's).") var command: [String] = []
 
@@ -46,7 +56,23 @@ struct ContainerOptions: ParsableArguments {
         o.tty = tty
         o.interactive = interactive
         o.volumes = try volume.map(VolumeMount.parse(volume:)) + mount.map(VolumeMount.parse(mount:)) + tmpfs.map(VolumeMount.parse(tmpfs:))
+        o.hostConfig = try hostConfig()
         return o
+    }
+
+    func hostConfig() throws -> HostConfig {
+        var h = HostConfig()
+        h.memory = try memory.map { try HostConfig.parseBytes($0, flag: "--memory") }
+        if let memorySwap { h.memorySwap = memorySwap == "-1" ? -1 : try HostConfig.parseBytes(memorySwap, flag: "--memory-swap") }
+        h.nanoCPUs = try cpus.map(HostConfig.parseCPUs)
+        h.pidsLimit = pidsLimit
+        h.ulimits = try ulimit.map(HostConfig.parseUlimit)
+        h.capAdd = try capAdd.map(HostConfig.capability)
+        h.capDrop = try capDrop.map(HostConfig.capability)
+        h.privileged = privileged
+        h.readOnlyRootfs = readOnly
+        for option in securityOpt { try h.apply(securityOption: option) }
+        return h
     }
 }
 

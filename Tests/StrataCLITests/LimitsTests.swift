@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+/// Limits and privileges seen from inside a container, run by runc on this host's cgroups.
+@Suite(.serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
+struct LimitsTests {
+    let root = CLI.temporaryDirectory("limits")
+
+    func strata(_ args: [String]) throws -> CLI.Result { try CLI.run(CLI.binary, ["--root", root] + args) }
+
+    func image() throws {
+        let r = try strata(["import", try CLI.busyboxRootfs(), "box:1"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    @Test func aMemoryHogIsKilledWith137() throws {
+        try image()
+        let hog = try strata(["run", "--rm", "--memory", "32m", "box:1", "sh", "-c", "dd if=/dev/zero of=/dev/null bs=96M count=1"])
+        #expect(hog.status == 137, "\(hog.status) \(hog.stderr)")
+        let fits = try strata(["run", "--rm", "--memory", "32m", "box:1", "sh", "-c", "dd if=/dev/zero of=/dev/null bs=4M count=1 2>/dev/null"])
+        #expect(fits.status == 0, "\(fits.stderr)")
+    }
+
+    @Test func processesCapabilitiesAndUlimits() throws {
+        try image()
+        let forks = try strata(["run", "--rm", "--pids-limit", "4", "box:1", "sh", "-c", "for i in 1 2 3 4 5 6; do sleep 3 & done; wait"])
+        #expect(forks.stderr.contains("can't fork"), "\(forks.status) \(forks.stderr)")
+
+        let chown = "touch /f && chown 1 /f && echo changed"
+        #expect(try strata(["run", "--rm", "box:1", "sh", "-c", chown]).stdout == "changed\n")
+        let dropped = try strata(["run", "--rm", "--cap-drop", "chown", "box:1", "sh", "-c", chown])
+        #expect(dropped.status != 0 && dropped.stderr.contains("Operation not permitted"), "\(dropped.stderr)")
+
+        // Docker's default set is 0xa80425fb; --privileged has all 41 this host lets us hand on.
+        #expect(try strata(["run", "--rm", "box:1", "sh", "-c", "grep CapEff /proc/self/status"]).stdout == "CapEff:\t00000000a80425fb\n")
+        let ours = try String(contentsOfFile: "/proc/self/status", encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("CapBnd:") }!.dropFirst(7)
+        #expect(try strata(["run", "--rm", "--privileged", "box:1", "sh", "-c", "grep CapEff /proc/self/status"]).stdout == "CapEff:\(ours)\n")
+        #expect(try strata(["run", "--rm", "--cap-add", "NET_ADMIN", "box:1", "sh", "-c", "grep CapEff /proc/self/status"]).stdout == "CapEff:\t00000000a80435fb\n")
+
+        #expect(try strata(["run", "--rm", "--ulimit", "nofile=100:200", "box:1", "sh", "-c", "ulimit -n; ulimit -Hn"]).stdout == "100\n200\n")
+        #expect(try strata(["run", "--rm", "--security-opt", "no-new-privileges", "box:1", "sh", "-c", "grep NoNewPrivs /proc/self/status"]).stdout == "NoNewPrivs:\t1\n")
+    }
+
+    @Test func aReadOnlyRootStillHasItsTmpfsAndVolumes() throws {
+        try image()
+        let refused = try strata(["run", "--rm", "--read-only", "box:1", "sh", "-c", "touch /x"])
+        #expect(refused.status != 0 && refused.stderr.contains("Read-only file system"), "\(refused.stderr)")
+        let writable = try strata(["run", "--rm", "--read-only", "--tmpfs", "/tmp", "-v", "scratch:/data", "box:1", "sh", "-c", "touch /tmp/a /data/b && echo ok"])
+        #expect(writable.stdout == "ok\n", "\(writable.stderr)")
+    }
+
+    @Test func badLimitsAreRefusedAndLeaveNothing() throws {
+        try image()
+        let cases: [(args: [String], message: String)] = [
+            (["--memory", "1k"], "Minimum memory limit allowed is 6MB"),
+            (["--memory", "lots"], "invalid size: 'lots'"),
+            (["--memory", "64m", "--memory-swap", "32m"], "larger than memory limit"),
+            (["--cpus", "999"], "range of CPUs is from 0.01"),
+            (["--cap-add", "FLY"], "unknown capability: \"CAP_FLY\""),
+            (["--ulimit", "nofile=2:1"], "soft limit must be less than or equal to hard limit"),
+            (["--security-opt", "seccomp=/nowhere.json"], "not supported yet"),
+            (["--pids-limit", "0"], "invalid --pids-limit 0"),
+        ]
+        for c in cases {
+            let r = try strata(["run", "--rm"] + c.args + ["box:1", "true"])
+            #expect(r.status == 125 && r.stderr.contains(c.message), "\(c.args): \(r.status) \(r.stderr)")
+        }
+        #expect(try strata(["ps", "-a", "-q"]).stdout == "")
+    }
+}
