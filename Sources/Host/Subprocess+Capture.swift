@@ -56,15 +56,7 @@ extension Subprocess {
         let writer = inPipe[1]
         let fed = DispatchSemaphore(value: 0)
         Thread {
-            input.withUnsafeBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let n = write(writer, bytes.baseAddress! + offset, bytes.count - offset)
-                    if n < 0, errno == EINTR { continue }
-                    if n <= 0 { break }
-                    offset += n
-                }
-            }
+            _ = input.withUnsafeBytes { FileWriter.writeAll(writer, $0) }
             close(writer)
             fed.signal()
         }.start()

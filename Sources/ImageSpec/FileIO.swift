@@ -113,16 +113,24 @@ public final class FileWriter: ByteWriter {
         guard fsync(fd) == 0 else { throw StrataError.posix("cannot sync \(path)", errno: errno) }
     }
 
-    private func writeFully(_ bytes: UnsafeRawBufferPointer) throws {
+    /// Writes all of `bytes` to `fd`, through short writes and EINTR; returns 0, or the errno
+    /// that stopped it (EPIPE when the reader went away).
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
         var offset = 0
         while offset < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw StrataError.posix("cannot write \(path)", errno: errno)
-            }
+            if n < 0, errno == EINTR { continue }
+            if n < 0 { return errno }
+            if n == 0 { return EIO }
             offset += n
         }
+        return 0
+    }
+
+    private func writeFully(_ bytes: UnsafeRawBufferPointer) throws {
+        let error = Self.writeAll(fd, bytes)
+        guard error == 0 else { throw StrataError.posix("cannot write \(path)", errno: error) }
         if let writeBehind {
             unsubmitted += bytes.count
             if unsubmitted >= writeBehind {

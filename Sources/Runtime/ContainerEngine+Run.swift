@@ -152,7 +152,7 @@ extension ContainerEngine {
                 }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
                 log?.append(chunk, stream: open[i].name)
-                if let target = open[i].copy { Self.writeAll(target, chunk) }
+                if let target = open[i].copy { FileWriter.writeAll(target, chunk) }
             }
             for fd in closed { close(fd) }
             open.removeAll { closed.contains($0.fd) }
@@ -173,16 +173,6 @@ extension ContainerEngine {
         let controller = strata_open_pty(&terminal)
         guard controller >= 0 else { throw StrataError.posix("cannot open a pseudo-terminal", errno: errno) }
         return (controller, terminal)
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
-        var offset = 0
-        while offset < bytes.count {
-            let w = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if w < 0, errno == EINTR { continue }
-            if w <= 0 { break }
-            offset += w
-        }
     }
 
     /// `run -d` and `start` without `-a`: a `strata` process in its own session waits for the
@@ -305,6 +295,9 @@ extension ContainerEngine {
                 return m
             }
         }
+        // Docker's default seccomp profile, for the capabilities the container has; none when
+        // privileged or asked for (`seccomp=unconfined`).
+        let seccomp = host.privileged || host.seccompUnconfined ? nil : SeccompProfile.dockerDefault.runtimeSpec(for: bounding)
         return RuntimeSpec(
             process: RuntimeSpec.ProcessSpec(terminal: c.spec.tty ?? false, user: user.user, args: c.spec.args, env: env, cwd: c.spec.workingDir,
                                              capabilities: RuntimeSpec.Capabilities(bounding: bounding, effective: caps, permitted: caps),
@@ -314,7 +307,7 @@ extension ContainerEngine {
             mounts: mounts,
             linux: RuntimeSpec.Linux(namespaces: namespaces, maskedPaths: host.privileged ? [] : RuntimeSpec.maskedPaths,
                                      readonlyPaths: host.privileged ? [] : RuntimeSpec.readonlyPaths,
-                                     resources: resources, cgroupsPath: "/strata/\(c.id)"))
+                                     resources: resources, cgroupsPath: "/strata/\(c.id)", seccomp: seccomp))
     }
 
     /// Docker's /etc/hosts, with the container's host name on a loopback address (it has no other

@@ -27,7 +27,8 @@ public final class ContainerEngine {
     }
 
     var containersRoot: String { "\(store.root)/containers" }
-    func directory(_ id: String) -> String { "\(containersRoot)/\(id)" }
+    /// The container's directory: its layer, bundle, log and the files mounted into it.
+    public func directory(_ id: String) -> String { "\(containersRoot)/\(id)" }
 
     // MARK: records
 
@@ -133,6 +134,7 @@ public final class ContainerEngine {
                                  network: options.network, autoRemove: options.autoRemove, stopSignal: config.stopSignal ?? "SIGTERM",
                                  mounts: options.mounts.isEmpty ? nil : options.mounts,
                                  tty: options.tty ? true : nil, openStdin: options.interactive ? true : nil,
+                                 entrypoint: entrypoint, cmd: cmd, labels: config.labels,
                                  hostConfig: options.hostConfig == HostConfig() ? nil : options.hostConfig)
 
         // Shared: the snapshots prepared here cannot be collected before the record names the image.

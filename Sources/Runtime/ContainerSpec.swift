@@ -18,6 +18,11 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var openStdin: Bool? = nil
     /// `-v`, `--mount`, `--tmpfs` and the image's `VOLUME`s, volumes named (anonymous ones too).
     public var volumes: [VolumeMount]? = nil
+    /// The entrypoint and command `args` was made of, and the image's labels (Docker's
+    /// `Config`); nil in records made before they were kept.
+    public var entrypoint: [String]? = nil
+    public var cmd: [String]? = nil
+    public var labels: [String: String]? = nil
     /// Limits and privileges; nil is Docker's defaults.
     public var hostConfig: HostConfig? = nil
 

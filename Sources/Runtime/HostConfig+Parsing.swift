@@ -68,14 +68,14 @@ extension HostConfig {
         return full
     }
 
-    /// `--security-opt`: `no-new-privileges[=true|false]`, and `seccomp=unconfined` (which is
-    /// what every container has until Strata applies a seccomp profile of its own).
+    /// `--security-opt`: `no-new-privileges[=true|false]`, and `seccomp=unconfined` (no filter
+    /// instead of Docker's default profile).
     public mutating func apply(securityOption text: String) throws {
         let pair = text.split(separator: text.contains("=") ? "=" : ":", maxSplits: 1).map(String.init)
         switch (pair[0], pair.count == 2 ? pair[1] : nil) {
         case ("no-new-privileges", nil), ("no-new-privileges", "true"): noNewPrivileges = true
         case ("no-new-privileges", "false"): noNewPrivileges = false
-        case ("seccomp", "unconfined"): break
+        case ("seccomp", "unconfined"): seccompUnconfined = true
         case ("seccomp", _):
             throw StrataError(.invalidArgument, "--security-opt \(text): seccomp profiles from a file are not supported yet; seccomp=unconfined is")
         default:

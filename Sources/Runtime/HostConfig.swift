@@ -19,6 +19,8 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var privileged = false
     public var readOnlyRootfs = false
     public var noNewPrivileges = false
+    /// `--security-opt seccomp=unconfined`: no seccomp filter (Docker's default profile otherwise).
+    public var seccompUnconfined = false
 
     public struct Ulimit: Codable, Sendable, Equatable {
         /// As Docker spells it: `nofile`, `nproc`, `core`…

@@ -53,6 +53,14 @@ public final class OCIRuntime {
         _ = try? Subprocess.capture(path, arguments(["resume", id]))
     }
 
+    /// The host pid of the container's first process, from the runtime's state (runc and crun
+    /// both write `init_process_pid`); nil when it has none.
+    public func pid(_ id: String) -> Int32? {
+        guard let data = FileManager.default.contents(atPath: "\(stateRoot)/\(id)/state.json"),
+              let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return (state["init_process_pid"] as? NSNumber).map { Int32(truncating: $0) }
+    }
+
     /// Forgets the container's runtime state.
     public func delete(_ id: String, force: Bool) {
         guard let path = try? executable() else { return }

@@ -62,6 +62,29 @@ public struct RuntimeSpec: Codable, Sendable {
         public var readonlyPaths: [String]
         public var resources: Resources?
         public var cgroupsPath: String?
+        public var seccomp: Seccomp? = nil
+    }
+
+    /// config-linux.md's seccomp: a default action and the rules that override it.
+    public struct Seccomp: Codable, Sendable {
+        public var defaultAction: String
+        public var defaultErrnoRet: UInt32?
+        public var architectures: [String]
+        public var syscalls: [Syscall]
+
+        public struct Syscall: Codable, Sendable {
+            public var names: [String]
+            public var action: String
+            public var errnoRet: UInt32?
+            public var args: [Arg]?
+        }
+
+        public struct Arg: Codable, Sendable {
+            public var index: UInt32
+            public var value: UInt64
+            public var valueTwo: UInt64?
+            public var op: String
+        }
     }
 
     public struct Namespace: Codable, Sendable {

@@ -66,7 +66,7 @@ struct ContainerGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "container",
         abstract: "Manage containers.",
-        subcommands: [Run.self, Create.self, Start.self, ExecCommand.self, Stop.self, Kill.self, Rm.self, Ps.self, Logs.self, Diff.self, Commit.self, Export.self]
+        subcommands: [Run.self, Create.self, Start.self, ExecCommand.self, ContainerInspect.self, Stop.self, Kill.self, Rm.self, Ps.self, Logs.self, Diff.self, Commit.self, Export.self]
     )
 }
 
@@ -75,7 +75,7 @@ struct ImageGroup: AsyncParsableCommand {
         commandName: "image",
         abstract: "Manage images.",
         subcommands: [
-            Images.self, History.self, Inspect.self, Tag.self, ImageRm.self, ImagePrune.self, ImageDiffCommand.self,
+            Images.self, History.self, ImageInspect.self, Tag.self, ImageRm.self, ImagePrune.self, ImageDiffCommand.self,
             Import.self, Save.self, Load.self, Pull.self, Push.self, Build.self,
         ]
     )

@@ -116,3 +116,22 @@ extension Engine {
         try containers.export(name, to: writer)
     }
 }
+
+extension Engine {
+    /// `strata container inspect`: Docker's JSON for a container.
+    public func inspectContainer(_ name: String) throws -> OrderedJSON {
+        let containers = try self.containers
+        return try ContainerInspector(engine: containers).inspect(try containers.lookup(name))
+    }
+
+    /// `strata inspect NAME`: a container's JSON when a container has that name or ID, else an
+    /// image's, as Docker looks (containers first); Docker's "No such object" when neither does.
+    public func inspectAny(_ name: String) throws -> OrderedJSON {
+        if hasSnapshots {
+            do { return try inspectContainer(name) } catch let error as StrataError where error.code == .containerUnknown {}
+        }
+        do { return try inspect(name) } catch let error as StrataError where error.code == .imageUnknown {
+            throw StrataError(.imageUnknown, "No such object: \(name)", cause: error)
+        }
+    }
+}

@@ -41,6 +41,21 @@ struct LimitsTests {
         #expect(try strata(["run", "--rm", "--security-opt", "no-new-privileges", "box:1", "sh", "-c", "grep NoNewPrivs /proc/self/status"]).stdout == "NoNewPrivs:\t1\n")
     }
 
+    /// Docker's default seccomp profile: a new user namespace (a root with every capability in it)
+    /// is refused with EPERM, as Docker refuses it; `seccomp=unconfined` and `--privileged` lift it.
+    @Test func theDefaultSeccompProfileRefusesWhatDockersDoes() throws {
+        try image()
+        let filtered = try strata(["run", "--rm", "box:1", "sh", "-c", "grep Seccomp: /proc/self/status; unshare -U -r id"])
+        #expect(filtered.stdout == "Seccomp:\t2\n" && filtered.status != 0, "\(filtered.stdout) \(filtered.stderr)")
+        #expect(filtered.stderr.contains("Operation not permitted"), "\(filtered.stderr)")
+        let unconfined = try strata(["run", "--rm", "--security-opt", "seccomp=unconfined", "box:1", "sh", "-c", "grep Seccomp: /proc/self/status; unshare -U -r id -u"])
+        #expect(unconfined.stdout == "Seccomp:\t0\n0\n", "\(unconfined.stdout) \(unconfined.stderr)")
+        #expect(try strata(["run", "--rm", "--privileged", "box:1", "sh", "-c", "grep Seccomp: /proc/self/status"]).stdout == "Seccomp:\t0\n")
+        // Everyday work is untouched: processes, files, the network's names, time.
+        let everyday = try strata(["run", "--rm", "box:1", "sh", "-c", "sleep 0 & wait; mkdir -p /a/b; ln -s b /a/c; date +%Y >/dev/null; cat /etc/hosts >/dev/null; echo ok"])
+        #expect(everyday.stdout == "ok\n", "\(everyday.stderr)")
+    }
+
     @Test func aReadOnlyRootStillHasItsTmpfsAndVolumes() throws {
         try image()
         let refused = try strata(["run", "--rm", "--read-only", "box:1", "sh", "-c", "touch /x"])
@@ -59,6 +74,7 @@ struct LimitsTests {
             (["--cap-add", "FLY"], "unknown capability: \"CAP_FLY\""),
             (["--ulimit", "nofile=2:1"], "soft limit must be less than or equal to hard limit"),
             (["--security-opt", "seccomp=/nowhere.json"], "not supported yet"),
+            (["--security-opt", "label=disable"], "invalid --security-opt"),
             (["--pids-limit", "0"], "invalid --pids-limit 0"),
         ]
         for c in cases {

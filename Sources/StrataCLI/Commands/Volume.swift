@@ -55,21 +55,7 @@ struct VolumeInspect: AsyncParsableCommand {
     @Argument(help: "Volumes.") var volumes: [String]
 
     func run() async throws {
-        guard !volumes.isEmpty else { throw ValidationError("\"volume inspect\" requires at least 1 argument.") }
-        let engine = try global.engine()
-        let template = try format.map { $0 == "json" ? try GoTemplate("{{json .}}") : try GoTemplate($0) }
-        var objects: [OrderedJSON] = [], failures: [String] = []
-        for name in volumes {
-            do { objects.append(try engine.inspectVolume(name)) } catch let error as StrataError where error.code == .volumeUnknown {
-                failures.append(error.message)
-            }
-        }
-        if let template {
-            emit(try objects.map { try template.render($0.value) + "\n" }.joined())
-        } else {
-            emit(OrderedJSON.array(objects).rendered() + "\n")
-        }
-        if !failures.isEmpty { throw StrataError(.volumeUnknown, failures.joined(separator: "\nError: ")) }
+        try renderInspection(volumes, format: format, what: "volume inspect", unknown: [.volumeUnknown], try global.engine().inspectVolume)
     }
 }
 
