@@ -46,10 +46,13 @@ extension ContainerEngine {
         let use: Snapshotter.MountUse
         do {
             use = try snapshots.use(dir, over: try self.layers(of: c))
+            disconnect(c)  // what a crash left
+            if c.spec.network == .bridge { _ = try connect(c) }
             let spec = try runtimeSpec(c, rootfs: use.rootfs, directory: dir)
             try populateVolumes(c, rootfs: use.rootfs)
             try FileSystem.writeAtomically("\(dir)/config.json", Array(try JSONCoding.encoder.encode(spec)))
         } catch {
+            disconnect(c)
             unclaim()
             throw error
         }
@@ -68,10 +71,13 @@ extension ContainerEngine {
                                                             [.real(Date().timeIntervalSince1970), .text(c.id)]) },
                                   interrupted: { runtime.kill(id, signal: "KILL") })
         } catch {
+            runtime.delete(c.id, force: true)
+            disconnect(c)
             unclaim()
             throw error
         }
         runtime.delete(c.id, force: true)
+        disconnect(c)
         use.release()
         try db.execute("UPDATE containers SET state = 'exited', exit_code = ?, finished = ? WHERE id = ?",
                        [.integer(Int64(status)), .real(Date().timeIntervalSince1970), .text(c.id)])
@@ -259,7 +265,9 @@ extension ContainerEngine {
         // The container's own names and the host's DNS, bind-mounted read-only, on every network
         // (with `none` too: `localhost` must resolve), in the words of Docker's /etc/hosts.
         try FileSystem.writeAtomically("\(directory)/hostname", Array("\(c.spec.hostname)\n".utf8))
-        try FileSystem.writeAtomically("\(directory)/hosts", Array(Self.hostsFile(hostname: c.spec.hostname).utf8))
+        let endpoint = c.spec.network == .bridge ? self.endpoint(of: c) : nil
+        try FileSystem.writeAtomically("\(directory)/hosts",
+                                       Array(Self.hostsFile(hostname: c.spec.hostname, address: endpoint?.address).utf8))
         let resolv = (try? FileSystem.readFile("/etc/resolv.conf")) ?? Array("nameserver 127.0.0.1\n".utf8)
         try FileSystem.writeAtomically("\(directory)/resolv.conf", resolv)
         for name in ["hostname", "hosts", "resolv.conf"] {
@@ -269,7 +277,11 @@ extension ContainerEngine {
         mounts += c.spec.mounts ?? []
         mounts += try runtimeMounts(c)
         var namespaces = ["pid", "ipc", "uts", "mount"].map { RuntimeSpec.Namespace(type: $0) }
-        if c.spec.network == .none { namespaces.append(RuntimeSpec.Namespace(type: "network")) }
+        switch c.spec.network {
+        case .none: namespaces.append(RuntimeSpec.Namespace(type: "network"))
+        case .bridge: namespaces.append(RuntimeSpec.Namespace(type: "network", path: endpoint?.netns))
+        case .host: break
+        }
         let host = c.spec.hostConfig ?? HostConfig()
         let bounding = host.capabilities(default: RuntimeSpec.defaultCapabilities)
         let caps = user.user.uid == 0 ? bounding : []
@@ -310,11 +322,11 @@ extension ContainerEngine {
                                      resources: resources, cgroupsPath: "/strata/\(c.id)", seccomp: seccomp))
     }
 
-    /// Docker's /etc/hosts, with the container's host name on a loopback address (it has no other
-    /// address of its own on `host` or `none`).
-    static func hostsFile(hostname: String) -> String {
+    /// Docker's /etc/hosts, with the container's host name on its bridge address, or on a
+    /// loopback address when it has none of its own (`host`, `none`).
+    static func hostsFile(hostname: String, address: String? = nil) -> String {
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
-            + "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t\(hostname)\n"
+            + "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n\(address ?? "127.0.1.1")\t\(hostname)\n"
     }
 
     /// Docker's error for a command the image does not have, before the runtime is involved.

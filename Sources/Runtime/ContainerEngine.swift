@@ -68,6 +68,7 @@ public final class ContainerEngine {
     func refresh(_ c: Container) throws -> Container {
         guard c.state == .running, c.pid > 0, Glibc.kill(c.pid, 0) != 0, errno == ESRCH else { return c }
         runtime.delete(c.id, force: true)
+        disconnect(c)
         snapshots.unmount(directory(c.id))
         try db.execute("UPDATE containers SET state = 'exited', exit_code = COALESCE(exit_code, 255), finished = ? WHERE id = ? AND state = 'running'",
                        [.real(Date().timeIntervalSince1970), .text(c.id)])
@@ -88,7 +89,7 @@ public final class ContainerEngine {
         public var workingDir: String?
         public var user: String?
         public var hostname: String?
-        public var network: ContainerSpec.Network = .host
+        public var network: ContainerSpec.Network = .bridge
         public var autoRemove = false
         /// Extra mounts (a build's `RUN --mount`).
         public var mounts: [RuntimeSpec.Mount] = []
@@ -98,6 +99,9 @@ public final class ContainerEngine {
         /// `-v`, `--mount`, `--tmpfs`; the image's `VOLUME`s not among them get anonymous volumes.
         public var volumes: [VolumeMount] = []
         public var hostConfig = HostConfig()
+        /// `-p`; `-P` (`publishAll`) adds every port the image exposes, on a host port chosen at start.
+        public var ports: [PortMapping] = []
+        public var publishAll = false
 
         public init(image: String) { self.image = image }
     }
@@ -128,13 +132,27 @@ public final class ContainerEngine {
         }
         let requested = try Self.mounts(options.volumes, imageVolumes: config.volumes ?? [])
         try options.hostConfig.validate()
+        var ports = options.ports
+        if options.publishAll {
+            for exposed in (config.exposedPorts ?? []).sorted() {
+                let parts = exposed.split(separator: "/")
+                guard let port = parts.first.flatMap({ UInt16($0) }), port > 0 else { continue }
+                let proto = parts.count == 2 ? String(parts[1]) : "tcp"
+                if !ports.contains(where: { $0.containerPort == port && $0.proto == proto }) {
+                    ports.append(PortMapping(hostPort: 0, containerPort: port, proto: proto))
+                }
+            }
+        }
+        if !ports.isEmpty, options.network != .bridge {
+            throw StrataError(.invalidArgument, "published ports need the bridge network, not --network \(options.network.rawValue)")
+        }
         let id = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
         var spec = ContainerSpec(args: args, env: env, workingDir: options.workingDir ?? (config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"),
                                  user: options.user ?? config.user ?? "", hostname: options.hostname ?? String(id.prefix(12)),
                                  network: options.network, autoRemove: options.autoRemove, stopSignal: config.stopSignal ?? "SIGTERM",
                                  mounts: options.mounts.isEmpty ? nil : options.mounts,
                                  tty: options.tty ? true : nil, openStdin: options.interactive ? true : nil,
-                                 entrypoint: entrypoint, cmd: cmd, labels: config.labels,
+                                 entrypoint: entrypoint, cmd: cmd, labels: config.labels, ports: ports.isEmpty ? nil : ports,
                                  hostConfig: options.hostConfig == HostConfig() ? nil : options.hostConfig)
 
         // Shared: the snapshots prepared here cannot be collected before the record names the image.
@@ -244,6 +262,7 @@ public final class ContainerEngine {
             throw StrataError(.conflict, "You cannot remove a running container \(c.id). Stop the container before attempting removal or force remove")
         }
         runtime.delete(c.id, force: true)
+        disconnect(c)
         snapshots.removeContainerLayer(directory(c.id))
         if removeVolumes {
             for mount in c.spec.volumes ?? [] where mount.kind == .volume && mount.anonymous {

@@ -23,10 +23,14 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var entrypoint: [String]? = nil
     public var cmd: [String]? = nil
     public var labels: [String: String]? = nil
+    /// `-p`, `-P`: published ports (bridge only); a host port of 0 is chosen at each start.
+    public var ports: [PortMapping]? = nil
     /// Limits and privileges; nil is Docker's defaults.
     public var hostConfig: HostConfig? = nil
 
-    public enum Network: String, Codable, Sendable, CaseIterable { case host, none }
+    /// `bridge`: a namespace of its own on the `strata0` bridge (Docker's default); `host`: the
+    /// host's; `none`: only a loopback.
+    public enum Network: String, Codable, Sendable, CaseIterable { case bridge, host, none }
 }
 
 /// A container as the store records it.

@@ -12,6 +12,18 @@ public struct ContainerInspector {
         .string(date.map(RFC3339.format) ?? "0001-01-01T00:00:00Z")
     }
 
+    /// Docker's port maps: `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}`.
+    static func portMap(_ ports: [PortMapping], hostPortZeroIsEmpty: Bool) -> OrderedJSON {
+        var keys: [String] = [], bindings: [String: [OrderedJSON]] = [:]
+        for p in ports {
+            let key = "\(p.containerPort)/\(p.proto)"
+            if bindings[key] == nil { keys.append(key) }
+            let hostPort = p.hostPort == 0 && hostPortZeroIsEmpty ? "" : String(p.hostPort)
+            bindings[key, default: []].append(.object([("HostIp", .string(p.hostIP)), ("HostPort", .string(hostPort))]))
+        }
+        return .object(keys.sorted().map { ($0, .array(bindings[$0]!)) })
+    }
+
     public func inspect(_ c: Container) throws -> OrderedJSON {
         let dir = engine.directory(c.id)
         let host = c.spec.hostConfig ?? HostConfig()
@@ -40,7 +52,7 @@ public struct ContainerInspector {
             ("ContainerIDFile", .string("")),
             ("LogConfig", .object([("Type", .string("json-file")), ("Config", .object([]))])),
             ("NetworkMode", .string(c.spec.network.rawValue)),
-            ("PortBindings", .object([])),
+            ("PortBindings", Self.portMap(c.spec.ports ?? [], hostPortZeroIsEmpty: true)),
             ("RestartPolicy", .object([("Name", .string("no")), ("MaximumRetryCount", .int(0))])),
             ("AutoRemove", .bool(c.spec.autoRemove)),
             ("VolumeDriver", .string("")), ("VolumesFrom", .null), ("CapAdd", capAdd), ("CapDrop", capDrop),
@@ -88,16 +100,20 @@ public struct ContainerInspector {
             ("Labels", .object((c.spec.labels ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
             ("StopSignal", .string(c.spec.stopSignal)),
         ])
+        let endpoint = running ? engine.endpoint(of: c) : nil
+        let address = OrderedJSON.string(endpoint?.address ?? ""), gateway = OrderedJSON.string(endpoint?.gateway ?? "")
+        let prefix = OrderedJSON.int(Int64(endpoint?.prefixLength ?? 0))
         let networks: OrderedJSON = .object([(c.spec.network.rawValue, .object([
             ("IPAMConfig", .null), ("Links", .null), ("Aliases", .null), ("NetworkID", .string("")), ("EndpointID", .string("")),
-            ("Gateway", .string("")), ("IPAddress", .string("")), ("IPPrefixLen", .int(0)), ("IPv6Gateway", .string("")),
+            ("Gateway", gateway), ("IPAddress", address), ("IPPrefixLen", prefix), ("IPv6Gateway", .string("")),
             ("GlobalIPv6Address", .string("")), ("GlobalIPv6PrefixLen", .int(0)), ("MacAddress", .string("")), ("DriverOpts", .null),
         ]))])
         let networkSettings: OrderedJSON = .object([
             ("Bridge", .string("")), ("SandboxID", .string("")), ("HairpinMode", .bool(false)), ("LinkLocalIPv6Address", .string("")),
-            ("LinkLocalIPv6PrefixLen", .int(0)), ("Ports", .object([])), ("SandboxKey", .string("")),
-            ("SecondaryIPAddresses", .null), ("SecondaryIPv6Addresses", .null), ("EndpointID", .string("")), ("Gateway", .string("")),
-            ("GlobalIPv6Address", .string("")), ("GlobalIPv6PrefixLen", .int(0)), ("IPAddress", .string("")), ("IPPrefixLen", .int(0)),
+            ("LinkLocalIPv6PrefixLen", .int(0)), ("Ports", Self.portMap(endpoint?.ports ?? [], hostPortZeroIsEmpty: false)),
+            ("SandboxKey", .string(endpoint?.netns ?? "")),
+            ("SecondaryIPAddresses", .null), ("SecondaryIPv6Addresses", .null), ("EndpointID", .string("")), ("Gateway", gateway),
+            ("GlobalIPv6Address", .string("")), ("GlobalIPv6PrefixLen", .int(0)), ("IPAddress", address), ("IPPrefixLen", prefix),
             ("IPv6Gateway", .string("")), ("MacAddress", .string("")), ("Networks", networks),
         ])
         let graphData: OrderedJSON = c.driver == "overlay"

@@ -135,3 +135,15 @@ extension Engine {
         }
     }
 }
+
+extension Engine {
+    /// `strata port`: a running container's published ports.
+    public func ports(_ name: String) throws -> [PortMapping] {
+        try containers.ports(name)
+    }
+
+    /// The published ports of a container already looked up (`ps`).
+    public func containerPorts(_ c: Container) -> [PortMapping] {
+        (try? containers.endpoint(of: c))??.ports ?? []
+    }
+}

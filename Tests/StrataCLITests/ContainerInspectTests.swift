@@ -40,7 +40,7 @@ struct ContainerInspectTests {
         #expect(config["Labels"] as? [String: String] == ["tier": "web"] && (config["Env"] as? [String])?.contains("A=1") == true)
 
         // Templates, `inspect` finding containers before images, and the errors.
-        #expect(try strata(["inspect", "-f", "{{.State.Status}} {{.HostConfig.NetworkMode}}", "web"]).stdout == "exited host\n")
+        #expect(try strata(["inspect", "-f", "{{.State.Status}} {{.HostConfig.NetworkMode}}", "web"]).stdout == "exited bridge\n")
         #expect(try strata(["inspect", "--type", "image", "-f", "{{.Id}}", "box:1"]).stdout.hasPrefix("sha256:"))
         let missing = try strata(["container", "inspect", "web", "ghost"])
         #expect(missing.status != 0 && missing.stderr.contains("No such container: ghost"), "\(missing.stderr)")

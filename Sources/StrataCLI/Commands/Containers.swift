@@ -9,7 +9,9 @@ struct ContainerOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Working directory inside the container.") var workdir: String?
     @Option(name: .shortAndLong, help: "Username or UID (format: <name|uid>[:<group|gid>]).") var user: String?
     @Option(help: "Overwrite the default ENTRYPOINT of the image.") var entrypoint: String?
-    @Option(help: "Network: host (default) or none.") var network: String = "host"
+    @Option(help: "Network: bridge (default), host or none.") var network: String = "bridge"
+    @Option(name: .shortAndLong, help: "Publish a container's port to the host: [IP:][HOSTPORT:]PORT[/udp].") var publish: [String] = []
+    @Flag(name: .customShort("P"), help: "Publish every port the image exposes to a free host port.") var publishAll = false
     @Option(name: [.customShort("h"), .long], help: "Container host name.") var hostname: String?
     @Option(help: "Pull the image before running: missing (default), always or never.") var pull: String = "missing"
     @Flag(name: .shortAndLong, help: "Keep STDIN open and pass it to the container.") var interactive = false
@@ -49,7 +51,7 @@ struct ContainerOptions: ParsableArguments {
         o.user = user
         o.hostname = hostname
         guard let net = ContainerSpec.Network(rawValue: network) else {
-            throw StrataError(.invalidArgument, "invalid --network \"\(network)\": host or none")
+            throw StrataError(.invalidArgument, "invalid --network \"\(network)\": bridge, host or none")
         }
         o.network = net
         o.autoRemove = autoRemove
@@ -57,6 +59,8 @@ struct ContainerOptions: ParsableArguments {
         o.interactive = interactive
         o.volumes = try volume.map(VolumeMount.parse(volume:)) + mount.map(VolumeMount.parse(mount:)) + tmpfs.map(VolumeMount.parse(tmpfs:))
         o.hostConfig = try hostConfig()
+        o.ports = try publish.map(PortMapping.parse)
+        o.publishAll = publishAll
         return o
     }
 
@@ -203,6 +207,25 @@ struct ExecCommand: AsyncParsableCommand {
     }
 }
 
+/// `strata port`.
+struct Port: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List port mappings or a specific mapping for the container.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The container.") var container: String
+    @Argument(help: "PRIVATE_PORT[/PROTO]: just this one.") var port: String?
+
+    func run() async throws {
+        var ports = try global.engine().ports(container)
+        if let port {
+            let parts = port.split(separator: "/")
+            ports = ports.filter { "\($0.containerPort)" == parts.first && (parts.count < 2 || $0.proto == parts[1]) }
+            guard !ports.isEmpty else { throw StrataError(.invalidArgument, "No public port '\(port)\(parts.count < 2 ? "/tcp" : "")' published for \(container)") }
+            return emit(ports.map { "\($0.hostIP.isEmpty ? "0.0.0.0" : $0.hostIP):\($0.hostPort)\n" }.joined())
+        }
+        emit(ports.map { $0.portLine + "\n" }.joined())
+    }
+}
+
 /// `strata stop`.
 struct Stop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Stop one or more running containers.")
@@ -269,7 +292,8 @@ struct Ps: AsyncParsableCommand {
     @Option(help: "Output: table (default), json, or a Go template.") var format: String?
 
     func run() async throws {
-        let containers = try global.engine().listContainers().filter { all || $0.state == .running }
+        let engine = try global.engine()
+        let containers = try engine.listContainers().filter { all || $0.state == .running }
         let now = Date()
         func id(_ c: Container) -> String { noTrunc ? c.id : c.shortID }
         if quiet {
@@ -277,11 +301,14 @@ struct Ps: AsyncParsableCommand {
             return
         }
         func status(_ c: Container) -> String { c.status(now: now) }
+        func ports(_ c: Container) -> String {
+            (c.state == .running ? engine.containerPorts(c) : []).map(\.psColumn).joined(separator: ", ")
+        }
         func command(_ c: Container) -> String { c.quotedCommand(truncated: !noTrunc) }
         let json = containers.map { c -> JSONValue in
             .object(["ID": .string(id(c)), "Image": .string(c.imageName), "Command": .string(command(c)),
                      "CreatedAt": .string(Units.createdAt(c.created)), "RunningFor": .string(Units.ago(c.created, now: now)),
-                     "Status": .string(status(c)), "State": .string(c.state.rawValue), "Ports": .string(""),
+                     "Status": .string(status(c)), "State": .string(c.state.rawValue), "Ports": .string(ports(c)),
                      "Names": .string(c.name)])
         }
         let headers = ["ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
@@ -289,7 +316,7 @@ struct Ps: AsyncParsableCommand {
         emit(try OutputFormat(format).render(json, headers: headers) {
             var table = Table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"])
             for c in containers {
-                table.append([id(c), c.imageName, command(c), Units.ago(c.created, now: now), status(c), "", c.name])
+                table.append([id(c), c.imageName, command(c), Units.ago(c.created, now: now), status(c), ports(c), c.name])
             }
             return table.render()
         })

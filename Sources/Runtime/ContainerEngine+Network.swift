@@ -1,0 +1,82 @@
+import Foundation
+import ImageSpec
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ContainerEngine {
+    func endpointFile(_ id: String) -> String { "\(directory(id))/network.json" }
+
+    /// Where a running container on the bridge network is: its address and published ports.
+    public func endpoint(of c: Container) -> BridgeNetwork.Endpoint? {
+        guard let bytes = try? FileSystem.readFile(endpointFile(c.id)) else { return nil }
+        return try? JSONCoding.decode(BridgeNetwork.Endpoint.self, from: Data(bytes), what: "network endpoint")
+    }
+
+    /// `strata port`: the container's published ports, Docker's way (`80/tcp -> 127.0.0.1:8080`).
+    public func ports(_ input: String) throws -> [PortMapping] {
+        let c = try lookup(input)
+        return c.state == .running ? endpoint(of: c)?.ports ?? [] : []
+    }
+
+    /// Puts a starting container on the bridge: host ports chosen for those given as 0, checked
+    /// against other containers' and the host's listeners, then the CNI plugins' ADD.
+    func connect(_ c: Container) throws -> BridgeNetwork.Endpoint {
+        var taken = Set<String>()
+        for other in try list() where other.id != c.id && other.state == .running {
+            for p in endpoint(of: other)?.ports ?? [] { taken.insert("\(p.proto):\(p.hostPort)") }
+        }
+        let ports = try (c.spec.ports ?? []).map { mapping in
+            var mapping = mapping
+            mapping.hostPort = try Self.reserve(mapping, taken: taken)
+            taken.insert("\(mapping.proto):\(mapping.hostPort)")
+            return mapping
+        }
+        let endpoint = try BridgeNetwork.connect(id: c.id, ports: ports)
+        do {
+            try FileSystem.writeAtomically(endpointFile(c.id), Array(try JSONCoding.encoder.encode(endpoint)))
+        } catch {
+            BridgeNetwork.disconnect(id: c.id, endpoint)
+            throw error
+        }
+        return endpoint
+    }
+
+    /// Takes the container off the bridge (after it ended, after a crash, at `rm`); nothing of
+    /// its network stays: not the veth, the lease, the port rules or the namespace.
+    func disconnect(_ c: Container) {
+        guard let endpoint = endpoint(of: c) else { return }
+        BridgeNetwork.disconnect(id: c.id, endpoint)
+        unlink(endpointFile(c.id))
+    }
+
+    /// The host port for `mapping`: its own, if no container has it and nothing on the host
+    /// listens there (Docker's "port is already allocated"), or a free one the kernel picks.
+    static func reserve(_ mapping: PortMapping, taken: Set<String>) throws -> UInt16 {
+        let label = "\(mapping.hostIP.isEmpty ? "0.0.0.0" : mapping.hostIP):\(mapping.hostPort)"
+        if mapping.hostPort != 0, taken.contains("\(mapping.proto):\(mapping.hostPort)") {
+            throw StrataError(.conflict, "Bind for \(label) failed: port is already allocated")
+        }
+        let fd = socket(AF_INET, Int32(mapping.proto == "udp" ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw StrataError.posix("cannot check port \(label)", errno: errno) }
+        defer { close(fd) }
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = mapping.hostPort.bigEndian
+        if !mapping.hostIP.isEmpty { inet_pton(AF_INET, mapping.hostIP, &address.sin_addr) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            if errno == EADDRINUSE { throw StrataError(.conflict, "Bind for \(label) failed: port is already allocated") }
+            throw StrataError.posix("cannot use host address \(label)", errno: errno)
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return UInt16(bigEndian: address.sin_port)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+
+/// The bridge network, Docker's default: an address per container, published ports reached
+/// from the host on loopback and on the bridge, and nothing left after the container.
+@Suite(.serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0
+                             && FileManager.default.isExecutableFile(atPath: "/usr/lib/cni/bridge")))
+struct NetworkTests {
+    let root = CLI.temporaryDirectory("network")
+
+    func strata(_ args: [String]) throws -> CLI.Result { try CLI.run(CLI.binary, ["--root", root] + args) }
+
+    func image() throws {
+        let tree = try CLI.busyboxRootfs()
+        try FileManager.default.createDirectory(atPath: "\(tree)/www", withIntermediateDirectories: true)
+        try Data("served from a container\n".utf8).write(to: URL(fileURLWithPath: "\(tree)/www/index.html"))
+        let r = try strata(["import", "-c", "EXPOSE 80", tree, "web:1"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    /// The host's network state a container may leave behind: its namespace (and the veth in it),
+    /// its address lease, its port rules.
+    func leftovers(_ id: String) throws -> [String] {
+        let netns = try CLI.run("/usr/sbin/ip", ["netns", "list"]).stdout
+        let rules = try CLI.run("/usr/sbin/iptables-save", []).stdout
+        let leases = (try? FileManager.default.contentsOfDirectory(atPath: "/run/strata/cni/strata")) ?? []
+        var found: [String] = []
+        if netns.contains("strata-\(id.prefix(12))") { found.append("netns") }
+        if rules.contains(id) { found.append("iptables rule") }
+        for lease in leases where lease.hasPrefix("10.") {
+            if let owner = try? String(contentsOfFile: "/run/strata/cni/strata/\(lease)", encoding: .utf8), owner.contains(id) { found.append("lease \(lease)") }
+        }
+        return found
+    }
+
+    func fetch(_ url: String) throws -> CLI.Result {
+        try CLI.run("/usr/bin/curl", ["-s", "-m", "5", "--retry", "20", "--retry-connrefused", "--retry-delay", "0", url])
+    }
+
+    @Test func aPublishedPortIsServedOnLoopbackAndTheBridge() throws {
+        try image()
+        let port = 20_000 + Int.random(in: 0..<10_000)
+        let run = try strata(["run", "-d", "--name", "web", "-p", "127.0.0.1:\(port):80", "web:1", "sh", "-c", "httpd -f -p 80 -h /www"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        defer { _ = try? strata(["rm", "-f", "web"]) }
+        #expect(try fetch("http://127.0.0.1:\(port)/index.html").stdout == "served from a container\n")
+        let address = try strata(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(address.hasPrefix("10.77."), "\(address)")
+        #expect(try fetch("http://\(address)/index.html").stdout == "served from a container\n")
+        #expect(try strata(["port", "web"]).stdout == "80/tcp -> 127.0.0.1:\(port)\n")
+        #expect(try strata(["ps"]).stdout.contains("127.0.0.1:\(port)->80/tcp"))
+        // The container's own names and the bridge's gateway.
+        let inside = try strata(["exec", "web", "sh", "-c", "tail -1 /etc/hosts; ip route | grep default"])
+        #expect(inside.stdout.hasPrefix("\(address)\t\(id.prefix(12))\ndefault via 10.77.0.1"), "\(inside.stdout) \(inside.stderr)")
+
+        // The same host port again is refused, and makes nothing.
+        let again = try strata(["run", "--rm", "-p", "127.0.0.1:\(port):80", "web:1", "true"])
+        #expect(again.status == 125 && again.stderr.contains("port is already allocated"), "\(again.stderr)")
+
+        #expect(try strata(["rm", "-f", "web"]).status == 0)
+        #expect(try leftovers(id) == [])
+        #expect(try CLI.run("/usr/bin/curl", ["-s", "-m", "2", "http://127.0.0.1:\(port)/"]).status != 0)
+    }
+
+    @Test func dashBigPPicksAFreePortAndEachRunGetsItsOwnAddress() throws {
+        try image()
+        let run = try strata(["run", "-d", "--name", "any", "-P", "web:1", "sh", "-c", "httpd -f -p 80 -h /www"])
+        #expect(run.status == 0, "\(run.stderr)")
+        defer { _ = try? strata(["rm", "-f", "any"]) }
+        let line = try strata(["port", "any", "80"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(line.hasPrefix("0.0.0.0:"), "\(line)")
+        #expect(try fetch("http://127.0.0.1:\(line.split(separator: ":").last!)/index.html").stdout == "served from a container\n")
+        let a = try strata(["run", "--rm", "web:1", "sh", "-c", "ip -4 -o addr show eth0"]).stdout
+        #expect(a.contains("inet 10.77."), "\(a)")
+        // Out to the bridge's gateway (the host) and back: the container's route works.
+        #expect(try strata(["run", "--rm", "web:1", "sh", "-c", "ping -c1 -W2 10.77.0.1 >/dev/null && echo reached"]).stdout == "reached\n")
+    }
+
+    @Test func badPortsAreRefused() throws {
+        try image()
+        let cases: [(args: [String], message: String)] = [
+            (["-p", "99999:80"], "invalid hostPort: 99999"),
+            (["-p", "80/sctp"], "invalid proto: sctp"),
+            (["-p", "300.1.1.1:80:80"], "invalid IP address"),
+            (["--network", "host", "-p", "8080:80"], "published ports need the bridge network"),
+        ]
+        for c in cases {
+            let r = try strata(["run", "--rm"] + c.args + ["web:1", "true"])
+            #expect(r.status == 125 && r.stderr.contains(c.message), "\(c.args): \(r.status) \(r.stderr)")
+        }
+        #expect(try strata(["ps", "-a", "-q"]).stdout == "")
+    }
+}
