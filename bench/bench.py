@@ -366,6 +366,7 @@ def run(args):
                     scenario_unpack(table, disk, peers, strata_bin, w, runs)
             if want("run"):
                 scenario_run(table, disk, peers, strata_bin, runs)
+                scenario_bridge_and_exec(table, disk, peers, strata_bin, runs)
             if not args.quick and want("create"):
                 scenario_create_cost(table, disk, peers, strata_bin, runs)
             if want("listing"):
@@ -986,7 +987,7 @@ def scenario_run(table, disk, peers, strata, runs):
     for peer, load in [("docker", peers.docker), ("podman", peers.podman)]:
         if peers.status.get(peer) == "ok":
             sh(load(f"load -q -i {archive('tiny', 'docker')}"))
-    strata_cmd = f"{strata} --root {root} run --rm {image} true"
+    strata_cmd = f"{strata} --root {root} run --rm --network host {image} true"
     bundle = disk.path("runc", "bundle")
     fresh_dir(bundle)
     sh(f"cp -a {CACHE}/trees/tiny {bundle}/rootfs && cd {bundle} && runc spec")
@@ -1004,6 +1005,37 @@ def scenario_run(table, disk, peers, strata, runs):
         ("docker", "docker run --rm", peers.docker("run --rm --network host lab/tiny:latest true"), None, ""),
         ("podman", "podman run --rm", peers.podman("run --rm --network host lab/tiny:latest true"), None, ""),
     ], runs, None)
+
+
+def scenario_bridge_and_exec(table, disk, peers, strata, runs):
+    """`run --rm` on each engine's default bridge network (a namespace, a veth, an address, NAT
+    rules made and removed), and `exec` latency into a running container."""
+    root, image = loaded_image_id(disk, strata, "tiny")
+    for peer, load in [("docker", peers.docker), ("podman", peers.podman)]:
+        if peers.status.get(peer) == "ok":
+            sh(load(f"load -q -i {archive('tiny', 'docker')}"))
+    compare(table, peers, "run --rm IMAGE true (bridge network)", "tiny", f"{strata} --root {root} run --rm {image} true", None, [
+        ("docker", "docker run --rm (bridge)", peers.docker("run --rm lab/tiny:latest true"), None, ""),
+        ("podman", "podman run --rm (bridge)", peers.podman("run --rm lab/tiny:latest true"), None, ""),
+    ], runs, None)
+    name = "bench-exec"
+    sh(f"{strata} --root {root} rm -f {name} >/dev/null 2>&1", check=False)
+    sh(f"{strata} --root {root} run -d --name {name} {image} sh -c 'sleep 3600' >/dev/null")
+    started = []
+    for peer, cli in [("docker", peers.docker), ("podman", peers.podman)]:
+        if peers.status.get(peer) == "ok":
+            sh(cli(f"rm -f {name}") + " >/dev/null 2>&1", check=False)
+            sh(cli(f"run -d --name {name} lab/tiny:latest sh -c 'sleep 3600'") + " >/dev/null")
+            started.append(cli)
+    try:
+        compare(table, peers, "exec CONTAINER true", "tiny", f"{strata} --root {root} exec {name} true", None, [
+            ("docker", "docker exec", peers.docker(f"exec {name} true"), None, ""),
+            ("podman", "podman exec", peers.podman(f"exec {name} true"), None, ""),
+        ], runs, None)
+    finally:
+        sh(f"{strata} --root {root} rm -f {name} >/dev/null", check=False)
+        for cli in started:
+            sh(cli(f"rm -f {name}") + " >/dev/null", check=False)
 
 
 def scenario_create_cost(table, disk, peers, strata, runs):

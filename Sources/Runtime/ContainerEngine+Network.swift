@@ -32,14 +32,69 @@ extension ContainerEngine {
             taken.insert("\(mapping.proto):\(mapping.hostPort)")
             return mapping
         }
-        let endpoint = try BridgeNetwork.connect(id: c.id, ports: ports)
+        let name = c.spec.networkName ?? "bridge"
+        guard let network = try networks.network(name) else {
+            throw StrataError(.invalidArgument, "network \(name) not found (it was removed after container \(c.shortID) was made)")
+        }
+        let endpoint = try BridgeNetwork.connect(id: c.id, to: network, ports: ports)
         do {
             try FileSystem.writeAtomically(endpointFile(c.id), Array(try JSONCoding.encoder.encode(endpoint)))
         } catch {
             BridgeNetwork.disconnect(id: c.id, endpoint)
             throw error
         }
+        refreshPeersHosts(of: c)
         return endpoint
+    }
+
+    /// The running containers on the same user-defined network as `c`, with their endpoints.
+    func peers(of c: Container) -> [(container: Container, endpoint: BridgeNetwork.Endpoint)] {
+        guard let name = c.spec.networkName else { return [] }
+        return ((try? list()) ?? []).compactMap { other in
+            guard other.id != c.id, other.state == .running, other.spec.networkName == name, let e = endpoint(of: other) else { return nil }
+            return (other, e)
+        }
+    }
+
+    /// The container's /etc/hosts: Docker's lines, its own name on its address, then on a
+    /// user-defined network every running peer by name (how containers there reach each other
+    /// by name), then `--add-host` entries.
+    func hostsContent(_ c: Container, endpoint: BridgeNetwork.Endpoint?) -> String {
+        var text = Self.hostsFile(hostname: c.spec.hostname, address: endpoint?.address)
+        for (peer, e) in peers(of: c) where !e.address.isEmpty {
+            text += "\(e.address)\t\(peer.name) \(peer.shortID)\n"
+        }
+        for entry in c.spec.extraHosts ?? [] {
+            let parts = entry.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 { text += "\(parts[1])\t\(parts[0])\n" }
+        }
+        return text
+    }
+
+    /// Rewrites the running peers' /etc/hosts in place (it is bind-mounted: a rename would leave
+    /// the container looking at the old file), so they learn of a container that came or went.
+    func refreshPeersHosts(of c: Container) {
+        for (peer, e) in peers(of: c) {
+            let fd = open("\(directory(peer.id))/hosts", O_WRONLY | O_TRUNC | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            Array(hostsContent(peer, endpoint: e).utf8).withUnsafeBytes { _ = FileWriter.writeAll(fd, $0) }
+            close(fd)
+        }
+    }
+
+    /// `strata network rm`: refused while any container is on the network, as Docker's.
+    public func removeNetwork(_ name: String) throws {
+        guard !NetworkStore.builtIn.contains(name) else {
+            throw StrataError(.invalidArgument, "\(name) is a pre-defined network and cannot be removed")
+        }
+        guard let network = try networks.network(name) else { throw StrataError(.invalidArgument, "network \(name) not found") }
+        try db.write {
+            let users = try list().filter { $0.spec.networkName == network.name }
+            guard users.isEmpty else {
+                throw StrataError(.conflict, "error while removing network: network \(network.name) id \(network.id) has active endpoints")
+            }
+            try networks.remove(network)
+        }
     }
 
     /// Takes the container off the bridge (after it ended, after a crash, at `rm`); nothing of
@@ -48,6 +103,7 @@ extension ContainerEngine {
         guard let endpoint = endpoint(of: c) else { return }
         BridgeNetwork.disconnect(id: c.id, endpoint)
         unlink(endpointFile(c.id))
+        refreshPeersHosts(of: c)
     }
 
     /// The host port for `mapping`: its own, if no container has it and nothing on the host

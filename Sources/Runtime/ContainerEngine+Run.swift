@@ -266,9 +266,9 @@ extension ContainerEngine {
         // (with `none` too: `localhost` must resolve), in the words of Docker's /etc/hosts.
         try FileSystem.writeAtomically("\(directory)/hostname", Array("\(c.spec.hostname)\n".utf8))
         let endpoint = c.spec.network == .bridge ? self.endpoint(of: c) : nil
-        try FileSystem.writeAtomically("\(directory)/hosts",
-                                       Array(Self.hostsFile(hostname: c.spec.hostname, address: endpoint?.address).utf8))
-        let resolv = (try? FileSystem.readFile("/etc/resolv.conf")) ?? Array("nameserver 127.0.0.1\n".utf8)
+        try FileSystem.writeAtomically("\(directory)/hosts", Array(hostsContent(c, endpoint: endpoint).utf8))
+        let resolv = c.spec.dns.map { Array($0.map { "nameserver \($0)\n" }.joined().utf8) }
+            ?? (try? FileSystem.readFile("/etc/resolv.conf")) ?? Array("nameserver 127.0.0.1\n".utf8)
         try FileSystem.writeAtomically("\(directory)/resolv.conf", resolv)
         for name in ["hostname", "hosts", "resolv.conf"] {
             mounts.append(RuntimeSpec.Mount(destination: "/etc/\(name)", type: "bind", source: "\(directory)/\(name)",

@@ -12,6 +12,7 @@ public final class ContainerEngine {
     public let snapshots: Snapshotter
     public let runtime: OCIRuntime
     public let volumes: VolumeStore
+    public let networks: NetworkStore
     var db: Database { store.database }
 
     /// `driver` and `runtime` override the defaults (`STRATA_STORAGE_DRIVER`, `STRATA_RUNTIME`, then detection).
@@ -23,6 +24,7 @@ public final class ContainerEngine {
         self.runtime = try OCIRuntime(requested: runtime ?? ProcessInfo.processInfo.environment["STRATA_RUNTIME"],
                                       stateRoot: "\(store.root)/runtime")
         volumes = try VolumeStore(root: "\(store.root)/volumes")
+        networks = try NetworkStore(root: "\(store.root)/networks")
         try FileSystem.createDirectory(containersRoot, mode: 0o700)
     }
 
@@ -102,6 +104,10 @@ public final class ContainerEngine {
         /// `-p`; `-P` (`publishAll`) adds every port the image exposes, on a host port chosen at start.
         public var ports: [PortMapping] = []
         public var publishAll = false
+        /// A user-defined network for `network: .bridge` (`--network NAME`); `--add-host NAME:IP`; `--dns IP`.
+        public var networkName: String?
+        public var extraHosts: [String] = []
+        public var dns: [String] = []
 
         public init(image: String) { self.image = image }
     }
@@ -143,6 +149,24 @@ public final class ContainerEngine {
                 }
             }
         }
+        if let name = options.networkName {
+            guard options.network == .bridge, try networks.network(name) != nil else {
+                throw StrataError(.invalidArgument, "network \(name) not found")
+            }
+        }
+        for entry in options.extraHosts {
+            let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
+            var address = in_addr()
+            guard parts.count == 2, !parts[0].isEmpty, inet_pton(AF_INET, parts[1], &address) == 1 else {
+                throw StrataError(.invalidArgument, "invalid argument \"\(entry)\" for \"--add-host\" flag: NAME:IPv4")
+            }
+        }
+        for server in options.dns {
+            var address = in_addr()
+            guard inet_pton(AF_INET, server, &address) == 1 else {
+                throw StrataError(.invalidArgument, "invalid argument \"\(server)\" for \"--dns\" flag: \(server) is not an IPv4 address")
+            }
+        }
         if !ports.isEmpty, options.network != .bridge {
             throw StrataError(.invalidArgument, "published ports need the bridge network, not --network \(options.network.rawValue)")
         }
@@ -152,7 +176,10 @@ public final class ContainerEngine {
                                  network: options.network, autoRemove: options.autoRemove, stopSignal: config.stopSignal ?? "SIGTERM",
                                  mounts: options.mounts.isEmpty ? nil : options.mounts,
                                  tty: options.tty ? true : nil, openStdin: options.interactive ? true : nil,
-                                 entrypoint: entrypoint, cmd: cmd, labels: config.labels, ports: ports.isEmpty ? nil : ports,
+                                 entrypoint: entrypoint, cmd: cmd, labels: config.labels,
+                                 networkName: options.networkName.flatMap { $0 == "bridge" ? nil : try? networks.network($0)?.name },
+                                 extraHosts: options.extraHosts.isEmpty ? nil : options.extraHosts,
+                                 dns: options.dns.isEmpty ? nil : options.dns, ports: ports.isEmpty ? nil : ports,
                                  hostConfig: options.hostConfig == HostConfig() ? nil : options.hostConfig)
 
         // Shared: the snapshots prepared here cannot be collected before the record names the image.

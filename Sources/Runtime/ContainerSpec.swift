@@ -23,6 +23,11 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var entrypoint: [String]? = nil
     public var cmd: [String]? = nil
     public var labels: [String: String]? = nil
+    /// The user-defined network (`--network NAME`) when `network` is `bridge` and not the default.
+    public var networkName: String? = nil
+    /// `--add-host NAME:IP` lines for /etc/hosts; `--dns IP` for /etc/resolv.conf.
+    public var extraHosts: [String]? = nil
+    public var dns: [String]? = nil
     /// `-p`, `-P`: published ports (bridge only); a host port of 0 is chosen at each start.
     public var ports: [PortMapping]? = nil
     /// Limits and privileges; nil is Docker's defaults.

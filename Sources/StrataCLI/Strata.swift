@@ -15,7 +15,7 @@ public struct Strata: AsyncParsableCommand {
             Import.self, Save.self, Load.self, Pull.self, Push.self, Login.self, Logout.self, Copy.self, Build.self,
             Run.self, Create.self, Start.self, ExecCommand.self, Port.self, Stop.self, Kill.self, Rm.self, Ps.self, Logs.self,
             Diff.self, Commit.self, Export.self,
-            ImageGroup.self, ContainerGroup.self, VolumeGroup.self, SystemGroup.self, RegistryGroup.self, ContainerMonitor.self,
+            ImageGroup.self, ContainerGroup.self, VolumeGroup.self, NetworkGroup.self, SystemGroup.self, RegistryGroup.self, ContainerMonitor.self,
         ]
     )
 
@@ -111,7 +111,7 @@ func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
     guard !leading.isEmpty else { return arguments }
     // Subcommand words (`image ls`, `system df`) come first, then the hoisted options.
     var words: [String] = []
-    let groups = ["image", "system", "container", "volume", "registry"]
+    let groups = ["image", "system", "container", "volume", "network", "registry"]
     while let w = rest.first, !w.hasPrefix("-") {
         words.append(w)
         rest = rest.dropFirst()

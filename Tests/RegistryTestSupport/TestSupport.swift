@@ -72,7 +72,7 @@ public func openDescriptors(on path: String) -> Int {
 }
 
 /// Waits (up to `seconds`) until `condition` holds; returns whether it did.
-public func eventually(within seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
+public func eventually(within seconds: Double = 30, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }

@@ -77,6 +77,41 @@ struct NetworkTests {
         #expect(try strata(["run", "--rm", "web:1", "sh", "-c", "ping -c1 -W2 10.77.0.1 >/dev/null && echo reached"]).stdout == "reached\n")
     }
 
+    /// Two containers on one network of the user's reach each other by name; a network with a
+    /// container on it stays; nothing of it is left after.
+    @Test func containersOnAUserNetworkReachEachOtherByName() throws {
+        try image()
+        let created = try strata(["network", "create", "backend"])
+        #expect(created.status == 0 && created.stdout.count == 65, "\(created.stderr)")
+        #expect(try strata(["network", "create", "backend"]).stderr.contains("network with name backend already exists"))
+        let ls = try strata(["network", "ls"]).stdout.split(separator: "\n").map { $0.split(separator: " ").dropFirst().joined(separator: " ") }
+        #expect(ls == ["ID NAME DRIVER SCOPE", "bridge bridge local", "host host local", "none null local", "backend bridge local"], "\(ls)")
+        let subnet = try strata(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "backend"]).stdout
+        #expect(subnet.hasPrefix("10.") && subnet.hasSuffix(".0.0/16\n") && subnet != "10.77.0.0/16\n", "\(subnet)")
+
+        #expect(try strata(["run", "-d", "--name", "db", "--network", "backend", "web:1", "sh", "-c", "httpd -f -p 80 -h /www"]).status == 0)
+        defer { _ = try? strata(["rm", "-f", "db", "app", "cache"]) }
+        let app = try strata(["run", "--name", "app", "--network", "backend", "--add-host", "registry.local:10.1.2.3", "--dns", "10.9.9.9",
+                              "web:1", "sh", "-c",
+                              // db's address as /etc/hosts names it, through nc (the static busybox's wget and name lookups
+                              // go through glibc's NSS, which a static binary cannot load), until db's httpd listens.
+                              "db=$(awk '$2 == \"db\" {print $1}' /etc/hosts); for i in $(seq 100); do printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $db 80 | tail -1 | grep . && break; sleep 0.1; done; grep registry.local /etc/hosts; cat /etc/resolv.conf"])
+        #expect(app.stdout == "served from a container\n10.1.2.3\tregistry.local\nnameserver 10.9.9.9\n", "\(app.stdout) \(app.stderr)")
+        // And back: a running container learns of one that starts after it, and of its going.
+        #expect(try strata(["run", "-d", "--name", "cache", "--network", "backend", "web:1", "sleep", "300"]).status == 0)
+        #expect(try strata(["exec", "db", "sh", "-c", "grep -c '\tcache ' /etc/hosts"]).stdout == "1\n")
+        #expect(try strata(["rm", "-f", "cache"]).status == 0)
+        #expect(try strata(["exec", "db", "sh", "-c", "grep -c '\tcache ' /etc/hosts"]).stdout == "0\n")
+        let busy = try strata(["network", "rm", "backend"])
+        #expect(busy.status != 0 && busy.stderr.contains("has active endpoints"), "\(busy.stderr)")
+        #expect(try strata(["rm", "-f", "db", "app"]).status == 0)
+        #expect(try strata(["network", "rm", "backend"]).stdout == "backend\n")
+        let bridge = "strata-\(created.stdout.prefix(8))"
+        #expect(try CLI.run("/usr/sbin/ip", ["link", "show", bridge]).status != 0, "the network's bridge \(bridge) is gone")
+        let missing = try strata(["run", "--rm", "--network", "backend", "web:1", "true"])
+        #expect(missing.status == 125 && missing.stderr.contains("network backend not found"), "\(missing.stderr)")
+    }
+
     @Test func badPortsAreRefused() throws {
         try image()
         let cases: [(args: [String], message: String)] = [
@@ -84,6 +119,8 @@ struct NetworkTests {
             (["-p", "80/sctp"], "invalid proto: sctp"),
             (["-p", "300.1.1.1:80:80"], "invalid IP address"),
             (["--network", "host", "-p", "8080:80"], "published ports need the bridge network"),
+            (["--add-host", "nocolon"], "for \"--add-host\" flag"),
+            (["--dns", "not-an-ip"], "is not an IPv4 address"),
         ]
         for c in cases {
             let r = try strata(["run", "--rm"] + c.args + ["web:1", "true"])

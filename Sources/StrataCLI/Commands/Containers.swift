@@ -9,7 +9,9 @@ struct ContainerOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Working directory inside the container.") var workdir: String?
     @Option(name: .shortAndLong, help: "Username or UID (format: <name|uid>[:<group|gid>]).") var user: String?
     @Option(help: "Overwrite the default ENTRYPOINT of the image.") var entrypoint: String?
-    @Option(help: "Network: bridge (default), host or none.") var network: String = "bridge"
+    @Option(help: "Network: bridge (default), host, none, or a network's name.") var network: String = "bridge"
+    @Option(help: "Add a custom host-to-IP mapping (NAME:IP).") var addHost: [String] = []
+    @Option(help: "Set custom DNS servers.") var dns: [String] = []
     @Option(name: .shortAndLong, help: "Publish a container's port to the host: [IP:][HOSTPORT:]PORT[/udp].") var publish: [String] = []
     @Flag(name: .customShort("P"), help: "Publish every port the image exposes to a free host port.") var publishAll = false
     @Option(name: [.customShort("h"), .long], help: "Container host name.") var hostname: String?
@@ -50,10 +52,13 @@ struct ContainerOptions: ParsableArguments {
         o.workingDir = workdir
         o.user = user
         o.hostname = hostname
-        guard let net = ContainerSpec.Network(rawValue: network) else {
-            throw StrataError(.invalidArgument, "invalid --network \"\(network)\": bridge, host or none")
+        if let net = ContainerSpec.Network(rawValue: network) {
+            o.network = net
+        } else {
+            (o.network, o.networkName) = (.bridge, network)
         }
-        o.network = net
+        o.extraHosts = addHost
+        o.dns = dns
         o.autoRemove = autoRemove
         o.tty = tty
         o.interactive = interactive
