@@ -38,6 +38,13 @@ step "$STRATA" commit -m "motd and greeting" demo-1 demo/busybox:committed
 step "$STRATA" run --rm demo/busybox:committed sh -c 'cat /etc/motd /data/greeting; ls /bin/ls 2>&1 || true'
 step "$STRATA" run --rm demo/busybox cat /etc/motd 2>&1 || true
 step "$STRATA" ps -a
+# A container of its own on the bridge network, a command run in it, and a volume that outlives it.
+step "$STRATA" run -d --name demo-up -v demo-data:/data demo/busybox sh -c 'echo kept > /data/note; sleep 30'
+step "$STRATA" exec demo-up sh -c 'ip -4 -o addr show eth0; until [ -s /data/note ]; do sleep 0.1; done; cat /data/note'
+step "$STRATA" rm -f demo-up
+step "$STRATA" run --rm -v demo-data:/data demo/busybox cat /data/note
+step "$STRATA" volume ls
+step "$STRATA" system df
 step "$STRATA" history demo/busybox:committed
 step "$STRATA" inspect --format '{{.GraphDriver.Name}} {{json .RootFS.Layers}}' demo/busybox:committed
 

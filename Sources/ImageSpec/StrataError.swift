@@ -18,6 +18,8 @@ public struct StrataError: Error, CustomStringConvertible, Equatable, Sendable {
         case containerUnknown = "CONTAINER_UNKNOWN"
         /// No volume has that name.
         case volumeUnknown = "VOLUME_UNKNOWN"
+        /// No network has that name or ID.
+        case networkUnknown = "NETWORK_UNKNOWN"
         /// The container is not running (exec, kill, pause need it running).
         case containerNotRunning = "CONTAINER_NOT_RUNNING"
         /// The container's command is not in the image (`docker run` exits 127).

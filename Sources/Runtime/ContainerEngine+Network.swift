@@ -34,7 +34,7 @@ extension ContainerEngine {
         }
         let name = c.spec.networkName ?? "bridge"
         guard let network = try networks.network(name) else {
-            throw StrataError(.invalidArgument, "network \(name) not found (it was removed after container \(c.shortID) was made)")
+            throw StrataError(.networkUnknown, "network \(name) not found (it was removed after container \(c.shortID) was made)")
         }
         let endpoint = try BridgeNetwork.connect(id: c.id, to: network, ports: ports)
         do {
@@ -87,7 +87,7 @@ extension ContainerEngine {
         guard !NetworkStore.builtIn.contains(name) else {
             throw StrataError(.invalidArgument, "\(name) is a pre-defined network and cannot be removed")
         }
-        guard let network = try networks.network(name) else { throw StrataError(.invalidArgument, "network \(name) not found") }
+        guard let network = try networks.network(name) else { throw StrataError(.networkUnknown, "network \(name) not found") }
         try db.write {
             let users = try list().filter { $0.spec.networkName == network.name }
             guard users.isEmpty else {

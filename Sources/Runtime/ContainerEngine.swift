@@ -151,7 +151,7 @@ public final class ContainerEngine {
         }
         if let name = options.networkName {
             guard options.network == .bridge, try networks.network(name) != nil else {
-                throw StrataError(.invalidArgument, "network \(name) not found")
+                throw StrataError(.networkUnknown, "network \(name) not found")
             }
         }
         for entry in options.extraHosts {

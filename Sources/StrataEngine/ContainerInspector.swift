@@ -51,7 +51,7 @@ public struct ContainerInspector {
             ("Binds", binds.isEmpty ? .null : .array(binds.map(OrderedJSON.string))),
             ("ContainerIDFile", .string("")),
             ("LogConfig", .object([("Type", .string("json-file")), ("Config", .object([]))])),
-            ("NetworkMode", .string(c.spec.network.rawValue)),
+            ("NetworkMode", .string(c.spec.networkName ?? c.spec.network.rawValue)),
             ("PortBindings", Self.portMap(c.spec.ports ?? [], hostPortZeroIsEmpty: true)),
             ("RestartPolicy", .object([("Name", .string("no")), ("MaximumRetryCount", .int(0))])),
             ("AutoRemove", .bool(c.spec.autoRemove)),
@@ -103,7 +103,7 @@ public struct ContainerInspector {
         let endpoint = running ? engine.endpoint(of: c) : nil
         let address = OrderedJSON.string(endpoint?.address ?? ""), gateway = OrderedJSON.string(endpoint?.gateway ?? "")
         let prefix = OrderedJSON.int(Int64(endpoint?.prefixLength ?? 0))
-        let networks: OrderedJSON = .object([(c.spec.network.rawValue, .object([
+        let networks: OrderedJSON = .object([(c.spec.networkName ?? c.spec.network.rawValue, .object([
             ("IPAMConfig", .null), ("Links", .null), ("Aliases", .null), ("NetworkID", .string("")), ("EndpointID", .string("")),
             ("Gateway", gateway), ("IPAddress", address), ("IPPrefixLen", prefix), ("IPv6Gateway", .string("")),
             ("GlobalIPv6Address", .string("")), ("GlobalIPv6PrefixLen", .int(0)), ("MacAddress", .string("")), ("DriverOpts", .null),

@@ -24,7 +24,7 @@ extension Engine {
     public func inspectNetwork(_ name: String) throws -> OrderedJSON {
         let engine = try containers
         guard let (network, driver) = try networks().first(where: { $0.network.name == name || (name.count >= 3 && $0.network.id.hasPrefix(name)) }) else {
-            throw StrataError(.invalidArgument, "network \(name) not found")
+            throw StrataError(.networkUnknown, "network \(name) not found")
         }
         var members: [(String, OrderedJSON)] = []
         for c in try engine.list() where c.state == .running {

@@ -53,7 +53,7 @@ struct NetworkInspect: AsyncParsableCommand {
     @Argument(help: "Networks.") var networks: [String]
 
     func run() async throws {
-        try renderInspection(networks, format: format, what: "network inspect", unknown: [.invalidArgument], try global.engine().inspectNetwork)
+        try renderInspection(networks, format: format, what: "network inspect", unknown: [.networkUnknown], try global.engine().inspectNetwork)
     }
 }
 
