@@ -27,32 +27,27 @@ public struct PortMapping: Codable, Sendable, Equatable, Hashable {
         "\(hostIP.isEmpty ? "0.0.0.0" : hostIP):\(hostPort)->\(containerPort)/\(proto)"
     }
 
+    /// Docker's `-p` grammar and words (go-connections' `nat.ParsePortSpec`, as EXPOSE reads
+    /// it through `PortSpec`), for one port: ranges and sctp are not published here.
     public static func parse(_ text: String) throws -> PortMapping {
-        var spec = Substring(text), proto = "tcp"
-        if let slash = spec.lastIndex(of: "/") {
-            proto = String(spec[spec.index(after: slash)...]).lowercased()
-            spec = spec[..<slash]
-            guard ["tcp", "udp"].contains(proto) else { throw StrataError(.invalidArgument, "invalid proto: \(proto) in '\(text)'") }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard (1...3).contains(parts.count) else { throw StrataError(.invalidArgument, "Invalid port format: '\(text)'") }
+        let (proto, containerSide) = PortSpec.splitProtocol(parts[parts.count - 1])
+        guard ["tcp", "udp"].contains(proto.lowercased()) else { throw StrataError(.invalidArgument, "Invalid proto: \(proto) in '\(text)'") }
+        let hostIP = parts.count == 3 ? parts[0] : ""
+        var address = in_addr()
+        guard hostIP.isEmpty || inet_pton(AF_INET, hostIP, &address) == 1 else {
+            throw StrataError(.invalidArgument, "Invalid ip address: \(hostIP) in '\(text)' (an IPv4 address)")
         }
-        var parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard (1...3).contains(parts.count) else { throw StrataError(.invalidArgument, "invalid port format: '\(text)'") }
-        var hostIP = ""
-        if parts.count == 3 {
-            hostIP = parts.removeFirst()
-            var address = in_addr()
-            guard hostIP.isEmpty || inet_pton(AF_INET, hostIP, &address) == 1 else {
-                throw StrataError(.invalidArgument, "invalid IP address: \(hostIP) in '\(text)'")
-            }
+        guard let (port, last) = PortSpec.range(containerSide), port > 0 else {
+            throw StrataError(.invalidArgument, "Invalid containerPort: \(containerSide) in '\(text)': a port from 1 to 65535")
         }
-        func port(_ s: String, host: Bool) throws -> UInt16 {
-            if host, s.isEmpty { return 0 }
-            guard let n = Int(s), (host ? 0 : 1)...65535 ~= n else {
-                throw StrataError(.invalidArgument, "invalid \(host ? "host" : "container")Port: \(s) in '\(text)': a port from 1 to 65535")
-            }
-            return UInt16(n)
+        let hostSide = parts.count >= 2 ? parts[parts.count - 2] : ""
+        let hostRange = hostSide.isEmpty ? (0, 0) : PortSpec.range(hostSide)
+        guard let (hostPort, hostLast) = hostRange else {
+            throw StrataError(.invalidArgument, "Invalid hostPort: \(hostSide) in '\(text)': a port from 1 to 65535")
         }
-        let containerPort = try port(parts.last!, host: false)
-        let hostPort = parts.count == 2 ? try port(parts[0], host: true) : 0
-        return PortMapping(hostIP: hostIP, hostPort: hostPort, containerPort: containerPort, proto: proto)
+        guard port == last, hostPort == hostLast else { throw StrataError(.invalidArgument, "port ranges are not published yet: '\(text)'") }
+        return PortMapping(hostIP: hostIP, hostPort: UInt16(hostPort), containerPort: UInt16(port), proto: proto.lowercased())
     }
 }

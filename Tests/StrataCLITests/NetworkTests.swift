@@ -115,9 +115,10 @@ struct NetworkTests {
     @Test func badPortsAreRefused() throws {
         try image()
         let cases: [(args: [String], message: String)] = [
-            (["-p", "99999:80"], "invalid hostPort: 99999"),
-            (["-p", "80/sctp"], "invalid proto: sctp"),
-            (["-p", "300.1.1.1:80:80"], "invalid IP address"),
+            (["-p", "99999:80"], "Invalid hostPort: 99999"),
+            (["-p", "80/sctp"], "Invalid proto: sctp"),
+            (["-p", "300.1.1.1:80:80"], "Invalid ip address: 300.1.1.1"),
+            (["-p", "8000-8001:80-81"], "port ranges are not published yet"),
             (["--network", "host", "-p", "8080:80"], "published ports need the bridge network"),
             (["--add-host", "nocolon"], "for \"--add-host\" flag"),
             (["--dns", "not-an-ip"], "is not an IPv4 address"),

@@ -1,14 +1,14 @@
-import ImageSpec
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Docker's port specs, as EXPOSE takes them (go-connections' `nat.ParsePortSpec`): `80`,
 /// `80/udp`, `8000-8010/tcp`, and `[ip:]hostPort:containerPort` whose container side is what
-/// is exposed. Ports are 0–65535; the protocol is tcp, udp or sctp (any case).
-enum PortSpec {
+/// is exposed. Ports are 0–65535; the protocol is tcp, udp or sctp (any case). EXPOSE and
+/// `run -p` (`PortMapping`) read them with these functions.
+public enum PortSpec {
     /// The config keys a spec exposes, one per port of a range: `8000/tcp`, `8001/tcp`, …
-    static func exposedPorts(_ raw: String) throws -> [String] {
+    public static func exposedPorts(_ raw: String) throws -> [String] {
         let parts = raw.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         let ip: String, hostPort: String, containerSide = parts[parts.count - 1]
         switch parts.count {
@@ -36,7 +36,7 @@ enum PortSpec {
     }
 
     /// `80/udp` → ("udp", "80"); no protocol means tcp.
-    static func splitProtocol(_ raw: String) -> (String, String) {
+    public static func splitProtocol(_ raw: String) -> (String, String) {
         let parts = raw.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard !raw.isEmpty, !parts[0].isEmpty else { return ("", "") }
         if parts.count == 1 || parts[1].isEmpty { return ("tcp", parts[0]) }
@@ -44,7 +44,7 @@ enum PortSpec {
     }
 
     /// `8000` or `8000-8010` (Go's ParseUint with 16 bits: digits only, 0–65535).
-    static func range(_ text: String) -> (Int, Int)? {
+    public static func range(_ text: String) -> (Int, Int)? {
         func port(_ s: Substring) -> Int? {
             guard !s.isEmpty, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(s), n <= 65535 else { return nil }
             return n
@@ -55,7 +55,7 @@ enum PortSpec {
         return (start, end)
     }
 
-    static func isIPAddress(_ text: String) -> Bool {
+    public static func isIPAddress(_ text: String) -> Bool {
         var buffer = [UInt8](repeating: 0, count: 16)
         return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1
     }
