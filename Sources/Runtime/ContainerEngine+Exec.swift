@@ -51,12 +51,7 @@ extension ContainerEngine {
             guard workingDir.hasPrefix("/") else { throw StrataError(.invalidArgument, "the working directory '\(workingDir)' is invalid, it needs to be an absolute path") }
             process.cwd = workingDir
         }
-        for item in options.env {
-            let key = item.split(separator: "=", maxSplits: 1).first.map(String.init) ?? item
-            let value = item.contains("=") ? item : ProcessInfo.processInfo.environment[key].map { "\(key)=\($0)" }
-            process.env.removeAll { $0.hasPrefix(key + "=") }
-            if let value { process.env.append(value) }
-        }
+        Self.apply(environment: options.env, to: &process.env)
         if options.tty, !process.env.contains(where: { $0.hasPrefix("TERM=") }) { process.env.append("TERM=xterm") }
         try checkExecutable(options.command[0], env: process.env, root: root)
 

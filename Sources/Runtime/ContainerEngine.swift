@@ -130,12 +130,7 @@ public final class ContainerEngine {
         }
         var env = config.env ?? []
         if !env.contains(where: { $0.hasPrefix("PATH=") }) { env.insert("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", at: 0) }
-        for item in options.env {
-            let key = item.split(separator: "=", maxSplits: 1).first.map(String.init) ?? item
-            let value = item.contains("=") ? item : ProcessInfo.processInfo.environment[key].map { "\(key)=\($0)" }
-            env.removeAll { $0.hasPrefix(key + "=") }
-            if let value { env.append(value) }
-        }
+        Self.apply(environment: options.env, to: &env)
         let requested = try Self.mounts(options.volumes, imageVolumes: config.volumes ?? [])
         try options.hostConfig.validate()
         var ports = options.ports
@@ -170,7 +165,7 @@ public final class ContainerEngine {
         if !ports.isEmpty, options.network != .bridge {
             throw StrataError(.invalidArgument, "published ports need the bridge network, not --network \(options.network.rawValue)")
         }
-        let id = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+        let id = RandomID.make()
         var spec = ContainerSpec(args: args, env: env, workingDir: options.workingDir ?? (config.workingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"),
                                  user: options.user ?? config.user ?? "", hostname: options.hostname ?? String(id.prefix(12)),
                                  network: options.network, autoRemove: options.autoRemove, stopSignal: config.stopSignal ?? "SIGTERM",
@@ -222,6 +217,17 @@ public final class ContainerEngine {
             throw error
         }
         return try lookup(id)
+    }
+
+    /// `-e` items over an environment, as Docker's: `KEY=VALUE` replaces KEY; a bare `KEY` takes
+    /// this process's value, or removes KEY when this process has none.
+    static func apply(environment items: [String], to env: inout [String]) {
+        for item in items {
+            let key = item.split(separator: "=", maxSplits: 1).first.map(String.init) ?? item
+            let value = item.contains("=") ? item : ProcessInfo.processInfo.environment[key].map { "\(key)=\($0)" }
+            env.removeAll { $0.hasPrefix(key + "=") }
+            if let value { env.append(value) }
+        }
     }
 
     /// The mounts a container is made with: the user's, checked (one mount per target, bind

@@ -81,7 +81,7 @@ public struct NetworkStore: Sendable {
             }) else { throw StrataError(.conflict, "could not find an available, non-overlapping IPv4 address pool among 10.78–10.127") }
             subnet = free
         }
-        let id = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+        let id = RandomID.make()
         let gateway = subnet.replacingOccurrences(of: "0.0/16", with: "0.1")
         let network = Network(name: name, id: id, subnet: subnet, gateway: gateway, bridge: "strata-\(id.prefix(8))",
                               created: Date(), labels: labels)

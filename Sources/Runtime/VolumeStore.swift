@@ -35,7 +35,7 @@ public struct VolumeStore: Sendable {
     /// Creates the volume, or returns it if it is there already (Docker's `volume create` of an
     /// existing name is not an error). `anonymous` volumes get a random 64-hex name.
     public func create(_ name: String? = nil, anonymous: Bool = false, labels: [String: String] = [:]) throws -> (volume: Volume, created: Bool) {
-        let name = name ?? (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+        let name = name ?? RandomID.make()
         guard Self.isValidName(name) else {
             throw StrataError(.invalidArgument, "create \(name): \"\(name)\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed")
         }

@@ -120,6 +120,17 @@ func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
     return words + leading + Array(rest)
 }
 
+/// `--label KEY=VALUE` (or a bare `KEY`, whose value is empty), as Docker's create commands take them.
+func parseLabels(_ items: [String]) throws -> [String: String] {
+    var labels: [String: String] = [:]
+    for item in items {
+        let pair = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard !pair[0].isEmpty else { throw StrataError(.invalidArgument, "invalid label '\(item)': empty name") }
+        labels[pair[0]] = pair.count == 2 ? pair[1] : ""
+    }
+    return labels
+}
+
 /// Docker's Go flags take `-H=false`; argument-parser spells a false flag `--no-human`.
 func goStyleBoolean(_ argument: String) -> String {
     switch argument {

@@ -84,6 +84,7 @@ struct NetworkTests {
         let created = try strata(["network", "create", "backend"])
         #expect(created.status == 0 && created.stdout.count == 65, "\(created.stderr)")
         #expect(try strata(["network", "create", "backend"]).stderr.contains("network with name backend already exists"))
+        #expect(try strata(["network", "create", "--label", "=x", "labelled"]).stderr.contains("invalid label '=x': empty name"))
         let ls = try strata(["network", "ls"]).stdout.split(separator: "\n").map { $0.split(separator: " ").dropFirst().joined(separator: " ") }
         #expect(ls == ["ID NAME DRIVER SCOPE", "bridge bridge local", "host host local", "none null local", "backend bridge local"], "\(ls)")
         let subnet = try strata(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "backend"]).stdout

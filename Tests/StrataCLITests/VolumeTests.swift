@@ -47,6 +47,9 @@ struct VolumeTests {
         let gone = try strata(["volume", "inspect", "shared"])
         #expect(gone.status != 0 && gone.stderr.contains("No such volume: shared"), "\(gone.stderr)")
         #expect(try strata(["volume", "rm", "-f", "shared"]).status == 0)
+        let badLabel = try strata(["volume", "create", "--label", "=x", "labelled"])
+        #expect(badLabel.status != 0 && badLabel.stderr.contains("invalid label '=x': empty name"), "\(badLabel.stderr)")
+        #expect(try strata(["volume", "ls", "-q"]).stdout == "")
     }
 
     @Test func readOnlyBindAndTmpfsMounts() throws {

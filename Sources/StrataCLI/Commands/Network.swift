@@ -21,11 +21,7 @@ struct NetworkCreate: AsyncParsableCommand {
 
     func run() async throws {
         guard driver == "bridge" else { throw StrataError(.invalidArgument, "plugin \"\(driver)\" not found: only the bridge driver is here") }
-        var labels: [String: String] = [:]
-        for item in label {
-            let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
-            labels[pair[0]] = pair.count == 2 ? pair[1] : ""
-        }
+        let labels = try parseLabels(label)
         emit(try global.engine().createNetwork(name, subnet: subnet, labels: labels).id + "\n")
     }
 }

@@ -18,11 +18,7 @@ struct VolumeCreate: AsyncParsableCommand {
     @Argument(help: "The volume's name (a random one if none).") var name: String?
 
     func run() async throws {
-        var labels: [String: String] = [:]
-        for item in label {
-            let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
-            labels[pair[0]] = pair.count == 2 ? pair[1] : ""
-        }
+        let labels = try parseLabels(label)
         emit(try global.engine().createVolume(name, labels: labels).name + "\n")
     }
 }
