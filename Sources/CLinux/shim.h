@@ -56,3 +56,89 @@ static inline int strata_open_pty(int *terminal) {
     *terminal = peer;
     return controller;
 }
+
+/// A window size of a terminal (TIOCGWINSZ/TIOCSWINSZ: Swift cannot call the variadic ioctl).
+static inline int strata_window_size(int fd, unsigned short *rows, unsigned short *columns) {
+    struct winsize size;
+    if (ioctl(fd, TIOCGWINSZ, &size) < 0) return -1;
+    *rows = size.ws_row;
+    *columns = size.ws_col;
+    return 0;
+}
+static inline int strata_set_window_size(int fd, unsigned short rows, unsigned short columns) {
+    struct winsize size = { .ws_row = rows, .ws_col = columns };
+    return ioctl(fd, TIOCSWINSZ, &size);
+}
+
+#include <signal.h>
+#include <string.h>
+/// Signals as a readable descriptor: the handler writes the signal's number as one byte to a pipe,
+/// so a poll loop sees a window resize or a Ctrl-C among its other descriptors. Returns the read
+/// end (non-blocking, close-on-exec); `strata_unwatch_signals` puts the default handling back.
+static int strata_signal_writer = -1;
+static void strata_signal_handler(int signal) {
+    int saved = errno;
+    char byte = (char)signal;
+    if (write(strata_signal_writer, &byte, 1) < 0) { /* a full pipe already says it */ }
+    errno = saved;
+}
+static inline int strata_watch_signals(const int *signals, int count) {
+    int fds[2];
+    if (pipe(fds) < 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+        fcntl(fds[i], F_SETFL, O_NONBLOCK);
+    }
+    strata_signal_writer = fds[1];
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = strata_signal_handler;
+    action.sa_flags = SA_RESTART;
+    for (int i = 0; i < count; i++) sigaction(signals[i], &action, NULL);
+    return fds[0];
+}
+static inline void strata_unwatch_signals(const int *signals, int count, int reader) {
+    for (int i = 0; i < count; i++) signal(signals[i], SIG_DFL);
+    close(reader);
+    close(strata_signal_writer);
+    strata_signal_writer = -1;
+}
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
+#include <string.h>
+/// A Unix socket in the abstract namespace (Linux): no file to leave behind when its owner dies,
+/// and no 108-byte limit on the store's path. `listen` binds and listens; otherwise it connects.
+/// Returns the socket, close-on-exec, or -1 with errno.
+static inline int strata_abstract_socket(const char *name, int listen_) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof(address));
+    address.sun_family = AF_UNIX;
+    size_t length = strlen(name);
+    if (length + 1 > sizeof(address.sun_path)) { errno = ENAMETOOLONG; return -1; }
+    memcpy(address.sun_path + 1, name, length);
+    socklen_t size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + length);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int rc = listen_ ? bind(fd, (struct sockaddr *)&address, size) : connect(fd, (struct sockaddr *)&address, size);
+    if (rc == 0 && listen_) rc = listen(fd, 16);
+    if (rc < 0) { int saved = errno; close(fd); errno = saved; return -1; }
+    return fd;
+}
+
+/// The user ID of the process at the other end of a Unix socket (SO_PEERCRED; struct ucred is
+/// declared only under _GNU_SOURCE, its layout is fixed ABI). -1 when unknown.
+static inline long long strata_peer_uid(int fd) {
+    struct { int pid; unsigned int uid; unsigned int gid; } credentials;
+    socklen_t size = sizeof(credentials);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) < 0) return -1;
+    return credentials.uid;
+}
+
+/// Accepts a connection, close-on-exec (accept4 is declared only under _GNU_SOURCE).
+static inline int strata_accept(int fd) {
+    int client = accept(fd, NULL, NULL);
+    if (client >= 0) fcntl(client, F_SETFD, FD_CLOEXEC);
+    return client;
+}

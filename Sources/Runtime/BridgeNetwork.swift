@@ -1,13 +1,16 @@
 import Foundation
 import Host
 import ImageSpec
+import Metadata
 
 /// Bridge networks (the default `bridge` and those `network create` makes), made by the CNI
 /// plugins Debian ships (containernetworking-plugins: podman's choice too): `bridge` with
 /// `host-local` addresses makes the network's Linux bridge (`strata0` for the default), a veth
-/// pair and an address per container, and outbound NAT; `portmap` publishes ports; `firewall`
-/// lets the traffic through a FORWARD chain that drops by default. Addresses are leased
-/// machine-wide under /run, so they go with a reboot, as the network namespaces do.
+/// pair and an address per container; `portmap` publishes ports. Outbound NAT and forwarding
+/// are three iptables rules per network, as Docker's bridge driver has them, rather than the
+/// per-container chains of the bridge plugin's `ipMasq` and of the `firewall` plugin: those cost
+/// 130 ms of iptables calls at each start and stop. Addresses are leased machine-wide under
+/// /run, so they go with a reboot, as the network namespaces and the rules do.
 public enum BridgeNetwork {
     static let pluginDirectory = "/usr/lib/cni"
     static let leaseDirectory = "/run/strata/cni"
@@ -23,16 +26,19 @@ public enum BridgeNetwork {
         public var ports: [PortMapping]
         /// The last plugin's result, which `DEL` is given back.
         var result: JSONValue
+        /// Whether NAT and forwarding were the network's rules; nil for an endpoint made before,
+        /// whose own rules (`ipMasq`, `firewall`) its DEL removes.
+        var networkRules: Bool? = nil
     }
 
     /// The plugins in the order `ADD` runs them (`DEL` runs them backwards).
-    static func plugins(_ network: NetworkStore.Network, ports: [PortMapping]) -> [[String: Any]] {
+    static func plugins(_ network: NetworkStore.Network, ports: [PortMapping], networkRules: Bool = true) -> [[String: Any]] {
         var plugins: [[String: Any]] = [
-            ["type": "bridge", "bridge": network.bridge, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+            ["type": "bridge", "bridge": network.bridge, "isGateway": true, "ipMasq": !networkRules, "hairpinMode": true,
              "ipam": ["type": "host-local", "dataDir": leaseDirectory, "routes": [["dst": "0.0.0.0/0"]],
                       "ranges": [[["subnet": network.subnet, "gateway": network.gateway]]]]],
-            ["type": "firewall"],
         ]
+        if !networkRules { plugins.append(["type": "firewall"]) }
         if !ports.isEmpty {
             plugins.append(["type": "portmap", "snat": true, "capabilities": ["portMappings": true],
                             "runtimeConfig": ["portMappings": ports.map {
@@ -49,6 +55,7 @@ public enum BridgeNetwork {
             throw StrataError(.runtimeFailed,
                 "the bridge network needs the CNI plugins in \(pluginDirectory) (apt-get install containernetworking-plugins); or use --network host")
         }
+        try ensureRules(network)
         let namespace = "strata-\(id.prefix(12))"
         _ = try? Subprocess.capture("ip", ["netns", "delete", namespace])  // a crash's leftover
         _ = try Subprocess.check("ip", ["netns", "add", namespace], what: "cannot make the network namespace \(namespace)", code: .runtimeFailed)
@@ -70,17 +77,61 @@ public enum BridgeNetwork {
         let data = try JSONSerialization.data(withJSONObject: result)
         return Endpoint(network: network, netns: netns, address: cidr.first.map(String.init) ?? "", prefixLength: cidr.count == 2 ? Int(cidr[1]) ?? 0 : 0,
                         gateway: ip?["gateway"] as? String ?? network.gateway, ports: ports,
-                        result: try JSONCoding.decode(JSONValue.self, from: data, what: "CNI result"))
+                        result: try JSONCoding.decode(JSONValue.self, from: data, what: "CNI result"), networkRules: true)
     }
 
     /// Undoes `connect`: ports, firewall rules, the address lease, the veth, the namespace.
     /// Best effort, each step on its own: whatever is left of a half-made endpoint goes.
     public static func disconnect(id: String, _ endpoint: Endpoint) {
         let previous = try? JSONSerialization.jsonObject(with: try JSONCoding.encoder.encode(endpoint.result))
-        for plugin in plugins(endpoint.network, ports: endpoint.ports).reversed() {
+        for plugin in plugins(endpoint.network, ports: endpoint.ports, networkRules: endpoint.networkRules == true).reversed() {
             _ = try? run("DEL", plugin, network: endpoint.network, id: id, netns: endpoint.netns, previous: previous)
         }
         _ = try? Subprocess.capture("ip", ["netns", "delete", (endpoint.netns as NSString).lastPathComponent])
+    }
+
+    /// The network's NAT and forwarding, Docker's rules for a bridge: traffic from the subnet
+    /// leaving by another interface is masqueraded; from the bridge it is forwarded; to it, the
+    /// replies and what a published port DNATs there (when the FORWARD chain drops by default, as
+    /// it does once dockerd ran).
+    static func rules(_ network: NetworkStore.Network) -> [(table: String, chain: String, rule: [String])] {
+        let comment = ["-m", "comment", "--comment", "strata network \(network.name)"]
+        return [
+            ("nat", "POSTROUTING", ["-s", network.subnet, "!", "-o", network.bridge] + comment + ["-j", "MASQUERADE"]),
+            ("filter", "FORWARD", ["-i", network.bridge] + comment + ["-j", "ACCEPT"]),
+            ("filter", "FORWARD", ["-o", network.bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED,DNAT"] + comment + ["-j", "ACCEPT"]),
+        ]
+    }
+
+    /// A mark under /run that the network's rules are in place since this boot, so a start
+    /// does not ask iptables each time.
+    static func rulesMark(_ network: NetworkStore.Network) -> String { "\(leaseDirectory)/rules-\(network.bridge)" }
+
+    /// Puts the network's rules in place once per boot: those missing are added first in their
+    /// chain, under a lock, so two starts never add them twice.
+    static func ensureRules(_ network: NetworkStore.Network) throws {
+        let mark = rulesMark(network)
+        if access(mark, F_OK) == 0 { return }
+        try FileSystem.createDirectory(leaseDirectory, mode: 0o700)
+        let lock = try FileLock(path: "\(leaseDirectory)/rules.lock", mode: .exclusive)
+        defer { withExtendedLifetime(lock) {} }
+        if access(mark, F_OK) == 0 { return }
+        for r in rules(network) {
+            let present = try Subprocess.capture("iptables", ["-w", "-t", r.table, "-C", r.chain] + r.rule).status == 0
+            if !present {
+                _ = try Subprocess.check("iptables", ["-w", "-t", r.table, "-I", r.chain] + r.rule,
+                                     what: "cannot set up the NAT and forwarding of network \(network.name)", code: .runtimeFailed)
+            }
+        }
+        try FileSystem.writeAtomically(mark, [])
+    }
+
+    /// Takes the network's rules away (`network rm`).
+    static func removeRules(_ network: NetworkStore.Network) {
+        unlink(rulesMark(network))
+        for r in rules(network) {
+            while (try? Subprocess.capture("iptables", ["-w", "-t", r.table, "-D", r.chain] + r.rule))?.status == 0 {}
+        }
     }
 
     /// One plugin call, as the CNI spec says: the command in the environment, the network

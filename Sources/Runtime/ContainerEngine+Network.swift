@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 import ImageSpec
 #if canImport(Glibc)
@@ -47,21 +48,25 @@ extension ContainerEngine {
         return endpoint
     }
 
-    /// The running containers on the same user-defined network as `c`, with their endpoints.
-    func peers(of c: Container) -> [(container: Container, endpoint: BridgeNetwork.Endpoint)] {
+    /// The running containers on the same user-defined network as `c`, with their endpoints;
+    /// `among` is everyone on it, when the caller has them already.
+    func peers(of c: Container, among members: [(container: Container, endpoint: BridgeNetwork.Endpoint)]? = nil)
+        -> [(container: Container, endpoint: BridgeNetwork.Endpoint)] {
         guard let name = c.spec.networkName else { return [] }
-        return ((try? list()) ?? []).compactMap { other in
-            guard other.id != c.id, other.state == .running, other.spec.networkName == name, let e = endpoint(of: other) else { return nil }
+        let members = members ?? ((try? list()) ?? []).compactMap { other in
+            guard other.state == .running, other.spec.networkName == name, let e = endpoint(of: other) else { return nil }
             return (other, e)
         }
+        return members.filter { $0.container.id != c.id }
     }
 
     /// The container's /etc/hosts: Docker's lines, its own name on its address, then on a
     /// user-defined network every running peer by name (how containers there reach each other
     /// by name), then `--add-host` entries.
-    func hostsContent(_ c: Container, endpoint: BridgeNetwork.Endpoint?) -> String {
+    func hostsContent(_ c: Container, endpoint: BridgeNetwork.Endpoint?,
+                      peers given: [(container: Container, endpoint: BridgeNetwork.Endpoint)]? = nil) -> String {
         var text = Self.hostsFile(hostname: c.spec.hostname, address: endpoint?.address)
-        for (peer, e) in peers(of: c) where !e.address.isEmpty {
+        for (peer, e) in given ?? peers(of: c) where !e.address.isEmpty {
             text += "\(e.address)\t\(peer.name) \(peer.shortID)\n"
         }
         for entry in c.spec.extraHosts ?? [] {
@@ -73,11 +78,15 @@ extension ContainerEngine {
 
     /// Rewrites the running peers' /etc/hosts in place (it is bind-mounted: a rename would leave
     /// the container looking at the old file), so they learn of a container that came or went.
+    /// The network's members are listed once for all of them.
     func refreshPeersHosts(of c: Container) {
-        for (peer, e) in peers(of: c) {
+        let peers = peers(of: c)
+        guard !peers.isEmpty else { return }
+        let members = peers + (endpoint(of: c).map { [(c, $0)] } ?? [])
+        for (peer, e) in peers {
             let fd = open("\(directory(peer.id))/hosts", O_WRONLY | O_TRUNC | O_CLOEXEC)
             guard fd >= 0 else { continue }
-            Array(hostsContent(peer, endpoint: e).utf8).withUnsafeBytes { _ = FileWriter.writeAll(fd, $0) }
+            Array(hostsContent(peer, endpoint: e, peers: self.peers(of: peer, among: members)).utf8).withUnsafeBytes { _ = FileWriter.writeAll(fd, $0) }
             close(fd)
         }
     }

@@ -20,10 +20,23 @@ extension ContainerEngine {
         public static let none = Attachment(stdout: nil, stderr: nil, stdin: nil)
     }
 
+    /// How the process that waits for a container serves its attach clients.
+    public struct MonitorOptions: Sendable {
+        /// Start the container only once a client is attached (`run -i`, `start -a -i`).
+        public var waitForClient = false
+        /// The container's stdin ends when its client's does (Docker's StdinOnce).
+        public var stdinOnce = false
+        public init(waitForClient: Bool = false, stdinOnce: Bool = false) {
+            self.waitForClient = waitForClient
+            self.stdinOnce = stdinOnce
+        }
+    }
+
     /// Runs a created (or exited) container to completion in this process: mounts its root
     /// filesystem, writes the bundle, runs the OCI runtime, copies output to the log (and the
-    /// attachment), records the exit code, and unmounts. Returns the container's exit code.
-    public func execute(_ input: String, attach: Attachment) throws -> Int32 {
+    /// attachment, and `strata attach` clients), records the exit code, and unmounts. Returns the
+    /// container's exit code.
+    public func execute(_ input: String, attach: Attachment, monitor: MonitorOptions = .init()) throws -> Int32 {
         var c = try lookup(input)
         try Self.requireTerminal(attach, tty: c.spec.tty == true)
         let runtimePath = try runtime.executable()
@@ -42,6 +55,30 @@ extension ContainerEngine {
                             [.text(c.state.rawValue), c.started.map { .real($0.timeIntervalSince1970) } ?? .null,
                              .text(c.id), .integer(Int64(getpid()))])
         }
+        let server: AttachServer
+        do {
+            server = try AttachServer(containerID: c.id, stdinOnce: monitor.stdinOnce)
+            if monitor.waitForClient { try server.waitForClient(timeout: 30) }
+        } catch {
+            unclaim()
+            throw error
+        }
+        // The client learns how it went: the exit status, or what stopped the container running.
+        do {
+            let status = try execute(c, attach: attach, server: server, runtimePath: runtimePath, unclaim: unclaim)
+            c = try lookup(c.id)
+            if c.spec.autoRemove { _ = try? remove(c.id, force: true, removeVolumes: true) }
+            server.finish(.exit(status))
+            return status
+        } catch {
+            server.finish(.failure(error as? StrataError ?? StrataError(.runtimeFailed, "\(error)", cause: error)))
+            throw error
+        }
+    }
+
+    /// The claimed container's run, from its mount to its recorded exit.
+    private func execute(_ c: Container, attach: Attachment, server: AttachServer, runtimePath: String,
+                         unclaim: () -> Void) throws -> Int32 {
         let dir = directory(c.id)
         let use: Snapshotter.MountUse
         do {
@@ -67,6 +104,7 @@ extension ContainerEngine {
             // An interrupted build or command ends its container rather than waiting for it.
             let runtime = self.runtime, id = c.id
             status = try attached(runtimePath, ["run", "--bundle", dir], id: c.id, terminal: c.spec.tty == true, attach: attach, log: log,
+                                  server: server, interactive: c.spec.openStdin == true,
                                   started: { try db.execute("UPDATE containers SET started = ? WHERE id = ?",
                                                             [.real(Date().timeIntervalSince1970), .text(c.id)]) },
                                   interrupted: { runtime.kill(id, signal: "KILL") })
@@ -81,8 +119,6 @@ extension ContainerEngine {
         use.release()
         try db.execute("UPDATE containers SET state = 'exited', exit_code = ?, finished = ? WHERE id = ?",
                        [.integer(Int64(status)), .real(Date().timeIntervalSince1970), .text(c.id)])
-        c = try lookup(c.id)
-        if c.spec.autoRemove { _ = try? remove(c.id, force: true, removeVolumes: true) }
         return status
     }
 
@@ -95,19 +131,27 @@ extension ContainerEngine {
     /// terminal's output to our pipe, so the log has it too. With `-t` but no terminal here (a CI
     /// job, `-t` without `-i`), runc is given a pseudo-terminal of ours to stand in for the user's.
     func attached(_ runtimePath: String, _ command: [String], id: String, terminal: Bool, attach: Attachment,
-                  log: ContainerLogWriter?, started: () throws -> Void = {}, interrupted: @escaping () -> Void) throws -> Int32 {
+                  log: ContainerLogWriter?, server: AttachServer? = nil, interactive: Bool = false,
+                  started: () throws -> Void = {}, interrupted: @escaping () -> Void) throws -> Int32 {
         try Self.requireTerminal(attach, tty: terminal)
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw StrataError.posix("cannot create a pipe", errno: errno) }
         var closeAfterSpawn = [outPipe[1], errPipe[1]], closeAtEnd: [Int32] = []
         defer { closeAtEnd.forEach { close($0) } }
         let stdin: Int32
+        var serverInput: Int32?
         if let attached = attach.stdin {
             stdin = attached
         } else if terminal {
             let (controller, terminal) = try Self.openPseudoTerminal()
-            (stdin, closeAtEnd) = (terminal, [controller])
+            (stdin, closeAtEnd, serverInput) = (terminal, [controller], controller)
             closeAfterSpawn.append(terminal)
+        } else if server != nil, interactive {
+            // `-i` with nobody attached yet: stdin stays open for `strata attach` to write to.
+            var inPipe: [Int32] = [0, 0]
+            guard pipe(&inPipe) == 0 else { throw StrataError.posix("cannot create a pipe", errno: errno) }
+            (stdin, serverInput) = (inPipe[0], inPipe[1])
+            closeAfterSpawn.append(inPipe[0])
         } else {
             stdin = open("/dev/null", O_RDONLY | O_CLOEXEC)
             closeAfterSpawn.append(stdin)
@@ -122,17 +166,26 @@ extension ContainerEngine {
             throw error
         }
         closeAfterSpawn.forEach { close($0) }
+        if let server, let serverInput {
+            // runc relays the pseudo-terminal's size to the container's when told of a change.
+            server.connectInput(serverInput, owned: !terminal) { rows, columns in
+                guard terminal else { return }
+                strata_set_window_size(serverInput, rows, columns)
+                Glibc.kill(pid, SIGWINCH)
+            }
+        }
         // Ctrl-C reaches the runtime (same process group), which passes it to the container; this
         // process stays to record how the container ended.
         let previousInterrupt = signal(SIGINT, SIG_IGN)
         defer { signal(SIGINT, previousInterrupt) }
-        Self.pump([(outPipe[0], "stdout", attach.stdout), (errPipe[0], "stderr", attach.stderr)], log: log, interrupted: interrupted)
+        Self.pump([(outPipe[0], "stdout", attach.stdout), (errPipe[0], "stderr", attach.stderr)], log: log, server: server,
+                  interrupted: interrupted)
         return Subprocess.wait(pid)
     }
 
     /// Copies container output to the log and the attached descriptors until both pipes close.
     static func pump(_ streams: [(fd: Int32, name: String, copy: Int32?)], log: ContainerLogWriter?,
-                     interrupted: () -> Void = {}) {
+                     server: AttachServer? = nil, interrupted: () -> Void = {}) {
         var open = streams
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
         defer { buffer.deallocate() }
@@ -142,15 +195,16 @@ extension ContainerEngine {
                 told = true
                 interrupted()
             }
-            var fds = open.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            var fds = open.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) } + (server?.descriptors ?? [])
             let ready = poll(&fds, nfds_t(fds.count), 250)
             if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
             if ready == 0 { continue }
+            server?.handle(Array(fds[open.count...]))
             var closed: [Int32] = []
-            for (i, p) in fds.enumerated() where p.revents != 0 {
+            for (i, p) in fds.prefix(open.count).enumerated() where p.revents != 0 {
                 let n = read(p.fd, buffer.baseAddress, buffer.count)
                 if n <= 0 {
                     closed.append(p.fd)
@@ -159,6 +213,7 @@ extension ContainerEngine {
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
                 log?.append(chunk, stream: open[i].name)
                 if let target = open[i].copy { FileWriter.writeAll(target, chunk) }
+                server?.broadcast(open[i].name == "stdout" ? .stdout : .stderr, chunk)
             }
             for fd in closed { close(fd) }
             open.removeAll { closed.contains($0.fd) }
@@ -186,8 +241,27 @@ extension ContainerEngine {
     public func startDetached(_ input: String, executable: String) throws -> Container {
         let c = try lookup(input)
         guard c.state != .running else { return c }  // as docker start: already running is fine
+        let monitor = try spawnMonitor(c, executable: executable)
+        // Until the monitor has the container running, or has ended.
+        var current = c
+        while true {
+            current = try lookup(c.id)
+            if current.state == .running, current.started != nil { return current }
+            if current.state == .exited, current.finished != c.finished { return current }
+            if monitor.ended {
+                current = try lookup(c.id)
+                if current.state != .created { return current }
+                throw monitor.failure()
+            }
+            usleep(5_000)
+        }
+    }
+
+    /// A monitor process for the container: `strata container-monitor`, in its own session, its
+    /// errors in `monitor.log`. What would make the start fail (user, command) is checked here
+    /// first, so that error is this process's.
+    func spawnMonitor(_ c: Container, executable: String, options: MonitorOptions = .init()) throws -> Monitor {
         _ = try runtime.executable()
-        // Check here what would make the start fail (user, command), so the error is this process's.
         let dir = directory(c.id)
         do {
             let use = try snapshots.use(dir, over: try layers(of: c))
@@ -202,23 +276,28 @@ extension ContainerEngine {
         defer { if logFD >= 0 { close(logFD) } }
         // The monitor runs the container with this engine's runtime, not the default one.
         let runtimeOption = runtime.requested.map { ["--runtime", $0] } ?? []
-        let monitor = try Subprocess.spawn(executable, ["container-monitor", "--root", store.root] + runtimeOption + [c.id],
-                                           stdin: null, stdout: null, stderr: logFD >= 0 ? logFD : null, newSession: true)
-        // Until the monitor has the container running, or has ended.
-        var current = c
-        while true {
-            current = try lookup(c.id)
-            if current.state == .running, current.started != nil { return current }
-            if current.state == .exited, current.finished != c.finished { return current }
+        let flags = (options.waitForClient ? ["--wait-for-client"] : []) + (options.stdinOnce ? ["--stdin-once"] : [])
+        let pid = try Subprocess.spawn(executable, ["container-monitor", "--root", store.root] + runtimeOption + flags + [c.id],
+                                       stdin: null, stdout: null, stderr: logFD >= 0 ? logFD : null, newSession: true)
+        return Monitor(pid: pid, logPath: logPath)
+    }
+
+    /// A container's monitor process, as this process spawned it.
+    struct Monitor {
+        let pid: pid_t
+        let logPath: String
+
+        /// Whether it has ended (it is this process's child, so it is reaped here).
+        var ended: Bool {
             var status: Int32 = 0
-            if waitpid(monitor, &status, WNOHANG) == monitor {
-                current = try lookup(c.id)
-                if current.state != .created { return current }
-                let message = (try? FileSystem.readFile(logPath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-                let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
-                throw StrataError(.io, text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : "the container did not start: \(text)")
-            }
-            usleep(5_000)
+            return waitpid(pid, &status, WNOHANG) == pid
+        }
+
+        /// Why it ended before the container ran: the error it logged.
+        func failure() -> StrataError {
+            let message = (try? FileSystem.readFile(logPath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+            return StrataError(.io, text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : "the container did not start: \(text)")
         }
     }
 

@@ -37,6 +37,16 @@ public struct NetworkStore: Sendable {
     public init(root: String) throws {
         self.root = root
         try FileSystem.createDirectory(root, mode: 0o700)
+        sweepStaging()
+    }
+
+    /// A `create` killed between writing its staging file and linking it leaves the file: it
+    /// goes once its process is gone (`.new-<pid>-<random>`).
+    func sweepStaging() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where name.hasPrefix(".new-") {
+            guard let pid = name.split(separator: "-").dropFirst().first.flatMap({ pid_t($0) }) else { continue }
+            if kill(pid, 0) != 0, errno == ESRCH { unlink("\(root)/\(name)") }
+        }
     }
 
     func file(_ name: String) -> String { "\(root)/\(name).json" }
@@ -102,6 +112,7 @@ public struct NetworkStore: Sendable {
             throw StrataError.posix("cannot remove network \(network.name)", errno: errno)
         }
         _ = try? Subprocess.capture("ip", ["link", "delete", network.bridge])
+        BridgeNetwork.removeRules(network)
     }
 
     /// `10.90.0.0/16` (or `10.90.1.2/16`) as its /16; nil for anything else.

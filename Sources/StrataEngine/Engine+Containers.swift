@@ -33,6 +33,32 @@ extension Engine {
         return try startContainer(container.id)
     }
 
+    /// `strata run -i`: creates the container and starts it under a monitor with this process
+    /// attached (`attach`'s input and output), so the user can detach and attach again. Returns
+    /// its exit code, or nil when the user detached.
+    public func runInteractive(_ options: ContainerEngine.CreateOptions, pull: PullPolicy = .missing,
+                               attach: ContainerEngine.AttachOptions = .init(),
+                               events: @escaping @Sendable (PullEvent) -> Void = { _ in }) async throws -> Int32? {
+        let container = try await createContainer(options, pull: pull, events: events)
+        do {
+            return try containers.startAndAttach(container.id, executable: monitorExecutable, attach)
+        } catch {
+            if options.autoRemove { _ = try? containers.remove(container.id, force: true, removeVolumes: true) }
+            throw error
+        }
+    }
+
+    /// `strata start -a -i`: as `runInteractive`, for a created or exited container.
+    public func startInteractive(_ name: String, attach: ContainerEngine.AttachOptions = .init()) throws -> Int32? {
+        try containers.startAndAttach(name, executable: monitorExecutable, attach)
+    }
+
+    /// `strata attach`: joins a running container's input and output; its exit code, or nil when
+    /// the user detached.
+    public func attachContainer(_ name: String, _ options: ContainerEngine.AttachOptions = .init()) throws -> Int32? {
+        try containers.attach(name, options)
+    }
+
     /// `strata start -a`: runs a created or exited container attached; returns its exit code.
     public func startAttached(_ name: String, attach: ContainerEngine.Attachment = .init()) throws -> Int32 {
         try containers.execute(name, attach: attach)
@@ -58,8 +84,8 @@ extension Engine {
     }
 
     /// `strata container-monitor`: waits for a detached container (what `startContainer` spawns).
-    public func monitorContainer(_ name: String) throws {
-        _ = try containers.execute(name, attach: .none)
+    public func monitorContainer(_ name: String, options: ContainerEngine.MonitorOptions = .init()) throws {
+        _ = try containers.execute(name, attach: .none, monitor: options)
     }
 
     /// `strata stop`: the container's stop signal, then SIGKILL after `timeout` seconds.

@@ -22,7 +22,10 @@ struct InteractiveTests {
         #expect(piped.status == 0 && piped.stdout == "hi\n", "\(piped.stderr)")
         let closed = try strata(["run", "--rm", "box:1", "cat"], stdin: Data("not for it\n".utf8))
         #expect(closed.status == 0 && closed.stdout == "")
-        #expect(try strata(["create", "--name", "later", "box:1", "cat"]).status == 0)
+        // Only a container created with -i takes input, as Docker's.
+        #expect(try strata(["create", "--name", "deaf", "box:1", "cat"]).status == 0)
+        #expect(try strata(["start", "-a", "-i", "deaf"], stdin: Data("not for it\n".utf8)).stdout == "")
+        #expect(try strata(["create", "-i", "--name", "later", "box:1", "cat"]).status == 0)
         #expect(try strata(["start", "-a", "-i", "later"], stdin: Data("again\n".utf8)).stdout == "again\n")
     }
 
@@ -78,6 +81,45 @@ struct InteractiveTests {
         #expect(unknown.status != 0 && unknown.stderr.contains("nosuch"), "\(unknown.stderr)")
     }
 
+    /// `attach` joins a running container's input and output until it ends (its exit code) or the
+    /// detach keys leave it running; `run -i` goes the same way, signals and all.
+    @Test func attachAndDetachKeysWithoutATerminal() throws {
+        try image()
+        #expect(try strata(["run", "-d", "-i", "--name", "piped", "--network", "none", "box:1", "sh"]).status == 0)
+        defer { _ = try? strata(["rm", "-f", "piped", "kept"]) }
+        let attached = try strata(["attach", "piped"], stdin: Data("echo from $0; exit 7\n".utf8))
+        #expect(attached.status == 7 && attached.stdout == "from sh\n", "\(attached.status) \(attached.stdout) \(attached.stderr)")
+
+        // The keys are held back until they make the sequence or not; the container runs on.
+        #expect(try strata(["run", "-d", "-i", "--name", "kept", "--network", "none", "box:1", "cat"]).status == 0)
+        let detached = try strata(["attach", "--detach-keys", "ctrl-a,d", "kept"], stdin: Data("a\u{01}b\n\u{01}d".utf8))
+        #expect(detached.status == 0, "\(detached.stderr)")
+        #expect(try strata(["inspect", "--format", "{{.State.Status}}", "kept"]).stdout == "running\n")
+        var logged = ""
+        for _ in 0..<50 where logged != "a\u{01}b\n" {
+            logged = try strata(["logs", "kept"]).stdout
+            if logged != "a\u{01}b\n" { usleep(100_000) }
+        }
+        #expect(logged == "a\u{01}b\n", "what went before the keys reached cat: \(logged.debugDescription)")
+
+        let stopped = try strata(["attach", "piped"])
+        #expect(stopped.status == 1 && stopped.stderr.contains("You cannot attach to a stopped container, start it first"), "\(stopped.stderr)")
+        let keys = try strata(["run", "--rm", "-i", "--detach-keys", "ctrl-xx", "box:1", "true"])
+        #expect(keys.status == 125 && keys.stderr.contains("Invalid detach keys (ctrl-xx) provided"), "\(keys.stderr)")
+        #expect(try strata(["attach", "nosuch"]).status == 1)
+
+        // Ctrl-C at `run -i` reaches the container, which decides how it ends (Docker's --sig-proxy).
+        let script = """
+            "$0" --root "$1" run --rm -i --name trapped --network none box:1 sh -c 'trap "echo caught; exit 9" INT; echo ready; while :; do sleep 0.1; done' </dev/null &
+            client=$!
+            for i in $(seq 100); do "$0" --root "$1" logs trapped 2>/dev/null | grep -q ready && break; sleep 0.1; done
+            kill -INT $client
+            wait $client
+            """
+        let interrupted = try CLI.run("/bin/bash", ["-c", script, CLI.binary, root])
+        #expect(interrupted.status == 9 && interrupted.stdout == "ready\ncaught\n", "\(interrupted.status) \(interrupted.stdout) \(interrupted.stderr)")
+    }
+
     @Test(arguments: ["host", "none"])
     func everyContainerHasHostsHostnameAndMtab(_ network: String) throws {
         try image()
@@ -114,6 +156,33 @@ struct InteractiveTests {
         exec.type("tty; exit 5")
         #expect(exec.waitFor("/dev/pts/"), "\(exec.screen)")
         #expect(exec.waitFor("EXIT=5"), "\(exec.screen)")
+    }
+
+    /// Ctrl-P Ctrl-Q leaves `run -it` running; `attach` brings the session back, sized to its window.
+    @Test(.enabled(if: CLI.which("tmux") != nil))
+    func detachFromATerminalSessionAndAttachAgain() throws {
+        try image()
+        defer { _ = try? strata(["rm", "-f", "session"]) }
+        let first = try Tmux(command: "\(CLI.binary) --root \(root) run -it --name session --network none box:1 sh")
+        defer { first.stop() }
+        #expect(first.waitFor("/ #"), "\(first.screen)")
+        first.type("echo one > /tmp/mark")
+        first.keys("C-p")
+        first.keys("C-q")
+        #expect(first.waitFor("EXIT=0"), "\(first.screen)")
+        #expect(try strata(["inspect", "--format", "{{.State.Status}}", "session"]).stdout == "running\n")
+
+        let again = try Tmux(command: "\(CLI.binary) --root \(root) attach session")
+        defer { again.stop() }
+        usleep(300_000)
+        again.type("cat /tmp/mark; stty size")
+        #expect(again.waitFor("one\n30 100"), "\(again.screen)")
+        again.resize(columns: 90, rows: 20)
+        again.type("stty size")
+        #expect(again.waitFor("20 90"), "\(again.screen)")
+        again.type("exit 6")
+        #expect(again.waitFor("EXIT=6"), "\(again.screen)")
+        #expect(try strata(["inspect", "--format", "{{.State.ExitCode}}", "session"]).stdout == "6\n")
     }
 }
 

@@ -77,6 +77,41 @@ struct NetworkTests {
         #expect(try strata(["run", "--rm", "web:1", "sh", "-c", "ping -c1 -W2 10.77.0.1 >/dev/null && echo reached"]).stdout == "reached\n")
     }
 
+    /// Out through the host with its address (the network's MASQUERADE rule): a peer in a
+    /// namespace of the test's own, with no route back to the bridge's subnet, sees the host's
+    /// address on its link and answers it.
+    @Test(.enabled(if: CLI.which("python3") != nil))
+    func outboundTrafficLeavesWithTheHostsAddress() throws {
+        try image()
+        let outside = "strata-test-out", hostEnd = "strata-tout0"
+        func ip(_ args: [String]) throws { _ = try CLI.run("/usr/sbin/ip", args) }
+        try ip(["netns", "delete", outside])
+        try ip(["netns", "add", outside])
+        defer { _ = try? ip(["netns", "delete", outside]); _ = try? ip(["link", "delete", hostEnd]) }
+        try ip(["link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", outside])
+        try ip(["addr", "add", "10.231.0.1/30", "dev", hostEnd])
+        try ip(["link", "set", hostEnd, "up"])
+        try ip(["netns", "exec", outside, "ip", "addr", "add", "10.231.0.2/30", "dev", "eth0"])
+        try ip(["netns", "exec", outside, "ip", "link", "set", "eth0", "up"])
+        // The peer tells each caller the address it came from.
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        server.arguments = ["netns", "exec", outside, "python3", "-c", """
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("10.231.0.2", 9000)); s.listen()
+            while True:
+                c, a = s.accept(); c.sendall((a[0] + "\\n").encode()); c.close()
+            """]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        // SIGKILL: the test process may pass on an ignored SIGTERM.
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        let seen = try strata(["run", "--rm", "web:1", "sh", "-c",
+                               "for i in $(seq 50); do nc -w 2 10.231.0.2 9000 </dev/null | grep . && break; sleep 0.1; done"])
+        #expect(seen.stdout == "10.231.0.1\n", "\(seen.stdout) \(seen.stderr)")
+    }
+
     /// Two containers on one network of the user's reach each other by name; a network with a
     /// container on it stays; nothing of it is left after.
     @Test func containersOnAUserNetworkReachEachOtherByName() throws {

@@ -118,6 +118,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Remove the container when it exits.") var rm = false
     @Flag(name: .shortAndLong, help: "Run in the background and print the container ID.") var detach = false
+    @Option(help: "Override the key sequence for detaching a container (default ctrl-p,ctrl-q).") var detachKeys: String?
     @OptionGroup var options: ContainerOptions
 
     func run() async throws {
@@ -126,9 +127,11 @@ struct Run: AsyncParsableCommand {
         let pullEvents = PullRenderer(toStandardError: true).handle
         let create: ContainerEngine.CreateOptions
         let policy: PullPolicy
+        let keys: DetachKeys
         do {
             create = try options.createOptions(autoRemove: rm)
             policy = try options.pullPolicy
+            keys = try parseDetachKeys(detachKeys)
         } catch { throw runExitCode(error) }
         let attach = ContainerEngine.Attachment(stdin: options.interactive ? 0 : nil)
         // Before anything is created, as Docker's client does (and its exit code, 1).
@@ -139,9 +142,14 @@ struct Run: AsyncParsableCommand {
             emit(container.id + "\n")
             return
         }
-        let status: Int32
-        do { status = try await engine.runContainer(create, pull: policy, attach: attach, events: pullEvents) } catch { throw runExitCode(error) }
-        if status != 0 { throw ExitCode(status) }
+        // With stdin, under a monitor: the detach keys leave it running, and `attach` joins it again.
+        let status: Int32?
+        do {
+            status = options.interactive
+                ? try await engine.runInteractive(create, pull: policy, attach: .init(stdin: 0, detachKeys: keys), events: pullEvents)
+                : try await engine.runContainer(create, pull: policy, attach: attach, events: pullEvents)
+        } catch { throw runExitCode(error) }
+        if let status, status != 0 { throw ExitCode(status) }
     }
 }
 
@@ -165,15 +173,20 @@ struct Start: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Attach STDOUT/STDERR and wait for the container to exit.") var attach = false
     @Flag(name: .shortAndLong, help: "Attach the container's STDIN.") var interactive = false
+    @Option(help: "Override the key sequence for detaching a container (default ctrl-p,ctrl-q).") var detachKeys: String?
     @Argument(help: "Containers.") var containers: [String]
 
     func run() async throws {
         let engine = try global.engine()
         if attach {
             guard containers.count == 1 else { throw ValidationError("you cannot start and attach multiple containers at once") }
-            let status: Int32
-            do { status = try engine.startAttached(containers[0], attach: .init(stdin: interactive ? 0 : nil)) } catch { throw runExitCode(error) }
-            if status != 0 { throw ExitCode(status) }
+            let status: Int32?
+            do {
+                status = interactive
+                    ? try engine.startInteractive(containers[0], attach: .init(stdin: 0, detachKeys: try parseDetachKeys(detachKeys)))
+                    : try engine.startAttached(containers[0])
+            } catch { throw runExitCode(error) }
+            if let status, status != 0 { throw ExitCode(status) }
             return
         }
         for name in containers {
@@ -388,9 +401,31 @@ struct Export: AsyncParsableCommand {
 struct ContainerMonitor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "container-monitor", shouldDisplay: false)
     @OptionGroup var global: GlobalOptions
+    @Flag var waitForClient = false
+    @Flag var stdinOnce = false
     @Argument var container: String
 
     func run() async throws {
-        try global.engine().monitorContainer(container)
+        try global.engine().monitorContainer(container, options: .init(waitForClient: waitForClient, stdinOnce: stdinOnce))
     }
+}
+
+/// `strata attach`.
+struct Attach: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Attach local standard input, output, and error streams to a running container.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Override the key sequence for detaching a container.") var detachKeys: String?
+    @Flag(help: "Do not attach STDIN.") var noStdin = false
+    @Argument(help: "The container.") var container: String
+
+    func run() async throws {
+        let options = ContainerEngine.AttachOptions(stdin: noStdin ? nil : 0, detachKeys: try parseDetachKeys(detachKeys))
+        if let status = try global.engine().attachContainer(container, options), status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// `--detach-keys`, Docker's default when not given.
+func parseDetachKeys(_ text: String?) throws -> DetachKeys {
+    guard let text, !text.isEmpty else { return .standard }
+    return try DetachKeys.parse(text)
 }
