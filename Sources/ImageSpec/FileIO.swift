@@ -114,12 +114,15 @@ public final class FileWriter: ByteWriter {
     }
 
     /// Writes all of `bytes` to `fd`, through short writes and EINTR; returns 0, or the errno
-    /// that stopped it (EPIPE when the reader went away).
+    /// that stopped it (EPIPE when the reader went away). `toSocket`: through send(2) with
+    /// MSG_NOSIGNAL, so that a peer gone away is EPIPE, not SIGPIPE.
     @discardableResult
-    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, toSocket: Bool = false) -> Int32 {
         var offset = 0
         while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            let n = toSocket
+                ? Glibc.send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                : Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0, errno == EINTR { continue }
             if n < 0 { return errno }
             if n == 0 { return EIO }

@@ -40,10 +40,12 @@ public struct Platform: Codable, Hashable, Sendable, CustomStringConvertible {
         #endif
     }
 
-    static func normalizeArchitecture(_ a: String) -> String {
+    /// Go's GOARCH name for an architecture as `uname -m` or a user spells it.
+    public static func normalizeArchitecture(_ a: String) -> String {
         switch a {
         case "x86_64", "x86-64": return "amd64"
         case "aarch64": return "arm64"
+        case "i386", "i486", "i586", "i686": return "386"
         default: return a
         }
     }

@@ -15,6 +15,7 @@ final class AttachServer {
     private var input: Int32 = -1
     private var ownsInput = false
     private var pending: [UInt8] = []
+    private var readBuffer = [UInt8](repeating: 0, count: 32 << 10)
     private var closeInputWhenWritten = false
     private var resize: (UInt16, UInt16) -> Void = { _, _ in }
     /// `run -i` attached: the container's stdin ends with its client's (Docker's StdinOnce).
@@ -112,13 +113,12 @@ final class AttachServer {
 
     private func read(from index: Int) {
         let fd = clients[index].fd
-        var buffer = [UInt8](repeating: 0, count: 32 << 10)
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        let n = readBuffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         guard n > 0 else {
             if n == 0 || errno != EINTR { drop(fd) }
             return
         }
-        buffer.withUnsafeBytes { clients[index].reader.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        readBuffer.withUnsafeBytes { clients[index].reader.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         do {
             while let frame = try clients[index].reader.next() {
                 switch frame.kind {
@@ -162,14 +162,7 @@ final class AttachServer {
     }
 
     private func send(_ bytes: [UInt8], to fd: Int32) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n < 0, errno == EINTR { continue }
-            if n <= 0 { return false }
-            offset += n
-        }
-        return true
+        bytes.withUnsafeBytes { FileWriter.writeAll(fd, $0, toSocket: true) } == 0
     }
 
     private func drop(_ fd: Int32) {

@@ -386,9 +386,10 @@ extension ContainerEngine {
                 return m
             }
         }
-        // Docker's default seccomp profile, for the capabilities the container has; none when
-        // privileged or asked for (`seccomp=unconfined`).
-        let seccomp = host.privileged || host.seccompUnconfined ? nil : SeccompProfile.dockerDefault.runtimeSpec(for: bounding)
+        // The container's seccomp profile (Docker's default unless one was given), for the capabilities
+        // it has; none when privileged or asked for (`seccomp=unconfined`).
+        let profile = try host.seccompProfile.map { try SeccompProfile.decode(docker: Array($0.utf8)) } ?? .dockerDefault
+        let seccomp = host.privileged || host.seccompUnconfined ? nil : profile.runtimeSpec(for: bounding)
         return RuntimeSpec(
             process: RuntimeSpec.ProcessSpec(terminal: c.spec.tty ?? false, user: user.user, args: c.spec.args, env: env, cwd: c.spec.workingDir,
                                              capabilities: RuntimeSpec.Capabilities(bounding: bounding, effective: caps, permitted: caps),

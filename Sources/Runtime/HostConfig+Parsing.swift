@@ -68,18 +68,24 @@ extension HostConfig {
         return full
     }
 
-    /// `--security-opt`: `no-new-privileges[=true|false]`, and `seccomp=unconfined` (no filter
-    /// instead of Docker's default profile).
+    /// `--security-opt`: `no-new-privileges[=true|false]`, `seccomp=unconfined` (no filter
+    /// instead of Docker's default profile) and `seccomp=FILE` (a profile in moby's format, checked now
+    /// so that a bad one fails the create).
     public mutating func apply(securityOption text: String) throws {
         let pair = text.split(separator: text.contains("=") ? "=" : ":", maxSplits: 1).map(String.init)
         switch (pair[0], pair.count == 2 ? pair[1] : nil) {
         case ("no-new-privileges", nil), ("no-new-privileges", "true"): noNewPrivileges = true
         case ("no-new-privileges", "false"): noNewPrivileges = false
-        case ("seccomp", "unconfined"): seccompUnconfined = true
-        case ("seccomp", _):
-            throw StrataError(.invalidArgument, "--security-opt \(text): seccomp profiles from a file are not supported yet; seccomp=unconfined is")
+        case ("seccomp", "unconfined"): (seccompUnconfined, seccompProfile) = (true, nil)
+        case ("seccomp", let path?) where !path.isEmpty:
+            let json: [UInt8]
+            do { json = try FileSystem.readFile(path) } catch {
+                throw StrataError(.invalidArgument, "opening seccomp profile (\(path)) failed: \(error)", cause: error)
+            }
+            do { _ = try SeccompProfile.decode(docker: json) } catch let error as StrataError { throw error.context(path) }
+            (seccompUnconfined, seccompProfile) = (false, String(decoding: json, as: UTF8.self))
         default:
-            throw StrataError(.invalidArgument, "invalid --security-opt \"\(text)\": no-new-privileges or seccomp=unconfined")
+            throw StrataError(.invalidArgument, "invalid --security-opt \"\(text)\": no-new-privileges, seccomp=unconfined or seccomp=FILE")
         }
     }
 

@@ -21,6 +21,9 @@ public struct HostConfig: Codable, Sendable, Equatable {
     public var noNewPrivileges = false
     /// `--security-opt seccomp=unconfined`: no seccomp filter (Docker's default profile otherwise).
     public var seccompUnconfined = false
+    /// `--security-opt seccomp=FILE`: the profile's JSON (moby's format), read at create as Docker's
+    /// CLI reads it, and resolved for the machine at each start.
+    public var seccompProfile: String?
 
     public struct Ulimit: Codable, Sendable, Equatable {
         /// As Docker spells it: `nofile`, `nproc`, `core`…

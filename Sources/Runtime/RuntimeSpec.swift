@@ -70,6 +70,7 @@ public struct RuntimeSpec: Codable, Sendable {
         public var defaultAction: String
         public var defaultErrnoRet: UInt32?
         public var architectures: [String]
+        public var flags: [String]? = nil
         public var syscalls: [Syscall]
 
         public struct Syscall: Codable, Sendable {

@@ -33,6 +33,8 @@ public struct SeccompProfile: Sendable, Equatable {
     public var defaultAction: String
     public var defaultErrnoRet: UInt32?
     public var architectures: [String]
+    /// The runtime spec's seccomp flags (SECCOMP_FILTER_FLAG_LOG…), as a profile file may set them.
+    public var flags: [String] = []
     public var rules: [Rule]
 }
 

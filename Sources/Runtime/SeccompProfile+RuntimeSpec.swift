@@ -5,6 +5,7 @@ extension SeccompProfile {
     public func runtimeSpec(for capabilities: [String]) -> RuntimeSpec.Seccomp {
         RuntimeSpec.Seccomp(
             defaultAction: defaultAction, defaultErrnoRet: defaultErrnoRet, architectures: architectures,
+            flags: flags.isEmpty ? nil : flags,
             syscalls: rules(for: capabilities).map { rule in
                 RuntimeSpec.Seccomp.Syscall(
                     names: rule.names, action: rule.action, errnoRet: rule.errnoRet,

@@ -65,6 +65,7 @@ public struct ContainerInspector {
         ]
         var securityOpt: [String] = host.noNewPrivileges ? ["no-new-privileges"] : []
         if host.seccompUnconfined { securityOpt.append("seccomp=unconfined") }
+        if let profile = host.seccompProfile { securityOpt.append("seccomp=\(profile)") }
         hostFields += [
             ("SecurityOpt", securityOpt.isEmpty ? .null : .strings(securityOpt)),
             ("UTSMode", .string("")), ("UsernsMode", .string("")), ("ShmSize", .int(67_108_864)),

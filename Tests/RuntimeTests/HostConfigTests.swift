@@ -77,7 +77,28 @@ struct HostConfigTests {
         try h.apply(securityOption: "no-new-privileges=false")
         #expect(!h.noNewPrivileges)
         try h.apply(securityOption: "seccomp=unconfined")
+        #expect(h.seccompUnconfined && h.seccompProfile == nil)
         #expect(throws: StrataError.self) { try h.apply(securityOption: "apparmor=docker-default") }
-        #expect(throws: StrataError.self) { try h.apply(securityOption: "seccomp=/etc/profile.json") }
+        #expect { try h.apply(securityOption: "seccomp=/nowhere/profile.json") } throws: {
+            ($0 as? StrataError)?.message.hasPrefix("opening seccomp profile (/nowhere/profile.json) failed") == true
+        }
+    }
+
+    @Test func aSeccompProfileFileIsReadAndCheckedAtCreate() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hostconfig-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let good = #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#
+        try good.write(toFile: "\(directory)/good.json", atomically: true, encoding: .utf8)
+        try #"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_MAYBE"}]}"#
+            .write(toFile: "\(directory)/bad.json", atomically: true, encoding: .utf8)
+        var h = HostConfig()
+        try h.apply(securityOption: "seccomp=unconfined")
+        try h.apply(securityOption: "seccomp=\(directory)/good.json")
+        #expect(h.seccompProfile == good && !h.seccompUnconfined)
+        #expect { try h.apply(securityOption: "seccomp=\(directory)/bad.json") } throws: {
+            ($0 as? StrataError)?.message == "\(directory)/bad.json: malformed seccomp profile: syscalls[0] (mkdir): unknown action \"SCMP_ACT_MAYBE\""
+        }
+        #expect(h.seccompProfile == good)
     }
 }

@@ -57,6 +57,32 @@ struct LimitsTests {
         #expect(everyday.stdout == "ok\n", "\(everyday.stderr)")
     }
 
+    /// A profile of the user's own, in Docker's format: here everything is allowed but making
+    /// directories, unless the container holds CAP_SYS_ADMIN.
+    @Test func aSeccompProfileFromAFileIsTheContainers() throws {
+        try image()
+        let profile = #"""
+        {"defaultAction": "SCMP_ACT_ALLOW",
+         "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                     {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}],
+         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                       "excludes": {"caps": ["CAP_SYS_ADMIN"]}}]}
+        """#
+        try profile.write(toFile: "\(root)/no-mkdir.json", atomically: true, encoding: .utf8)
+        let denied = try strata(["run", "--name", "nomkdir", "--security-opt", "seccomp=\(root)/no-mkdir.json", "box:1",
+                                 "sh", "-c", "grep Seccomp: /proc/self/status; touch /f && echo touched; mkdir /d"])
+        #expect(denied.stdout == "Seccomp:\t2\ntouched\n" && denied.status == 1, "\(denied.stdout) \(denied.stderr)")
+        #expect(denied.stderr.contains("Operation not permitted"), "\(denied.stderr)")
+        // Kept with the container: inspect shows it as Docker does, and a second start applies it again.
+        let opt = try strata(["inspect", "--format", "{{json .HostConfig.SecurityOpt}}", "nomkdir"])
+        #expect(opt.stdout.hasPrefix("[\"seccomp={") && opt.stdout.contains("mkdirat"), "\(opt.stdout)")
+        #expect(try strata(["start", "-a", "nomkdir"]).status == 1)
+        let admin = try strata(["run", "--rm", "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=\(root)/no-mkdir.json", "box:1",
+                                "sh", "-c", "mkdir /d && echo made"])
+        #expect(admin.stdout == "made\n", "\(admin.stderr)")
+        #expect(try strata(["rm", "nomkdir"]).status == 0)
+    }
+
     @Test func aReadOnlyRootStillHasItsTmpfsAndVolumes() throws {
         try image()
         let refused = try strata(["run", "--rm", "--read-only", "box:1", "sh", "-c", "touch /x"])
@@ -67,6 +93,7 @@ struct LimitsTests {
 
     @Test func badLimitsAreRefusedAndLeaveNothing() throws {
         try image()
+        try #"{"defaultAction": "SCMP_ACT_PERHAPS"}"#.write(toFile: "\(root)/broken.json", atomically: true, encoding: .utf8)
         let cases: [(args: [String], message: String)] = [
             (["--memory", "1k"], "Minimum memory limit allowed is 6MB"),
             (["--memory", "lots"], "invalid size: 'lots'"),
@@ -74,7 +101,8 @@ struct LimitsTests {
             (["--cpus", "999"], "range of CPUs is from 0.01"),
             (["--cap-add", "FLY"], "unknown capability: \"CAP_FLY\""),
             (["--ulimit", "nofile=2:1"], "soft limit must be less than or equal to hard limit"),
-            (["--security-opt", "seccomp=/nowhere.json"], "not supported yet"),
+            (["--security-opt", "seccomp=/nowhere.json"], "opening seccomp profile (/nowhere.json) failed"),
+            (["--security-opt", "seccomp=\(root)/broken.json"], "malformed seccomp profile: defaultAction: unknown action \"SCMP_ACT_PERHAPS\""),
             (["--security-opt", "label=disable"], "invalid --security-opt"),
             (["--pids-limit", "0"], "invalid --pids-limit 0"),
         ]

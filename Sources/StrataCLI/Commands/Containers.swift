@@ -30,7 +30,7 @@ struct ContainerOptions: ParsableArguments {
     @Option(help: "Drop Linux capabilities (e.g. CHOWN, or ALL).") var capDrop: [String] = []
     @Flag(help: "Give extended privileges to this container.") var privileged = false
     @Flag(help: "Mount the container's root filesystem as read only.") var readOnly = false
-    @Option(help: "Security options: no-new-privileges, seccomp=unconfined.") var securityOpt: [String] = []
+    @Option(help: "Security options: no-new-privileges, seccomp=unconfined, seccomp=FILE (a profile in Docker's format).") var securityOpt: [String] = []
     @Argument(help: "The image.") var image: String
     @Argument(parsing: .captureForPassthrough, help: "Command and arguments (default: the image's).") var command: [String] = []
 
