@@ -42,9 +42,59 @@ public final class ContentStore: Sendable {
         }
     }
 
-    /// Reads a small blob (manifest, config) whole.
+    /// Reads a small blob (manifest, config) whole, checked against its name: a damaged config
+    /// must not silently change what a container runs.
     public func read(_ digest: Digest, limit: Int = 16 << 20) throws -> [UInt8] {
-        try open(digest).readAll(limit: limit)
+        let bytes = try open(digest).readAll(limit: limit)
+        var digester = Digester(digest.algorithm)
+        bytes.withUnsafeBytes { digester.update($0) }
+        let actual = digester.finalize()
+        guard actual == digest else { throw StrataError.damagedBlob(digest, "it hashes to \(actual)") }
+        return bytes
+    }
+
+    /// A stored blob as a stream that is checked against its name as it is read: the read that
+    /// reaches the end throws `damagedBlob` instead of ending a damaged blob's bytes.
+    public func openVerified(_ digest: Digest) throws -> VerifiedBlobReader {
+        VerifiedBlobReader(try open(digest), digest: digest)
+    }
+
+    /// Hashes a stored blob whole; throws `damagedBlob` when it does not hash to its name (or,
+    /// given `expectedSize`, is not that long), `blobUnknown` when it is missing. Returns its size.
+    @discardableResult
+    public func verify(_ digest: Digest, expectedSize: Int64? = nil) throws -> Int64 {
+        let (size, damage) = try condition(of: digest)
+        if let damage { throw StrataError.damagedBlob(digest, damage) }
+        if let expectedSize, size != expectedSize {
+            throw StrataError.damagedBlob(digest, "\(size) bytes where \(expectedSize) were recorded")
+        }
+        return size
+    }
+
+    /// A stored blob hashed whole: its size, and what is wrong with it in words (nil: nothing).
+    public func condition(of digest: Digest) throws -> (size: Int64, damage: String?) {
+        let reader = DigestingReader(try open(digest), algorithm: digest.algorithm)
+        try reader.copy(to: NullWriter())
+        let actual = reader.digest()
+        return (reader.count, actual == digest ? nil : "its \(reader.count) bytes hash to \(actual)")
+    }
+
+    /// What an error met while decoding a stored blob (a gzip, zstd or tar failure, a digest that
+    /// came out wrong) stands for: `damagedBlob` when the blob no longer hashes to its name, else
+    /// the error itself. The blob is hashed again only here, on the way out of a failure.
+    public static func diagnose(file path: String, as digest: Digest, _ error: any Error) -> any Error {
+        if let strata = error as? StrataError, strata.code == .damagedBlob || strata.code == .cancelled { return error }
+        if error is CancellationError { return error }
+        do {
+            _ = try VerifiedBlobReader(try FileReader(path: path), digest: digest).copy(to: NullWriter())
+        } catch let damaged as StrataError where damaged.code == .damagedBlob {
+            return StrataError(damaged.code, damaged.message, cause: error)
+        } catch {}
+        return error
+    }
+
+    public func diagnose(_ digest: Digest, _ error: any Error) -> any Error {
+        Self.diagnose(file: path(for: digest), as: digest, error)
     }
 
     /// Starts an ingest; write into it, then `commit` or `abort`.
@@ -91,6 +141,19 @@ public final class ContentStore: Sendable {
         return try ingest(from: MemoryReader(bytes), expected: expected, expectedSize: Int64(bytes.count)).digest
     }
 
+    /// Moves a damaged blob out of `blobs/` into `damaged/<algorithm>/<hex>`: kept for a look, never
+    /// served or read again, and absent to every pull and load, which fetch it anew. Returns where it went.
+    public func setAside(_ digest: Digest) throws -> String {
+        let directory = "\(root)/damaged/\(digest.algorithm.rawValue)"
+        try FileSystem.createDirectory(directory, mode: 0o700)
+        let target = "\(directory)/\(digest.encoded)"
+        guard rename(path(for: digest), target) == 0 else { throw StrataError.posix("cannot set blob \(digest) aside", errno: errno) }
+        return target
+    }
+
+    /// Names in `ingest/`: ingests under way, or left by a process that was killed.
+    public func ingestFiles() -> [String] { FileSystem.listDirectory(ingestDirectory).map { "\(ingestDirectory)/\($0)" } }
+
     /// Deletes a blob; absent blobs are fine (deletion is idempotent).
     public func delete(_ digest: Digest) {
         unlink(path(for: digest))
@@ -118,6 +181,27 @@ public final class ContentStore: Sendable {
 
     static func mismatch(_ what: String, expected: Digest, actual: Digest) -> StrataError {
         StrataError(.digestMismatch, "\(what) digest mismatch: expected \(expected), got \(actual)")
+    }
+}
+
+/// A stored blob read through its digest: bytes pass as they are read; at the end, a blob that
+/// does not hash to its name is a `damagedBlob` error instead of an end.
+public final class VerifiedBlobReader: ByteReader {
+    private let reading: DigestingReader
+    public let digest: Digest
+    public var count: Int64 { reading.count }
+
+    init(_ base: FileReader, digest: Digest) {
+        reading = DigestingReader(base, algorithm: digest.algorithm)
+        self.digest = digest
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try reading.read(into: buffer)
+        if n == 0, case let actual = reading.digest(), actual != digest {
+            throw StrataError.damagedBlob(digest, "its \(count) bytes hash to \(actual)")
+        }
+        return n
     }
 }
 

@@ -9,6 +9,9 @@ public struct StrataError: Error, CustomStringConvertible, Equatable, Sendable {
         case invalidDigest = "INVALID_DIGEST"
         case digestMismatch = "DIGEST_MISMATCH"
         case sizeMismatch = "SIZE_MISMATCH"
+        /// A blob in the local store no longer hashes to its name (a failing disk, an edit):
+        /// `strata system check --repair` sets it aside so that the next pull or load fetches it again.
+        case damagedBlob = "BLOB_DAMAGED"
         case invalidJSON = "INVALID_JSON"
         case unsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
         case blobUnknown = "BLOB_UNKNOWN"
@@ -107,6 +110,14 @@ public protocol RetryClassifying: Error {
 }
 
 extension StrataError {
+    /// A stored blob found damaged where it was read (`detail`: what it hashes to, or how short it
+    /// is): the one message for it, with what to do about it.
+    public static func damagedBlob(_ digest: Digest, _ detail: String, cause: (any Error)? = nil) -> StrataError {
+        StrataError(.damagedBlob,
+                    "blob \(digest) is damaged in the store (\(detail)): run `strata system check --repair`, then pull or load its image again",
+                    cause: cause)
+    }
+
     /// An error from a failed system call, with errno translated and kept as the cause.
     public static func posix(_ what: String, errno err: Int32) -> StrataError {
         let cause = POSIXErrorCode(rawValue: err).map { POSIXError($0) }

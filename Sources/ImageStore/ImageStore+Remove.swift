@@ -171,6 +171,10 @@ extension ImageStore {
         return try collectGarbage(locked: true)
     }
 
+    /// `collectGarbage()` for a caller that holds the collection lock already (`system check --repair`).
+    @discardableResult
+    public func collectGarbageHoldingLock() throws -> Int64 { try collectGarbage(locked: true) }
+
     private func collectGarbage(locked: Bool) throws -> Int64 {
         var freed: Int64 = 0
         var stray: [Digest] = []

@@ -211,6 +211,13 @@ public final class ImageStore {
         }
     }
 
+    /// The blobs an image needs (manifest, config, layers) that are not in the content store.
+    public func missingBlobs(of image: Image) throws -> [Digest] {
+        try db.query("SELECT digest FROM image_blobs WHERE image_id = ? ORDER BY digest", [.text(image.id.description)])
+            .compactMap { $0.string(0).flatMap { try? Digest(parsing: $0) } }
+            .filter { !content.contains($0) }
+    }
+
     /// The layers of an image, lowest first, with their diff IDs and uncompressed sizes.
     public func layers(of image: Image) throws -> [Layer] {
         try manifest(of: image).layers.map { descriptor in

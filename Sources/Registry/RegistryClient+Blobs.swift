@@ -177,6 +177,8 @@ extension RegistryClient {
                 offset += length
                 progress?(offset)
             }
+            // The chunks went out as they were; the session is closed only over bytes that hash right.
+            for try await _ in FileChunks(path: file, offset: 0, length: descriptor.size, expected: descriptor.digest) {}
             let put = Self.appendingDigest(location, descriptor.digest)
             let response = try await send(.PUT, put, headers: ["Content-Length": "0"], scopes: scopes)
             let body = try await response.body.collect(upTo: 1 << 20)
@@ -189,7 +191,8 @@ extension RegistryClient {
         let put = Self.appendingDigest(location, descriptor.digest)
         let response = try await send(.PUT, put, headers: ["Content-Type": "application/octet-stream", "Content-Length": "\(size)"],
                                       scopes: scopes,
-                                      body: { .stream(FileChunks(path: file, offset: 0, length: size), length: .known(size)) })
+                                      body: { .stream(FileChunks(path: file, offset: 0, length: size, expected: descriptor.digest),
+                                                      length: .known(size)) })
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status.code == 201 else {
             throw await uploadError(.PUT, put, response, body: body, repository: repository, descriptor: descriptor)
@@ -244,11 +247,16 @@ extension RegistryClient {
 /// descriptor belongs to the iterator's `OpenFile`, closed when the iterator is released: an
 /// upload that fails, is retried or is cancelled midway (the HTTP client drops the body unread)
 /// leaves no descriptor behind.
+///
+/// Given the whole file's digest (`expected`), the bytes are hashed as they go and the last buffer
+/// is handed over only when they match: a damaged blob is never sent whole, so no registry can
+/// accept it.
 struct FileChunks: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let path: String
     let offset: Int64
     let length: Int64
+    var expected: Digest? = nil
 
     /// An open descriptor, closed once, when it is done with or forgotten.
     final class OpenFile {
@@ -266,6 +274,8 @@ struct FileChunks: AsyncSequence, Sendable {
         var file: OpenFile?
         var position: Int64
         var left: Int64
+        let expected: Digest?
+        var digester: Digester?
 
         mutating func next() async throws -> ByteBuffer? {
             guard left > 0 else {
@@ -294,11 +304,22 @@ struct FileChunks: AsyncSequence, Sendable {
             }
             position += Int64(n)
             left -= Int64(n)
+            if let expected {
+                buffer.withUnsafeReadableBytes { digester?.update($0) }
+                if left == 0, let actual = digester?.finalize(), actual != expected {
+                    throw StrataError.damagedBlob(expected, "its bytes in \(path) hash to \(actual)")
+                }
+            }
             return buffer
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(path: path, position: offset, left: length) }
+    /// Each iteration (a retried request's too) starts the hash afresh.
+    func makeAsyncIterator() -> AsyncIterator {
+        let whole = offset == 0 && expected != nil
+        return AsyncIterator(path: path, position: offset, left: length, expected: whole ? expected : nil,
+                             digester: whole ? Digester(expected!.algorithm) : nil)
+    }
 }
 
 /// True the first time only: a request body that can be sent once.

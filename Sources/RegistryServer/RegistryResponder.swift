@@ -62,7 +62,11 @@ public struct RegistryResponder: HTTPResponder {
         } catch let error as DistributionError {
             response = Self.errorResponse(error)
         } catch let error as StrataError {
-            logger.debug("\(request.method) \(request.uri.path): \(error.message)")
+            if error.code == .damagedBlob {
+                logger.error("\(request.method) \(request.uri.path): \(error.message)")
+            } else {
+                logger.debug("\(request.method) \(request.uri.path): \(error.message)")
+            }
             response = Self.errorResponse(DistributionError(error))
         } catch {
             logger.error("\(request.method) \(request.uri.path): \(error)")
@@ -112,7 +116,7 @@ public struct RegistryResponder: HTTPResponder {
             try await blocking { try storage.deleteManifest(name, parsed) }
             return Response(status: .accepted)
         case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
-            return try getBlob(name, try parseDigest(digest), request, head: head)
+            return try await getBlob(name, try parseDigest(digest), request, head: head)
         case (.blob(let name, let digest), .delete):
             let parsed = try parseDigest(digest)
             try await blocking { try storage.deleteBlob(name, parsed) }
@@ -142,7 +146,7 @@ public struct RegistryResponder: HTTPResponder {
 
     // MARK: blobs
 
-    private func getBlob(_ name: String, _ digest: Digest, _ request: Request, head: Bool) throws -> Response {
+    private func getBlob(_ name: String, _ digest: Digest, _ request: Request, head: Bool) async throws -> Response {
         guard let size = try storage.blobSize(name, digest) else {
             throw DistributionError(.blobUnknown, "blob \(digest) is not in repository \(name)", detail: digest.description)
         }
@@ -167,6 +171,33 @@ public struct RegistryResponder: HTTPResponder {
         if head { return Response(status: status, headers: headers) }
         let path = storage.content.path(for: digest)
         let served = range
+        // A damaged blob is never served: a file of the wrong length fails the request at once;
+        // one not hashed since it last changed is hashed as it goes out (a range: whole, first),
+        // and the connection is cut before its last byte if it does not match.
+        guard let identity = VerifiedBlobs.FileIdentity(path: path) else {
+            throw DistributionError(.blobUnknown, "blob \(digest) is not in repository \(name)", detail: digest.description)
+        }
+        guard identity.size == size else {
+            throw StrataError.damagedBlob(digest, "\(identity.size) bytes on disk where \(size) were stored")
+        }
+        if !storage.verifiedBlobs.isVerified(digest, identity) {
+            if served != 0..<size {
+                try await blocking { [storage] in _ = try storage.content.verify(digest, expectedSize: size) }
+                storage.verifiedBlobs.record(digest, identity)
+            } else {
+                let logger = self.logger, verifiedBlobs = storage.verifiedBlobs
+                return Response(status: status, headers: headers, body: ResponseBody(contentLength: served.count) { writer in
+                    do {
+                        try await Self.stream(path, range: served, verifying: digest, to: &writer)
+                    } catch let error as StrataError where error.code == .damagedBlob {
+                        logger.error("GET \(request.uri.path): \(error.message)")
+                        throw error
+                    }
+                    verifiedBlobs.record(digest, identity)
+                    try await writer.finish(nil)
+                })
+            }
+        }
         if zeroCopy, !served.isEmpty {
             headers[.strataSendfile] = "1"
             let request = SendfileRequest(path: path, range: served).encoded
@@ -183,7 +214,11 @@ public struct RegistryResponder: HTTPResponder {
     }
 
     /// The file's bytes in `range`, 1 MiB at a time, so memory stays flat whatever the blob's size.
-    static func stream(_ path: String, range: Range<Int64>, to writer: inout any ResponseBodyWriter) async throws {
+    /// `verifying`: the whole blob is hashed as it goes, and its last buffer is written only when
+    /// it matches the digest.
+    static func stream(_ path: String, range: Range<Int64>, verifying digest: Digest? = nil,
+                       to writer: inout any ResponseBodyWriter) async throws {
+        var digester = digest.map { Digester($0.algorithm) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StrataError.posix("cannot open \(path)", errno: errno) }
         defer { close(fd) }
@@ -197,6 +232,12 @@ public struct RegistryResponder: HTTPResponder {
             }
             guard n > 0 else { throw StrataError(.io, "\(path) ended early at byte \(offset)") }
             offset += Int64(n)
+            if let digest {
+                buffer.withUnsafeReadableBytes { digester?.update($0) }
+                if offset == range.upperBound, let actual = digester?.finalize(), actual != digest {
+                    throw StrataError.damagedBlob(digest, "its bytes hash to \(actual)")
+                }
+            }
             try await writer.write(buffer)
         }
     }

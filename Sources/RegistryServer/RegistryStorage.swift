@@ -12,6 +12,8 @@ import Metadata
 public final class RegistryStorage: @unchecked Sendable {
     public let root: String
     public let content: ContentStore
+    /// Blobs hashed and found whole since the server started: served without hashing again.
+    let verifiedBlobs = VerifiedBlobs()
     let uploadsDirectory: String
     private let database: Database
     /// SQLite handles are not shared between threads: every statement runs under this lock.

@@ -25,15 +25,21 @@ public final class CopyDriver: SnapshotDriver {
         return FileSystem.isDirectory(fs) ? Snapshot(chainID: chainID, path: fs, link: nil) : nil
     }
 
-    public func commit(chainID: Digest, below: Snapshot?, apply: (LayerApplier) throws -> Void) throws -> Snapshot {
-        let temp = try temporarySnapshotDirectory()
-        do {
+    public func build(chainID: Digest, below: Snapshot?, apply: (LayerApplier) throws -> Void) throws -> (directory: String, tree: String) {
+        try withTemporarySnapshotDirectory { temp in
             if let below {
                 try Self.copyTree(below.path, to: "\(temp)/fs")
             } else {
                 try FileSystem.createDirectory("\(temp)/fs", mode: 0o755)
             }
             try apply(try LayerApplier(directory: "\(temp)/fs", mode: .flatten))
+            return (temp, "\(temp)/fs")
+        }
+    }
+
+    public func commit(chainID: Digest, below: Snapshot?, apply: (LayerApplier) throws -> Void) throws -> Snapshot {
+        let temp = try build(chainID: chainID, below: below, apply: apply).directory
+        do {
             guard try publish(temp, as: chainID) else { return snapshot(chainID)! }
             return Snapshot(chainID: chainID, path: "\(directory(chainID))/fs", link: nil)
         } catch {

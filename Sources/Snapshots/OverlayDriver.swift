@@ -30,11 +30,17 @@ public final class OverlayDriver: SnapshotDriver {
         return Snapshot(chainID: chainID, path: "\(dir)/diff", link: link)
     }
 
-    public func commit(chainID: Digest, below: Snapshot?, apply: (LayerApplier) throws -> Void) throws -> Snapshot {
-        let temp = try temporarySnapshotDirectory()
-        do {
+    public func build(chainID: Digest, below: Snapshot?, apply: (LayerApplier) throws -> Void) throws -> (directory: String, tree: String) {
+        try withTemporarySnapshotDirectory { temp in
             try FileSystem.createDirectory("\(temp)/diff", mode: 0o755)
             try apply(try LayerApplier(directory: "\(temp)/diff", mode: .overlayDiff))
+            return (temp, "\(temp)/diff")
+        }
+    }
+
+    public func commit(chainID: Digest, below: Snapshot?, apply: (LayerApplier) throws -> Void) throws -> Snapshot {
+        let temp = try build(chainID: chainID, below: below, apply: apply).directory
+        do {
             let link = shortLink(for: chainID)
             try FileSystem.writeAtomically("\(temp)/link", Array(link.utf8))
             guard try publish(temp, as: chainID) else { return snapshot(chainID)! }

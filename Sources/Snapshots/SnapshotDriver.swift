@@ -25,6 +25,9 @@ public protocol SnapshotDriver: AnyObject, Sendable {
     /// private temp tree; publishes it only if `apply` returns. A snapshot another process made
     /// meanwhile wins harmlessly.
     func commit(chainID: Digest, below: Snapshot?, apply: (LayerApplier) throws -> Void) throws -> Snapshot
+    /// What `commit` publishes, made in a private temp directory and left there (the caller
+    /// removes `directory`): `system check --deep` holds a stored snapshot against it.
+    func build(chainID: Digest, below: Snapshot?, apply: (LayerApplier) throws -> Void) throws -> (directory: String, tree: String)
     /// A container's read/write layer in `directory` over `layers` (lowest first); returns the
     /// mounts of its root filesystem.
     func prepare(_ directory: String, over layers: [Snapshot]) throws -> [SnapshotMount]
@@ -43,6 +46,22 @@ public protocol SnapshotDriver: AnyObject, Sendable {
 extension SnapshotDriver {
     func directory(_ chainID: Digest) -> String { "\(root)/\(chainID.encoded)" }
 
+    /// The file that says a snapshot was finished: its chain ID, written last.
+    var completionMarker: String { "complete" }
+
+    /// Whether the snapshot `chainID` carries its completion marker, naming it.
+    public func isComplete(_ chainID: Digest) -> Bool {
+        (try? FileSystem.readFile("\(directory(chainID))/\(completionMarker)")) == Array(chainID.description.utf8)
+    }
+
+    /// Names in the driver's directory that are neither snapshots nor its own (`l/`): temp trees
+    /// of unpacks, and anything else that does not belong.
+    public func strayEntries() -> [String] {
+        FileSystem.listDirectory(root).filter { name in
+            name != "l" && (try? Digest(algorithm: .sha256, encoded: name)) == nil
+        }
+    }
+
     /// Every committed snapshot.
     public func list() -> [Digest] {
         FileSystem.listDirectory(root).compactMap { try? Digest(algorithm: .sha256, encoded: $0) }
@@ -55,9 +74,21 @@ extension SnapshotDriver {
         return temp
     }
 
+    /// Runs `body` on a new private snapshot directory, removed again if `body` throws.
+    func withTemporarySnapshotDirectory<T>(_ body: (String) throws -> T) throws -> T {
+        let temp = try temporarySnapshotDirectory()
+        do { return try body(temp) } catch {
+            FileSystem.removeTree(temp)
+            throw error
+        }
+    }
+
     /// Renames a finished temp directory into place: visible whole or not at all. Returns false
     /// when another process published the same snapshot first (the temp tree is then removed).
     func publish(_ temp: String, as chainID: Digest) throws -> Bool {
+        // The marker is the last thing written before the rename: a snapshot without it was
+        // never finished (or was damaged), whatever else its directory holds.
+        try FileSystem.writeAtomically("\(temp)/\(completionMarker)", Array(chainID.description.utf8))
         if rename(temp, directory(chainID)) != 0 {
             guard errno == EEXIST || errno == ENOTEMPTY, snapshot(chainID) != nil else {
                 throw StrataError.posix("cannot store snapshot \(chainID.short)", errno: errno)

@@ -57,14 +57,16 @@ public struct SnapshotMount: Sendable, Equatable {
     /// Whether something is mounted exactly at `path` (a bind mount of the same filesystem has
     /// the same device number, so this reads the kernel's mount table).
     public static func isMountPoint(_ path: String) -> Bool {
-        guard let table = try? FileSystem.readFile("/proc/self/mountinfo", limit: 16 << 20) else { return false }
-        let wanted = FileSystem.absolutePath(path)
-        for line in String(decoding: table, as: UTF8.self).split(separator: "\n") {
+        mountPoints().contains(FileSystem.absolutePath(path))
+    }
+
+    /// Every mount point of this process's mount namespace, from the kernel's table.
+    public static func mountPoints() -> [String] {
+        guard let table = try? FileSystem.readFile("/proc/self/mountinfo", limit: 16 << 20) else { return [] }
+        return String(decoding: table, as: UTF8.self).split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ", maxSplits: 5)
-            guard fields.count > 4 else { continue }
-            if unescape(fields[4]) == wanted { return true }
+            return fields.count > 4 ? unescape(fields[4]) : nil
         }
-        return false
     }
 
     /// mountinfo writes space, tab, newline and backslash as octal escapes.

@@ -63,9 +63,25 @@ public final class Snapshotter: @unchecked Sendable {
                                   compression: layer.descriptor.mediaType.layerCompression ?? .none,
                                   digest: layer.descriptor.digest, diffID: layer.diffID)
             }
-        } catch let e as StrataError {
-            throw e.context("cannot unpack layer \(layer.descriptor.digest.short)")
+        } catch {
+            // A gzip, zstd or tar failure may be the stored blob gone bad: then it is named as such.
+            let diagnosed = content.diagnose(layer.descriptor.digest, error)
+            guard let e = diagnosed as? StrataError else { throw diagnosed }
+            throw e.code == .damagedBlob ? e : e.context("cannot unpack layer \(layer.descriptor.digest.short)")
         }
+    }
+
+    /// How the stored snapshot `chainID` differs from `layer` unpacked afresh over `below` (with
+    /// both of the layer's digests checked on the way): empty when it matches (`system check --deep`).
+    public func differences(of chainID: Digest, from layer: ImageStore.Layer, below: Snapshot?) throws -> [String] {
+        guard let stored = snapshot(chainID) else { return ["the snapshot is missing"] }
+        let fresh = try driver.build(chainID: chainID, below: below) { applier in
+            try applier.apply(blob: try content.open(layer.descriptor.digest),
+                              compression: layer.descriptor.mediaType.layerCompression ?? .none,
+                              digest: layer.descriptor.digest, diffID: layer.diffID)
+        }
+        defer { FileSystem.removeTree(fresh.directory) }
+        return TreeComparison.differences(expected: fresh.tree, actual: stored.path)
     }
 
     /// Makes the snapshot `chainID` from whatever `apply` writes; only a snapshot `apply`

@@ -85,7 +85,7 @@ struct SystemGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "system",
         abstract: "Manage Strata.",
-        subcommands: [SystemDf.self]
+        subcommands: [SystemDf.self, SystemCheck.self]
     )
 }
 

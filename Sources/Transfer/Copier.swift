@@ -225,11 +225,12 @@ public enum Copier {
             // Compress while uploading, where the destination can take a stream.
             if let path = content.localFile {
                 let total = layer.size
+                let source = content
                 let produced = try await destination.writeProduced(layer: i, mediaType: .layer(wanted)) { sink in
                     let reader = ProgressReader(try FileReader(path: path), report: { done in
                         events(.layer(i, done >= total ? .verifying : .progress(done: done, total: total)))
                     })
-                    try Transcoder.transcode(reader, layer: layer, to: wanted, into: sink)
+                    do { try Transcoder.transcode(reader, layer: layer, to: wanted, into: sink) } catch { throw source.diagnose(error) }
                 }
                 if let produced {
                     report(.written, layer: i, events: events)

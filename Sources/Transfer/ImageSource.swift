@@ -1,3 +1,4 @@
+import ContentStore
 import ImageSpec
 import NIOCore
 import Registry
@@ -6,18 +7,26 @@ import Registry
 /// or a stream pushed chunk by chunk (a download).
 public enum BlobContent: Sendable {
     case file(String)
-    /// A blob file of the local content store: its digest and size were checked when it was
-    /// stored, and store blobs are never rewritten, so a destination need not hash it again.
-    case stored(String)
+    /// A blob file of the local content store, and its digest: checked when it was stored, and
+    /// never rewritten. A destination that hashes it anyway (save, a re-compression) and finds it
+    /// wrong, or fails to decode it, reports it as `damagedBlob` (`ContentStore.diagnose`).
+    case stored(String, Digest)
     case stream(@Sendable (_ consume: (ByteBuffer) async throws -> Void) async throws -> Void)
     /// Bytes a source already wrote to disk and hashed (an archive being loaded): read like a
     /// file, or — by the store they were staged in — adopted without a copy.
     case staged(StagedBlob)
 
+    /// What an error met while reading these bytes stands for: for a store's blob that no longer
+    /// hashes to its name, `damagedBlob` (with the remedy); otherwise the error itself.
+    public func diagnose(_ error: any Error) -> any Error {
+        guard case .stored(let path, let digest) = self else { return error }
+        return ContentStore.diagnose(file: path, as: digest, error)
+    }
+
     /// The local file holding the bytes, if they are in one.
     public var localFile: String? {
         switch self {
-        case .file(let path), .stored(let path): return path
+        case .file(let path), .stored(let path, _): return path
         case .staged(let blob): return blob.path
         case .stream: return nil
         }

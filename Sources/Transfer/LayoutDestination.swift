@@ -120,19 +120,10 @@ public final class LayoutDestination: ImageDestination, @unchecked Sendable {
             }
             let spooled = try FileReader(path: spool)
             try sink.value.addFile(path, size: spooled.size, from: spooled, check: {})
-        } else if case .stored = content {
-            // The store's own blob, verified when it was stored: copied as it is (`save` at the
-            // speed of a plain copy), inflated first for a docker-archive's uncompressed layer.
-            try await withReader(content, progress: progress) { reader in
-                if docker, layer != nil, compression != .none {
-                    try sink.value.addFile(path, size: uncompressedSize!, from: try Codecs.decompressing(reader, as: compression), check: {})
-                } else {
-                    try sink.value.addFile(path, size: blob.size, from: reader, check: {})
-                }
-            }
         } else {
             try await withReader(content, progress: progress) { reader in
-                // The blob's own digest is checked as it goes, a step ahead on another thread.
+                // The blob's own digest is checked as it goes, a step ahead on another thread: a
+                // store's blob too, so that a damaged one never reaches an archive.
                 let verified = DigestingReader(reader)
                 let reading = PipelinedReader(verified)
                 defer { reading.cancel() }

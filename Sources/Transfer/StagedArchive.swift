@@ -191,7 +191,7 @@ final class StagedArchive: @unchecked Sendable {
         switch entries[resolve(path)] {
         case .memory(let b): return .stream({ consume in try await consume(ByteBuffer(bytes: b)) })
         case .staged(let blob): return .staged(blob)
-        case .present(let d, _): return .stored(content!.path(for: d))
+        case .present(let d, _): return .stored(content!.path(for: d), d)
         case .file(let f): return .file(f)
         case nil: throw missing(path)
         }

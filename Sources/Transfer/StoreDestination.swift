@@ -51,6 +51,8 @@ public final class StoreDestination: ImageDestination, @unchecked Sendable {
 
     public func holds(root: ManifestBlob) async throws -> Descriptor? {
         guard let repository, let existing = try store.image(repository: repository, digest: root.digest) else { return nil }
+        // An image whose blob was set aside as damaged (`system check --repair`) is fetched again.
+        guard try store.missingBlobs(of: existing).isEmpty else { return nil }
         guard try tags.allSatisfy({ try store.taggedImage($0) == existing.id }) else {
             // Known image, name elsewhere: it only needs the names.
             return nil
@@ -69,9 +71,14 @@ public final class StoreDestination: ImageDestination, @unchecked Sendable {
     }
 
     public func status(of blob: Descriptor) async throws -> BlobStatus {
-        if mutex.withLock({ existing }) != nil { return .present }
+        // An image stored already keeps its own blobs (perhaps compressed otherwise); only one
+        // of them that is missing (set aside as damaged by `system check --repair`) is fetched again.
+        if let existing = mutex.withLock({ existing }) {
+            return try store.missingBlobs(of: existing).contains(blob.digest) ? .missing : .present
+        }
+        guard store.content.contains(blob.digest) else { return .missing }
         if blob.mediaType.isLayer { return try store.layer(blob.digest) != nil ? .present : .missing }
-        return store.content.contains(blob.digest) ? .present : .missing
+        return .present
     }
 
     public func write(_ blob: Descriptor, layer: Int?, status: BlobStatus, content: BlobContent,

@@ -34,6 +34,6 @@ public final class StoreSource: ImageSource, @unchecked Sendable {
         guard store.content.contains(descriptor.digest) else {
             throw StrataError(.blobUnknown, "blob \(descriptor.digest) of image \(image.id.short) is missing from the content store")
         }
-        return .stored(store.content.path(for: descriptor.digest))
+        return .stored(store.content.path(for: descriptor.digest), descriptor.digest)
     }
 }

@@ -77,7 +77,11 @@ func withReader<T: Sendable>(_ content: BlobContent, progress: (@Sendable (Int64
         let path = content.localFile!
         return try await onThread("strata-blob") {
             let reader = try FileReader(path: path)
-            return try body(progress.map { ProgressReader(reader, report: $0) } ?? reader)
+            do {
+                return try body(progress.map { ProgressReader(reader, report: $0) } ?? reader)
+            } catch {
+                throw content.diagnose(error)
+            }
         }
     case .stream(let produce):
         let pipe = AsyncBytePipe()

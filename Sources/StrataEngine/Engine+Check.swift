@@ -1,0 +1,212 @@
+import ContentStore
+import Foundation
+import ImageSpec
+
+extension Engine {
+    public struct CheckOptions: Sendable {
+        /// Remove leftovers, set damaged blobs aside, remove snapshots that can be made again.
+        public var repair = false
+        /// Also unpack every layer afresh and compare it with its stored snapshot.
+        public var deep = false
+
+        public init(repair: Bool = false, deep: Bool = false) {
+            self.repair = repair
+            self.deep = deep
+        }
+    }
+
+    /// `strata system check`: every blob hashed against its name, every record's blobs present,
+    /// every snapshot finished (and, `deep`, equal to its layer unpacked afresh), containers'
+    /// directories and rows in agreement, and nothing left by a killed process. Holds the store's
+    /// collection lock throughout, so no other command adds or removes anything meanwhile.
+    ///
+    /// With `repair`, leftovers are removed, a damaged blob is set aside (moved to `damaged/`, so
+    /// the next pull or load fetches it again), and a snapshot that is damaged is removed only when
+    /// it can be made again from its layer's blob and no container stands on it. Nothing that is
+    /// an image's only copy is deleted.
+    public func checkStore(_ options: CheckOptions = CheckOptions()) throws -> StoreCheckReport {
+        let store = try self.store
+        let lock = try store.collectLock()
+        defer { withExtendedLifetime(lock) {} }
+        var report = StoreCheckReport(root: root, repair: options.repair, deep: options.deep)
+        let repair = options.repair
+        func found(_ kind: StoreCheckReport.Finding.Kind, _ subject: String, _ problem: String,
+                   would: String, did: String? = nil, _ fix: () throws -> Void = {}) {
+            var repaired = false
+            var action = would
+            if repair, let did {
+                do {
+                    try fix()
+                    (repaired, action) = (true, did)
+                } catch {
+                    action = "could not be repaired: \(StrataError.wrapping(error).message)"
+                }
+            }
+            report.findings.append(.init(kind: kind, subject: subject, problem: problem, action: action, repaired: repaired,
+                                         repairable: did != nil))
+        }
+
+        // Which images use which blob, to say what a damaged one belongs to.
+        let images = try store.images()
+        report.checked.images = images.count
+        var users: [Digest: [String]] = [:]
+        var names: [Digest: String] = [:]
+        var needs: [Digest: [Digest]] = [:]
+        for image in images {
+            let name = try store.tags(of: image.id).first?.familiarString ?? image.id.short
+            names[image.id] = name
+            let blobs = try store.database.query("SELECT digest FROM image_blobs WHERE image_id = ?", [.text(image.id.description)])
+                .compactMap { $0.string(0).flatMap { try? Digest(parsing: $0) } }
+            needs[image.id] = blobs
+            for blob in blobs { users[blob, default: []].append(name) }
+        }
+        func usedBy(_ digest: Digest) -> String {
+            guard let list = users[digest], !list.isEmpty else { return "no image" }
+            return Set(list).sorted().joined(separator: ", ")
+        }
+
+        // Blobs: each hashed against its name.
+        var setAside = Set<Digest>()
+        for digest in store.content.list() {
+            report.checked.blobs += 1
+            if let damage = try store.content.condition(of: digest).damage {
+                let detail = damage
+                let user = usedBy(digest)
+                found(.damagedBlob, digest.description, "the blob of \(user) is damaged: \(detail)",
+                      would: "--repair sets it aside in damaged/; then pull or load \(user) again",
+                      did: "set aside in damaged/\(digest.algorithm.rawValue)/\(digest.encoded); pull or load \(user) again to fetch it") {
+                    _ = try store.content.setAside(digest)
+                    setAside.insert(digest)
+                }
+            }
+        }
+
+        // Records: every blob an image needs is there, and its manifest and layers read.
+        for image in images {
+            let name = names[image.id] ?? image.id.short
+            for digest in needs[image.id] ?? [] where !store.content.contains(digest) && !setAside.contains(digest) {
+                found(.missingBlob, digest.description, "image \(name) needs this blob, which is not in the store",
+                      would: "pull or load \(name) again (nothing here can make it)")
+            }
+            do { _ = try store.layers(of: image) } catch {
+                guard store.content.contains(image.manifestDigest) else { continue }
+                found(.unreadableRecord, image.id.description, "image \(name) cannot be read: \(StrataError.wrapping(error).message)",
+                      would: "remove it (`strata rmi \(name)`) and pull or load it again")
+            }
+        }
+
+        // Snapshots: finished, needed, and (deep) equal to their layers.
+        let engine = try containers
+        let snapshotter = engine.snapshots
+        let needed = (try? engine.neededSnapshots()) ?? []
+        let all = try engine.list()
+        let running = Set(all.filter { $0.state == .running }.map(\.id))
+        var standing: [Digest: [String]] = [:]
+        for c in all {
+            guard let image = images.first(where: { $0.id == c.imageID }), let layers = try? store.layers(of: image) else { continue }
+            for chain in ChainID.compute(layers.map(\.diffID)) { standing[chain, default: []].append(String(c.id.prefix(12))) }
+        }
+        var layerOf: [Digest: (layer: ImageStore.Layer, below: Digest?)] = [:]
+        for image in images {
+            guard let layers = try? store.layers(of: image) else { continue }
+            let chain = ChainID.compute(layers.map(\.diffID))
+            for (i, layer) in layers.enumerated() { layerOf[chain[i]] = (layer, i > 0 ? chain[i - 1] : nil) }
+        }
+        let driver = snapshotter.driver
+        for chain in snapshotter.list() {
+            report.checked.snapshots += 1
+            let path = "snapshots/\(driver.kind.rawValue)/\(chain.encoded)"
+            guard needed.contains(chain) else {
+                found(.straySnapshot, path, "no image uses this snapshot", would: "--repair removes it", did: "removed") {
+                    driver.remove(chain)
+                }
+                continue
+            }
+            var problem: (StoreCheckReport.Finding.Kind, String)?
+            if !driver.isComplete(chain) {
+                problem = (.incompleteSnapshot, "the snapshot has no completion marker: it was never finished, or was damaged")
+            } else if options.deep, let source = layerOf[chain] {
+                do {
+                    let differences = try snapshotter.differences(of: chain, from: source.layer,
+                                                                  below: source.below.flatMap { snapshotter.snapshot($0) })
+                    if !differences.isEmpty {
+                        problem = (.damagedSnapshot, "the snapshot differs from its layer \(source.layer.descriptor.digest.short): "
+                                   + differences.joined(separator: "; "))
+                    }
+                } catch let error as StrataError where error.code == .damagedBlob {
+                    // The blob is reported above; the snapshot cannot be held against it.
+                } catch {
+                    problem = (.damagedSnapshot, "its layer could not be unpacked to compare: \(StrataError.wrapping(error).message)")
+                }
+            }
+            guard let (kind, text) = problem else { continue }
+            let blob = layerOf[chain]?.layer.descriptor.digest
+            if let containers = standing[chain], !containers.isEmpty {
+                found(kind, path, text, would: "remove the containers on it (\(containers.joined(separator: ", "))), then run --repair again")
+            } else if let blob, store.content.contains(blob), !setAside.contains(blob) {
+                found(kind, path, text, would: "--repair removes it; it is unpacked again from its layer when next used",
+                      did: "removed; it is unpacked again from layer \(blob.short) when next used") { driver.remove(chain) }
+            } else {
+                found(kind, path, text, would: "kept: it is the only copy of its layer here; pull or load its image again, then run --repair")
+            }
+        }
+        for name in driver.strayEntries() {
+            let path = "\(driver.root)/\(name)"
+            found(.staleTemporary, "snapshots/\(driver.kind.rawValue)/\(name)", "an unpack that never finished",
+                  would: "--repair removes it", did: "removed") { FileSystem.removeTree(path) }
+        }
+
+        // Containers: rows and directories agree; nothing mounted or kept by the runtime for
+        // a container that is not running.
+        report.checked.containers = all.count
+        let containersRoot = "\(root)/containers"
+        let rows = Set(all.map(\.id))
+        for c in all where !FileSystem.isDirectory(engine.directory(c.id)) {
+            found(.missingContainerDirectory, c.id, "container \(c.name) has lost its directory (its read/write layer and log)",
+                  would: "--repair removes its record: nothing of it is left to keep", did: "record removed") {
+                _ = try engine.remove(c.id, force: true)
+            }
+        }
+        for name in FileSystem.listDirectory(containersRoot) where !rows.contains(name) {
+            found(.strayContainerDirectory, "containers/\(name)", "a container directory with no container (a create or rm that was killed)",
+                  would: "--repair unmounts and removes it", did: "removed") {
+                snapshotter.removeContainerLayer("\(containersRoot)/\(name)")
+            }
+        }
+        for point in SnapshotMount.mountPoints() where point.hasPrefix(containersRoot + "/") {
+            let id = point.dropFirst(containersRoot.count + 1).split(separator: "/").first.map(String.init) ?? ""
+            guard !running.contains(id), rows.contains(id) else { continue }
+            found(.staleMount, String(point.dropFirst(root.count + 1)), "mounted, but its container is not running",
+                  would: "--repair unmounts it", did: "unmounted") { SnapshotMount.unmount(point) }
+        }
+        for id in FileSystem.listDirectory(engine.runtime.stateRoot) where !running.contains(id) {
+            found(.staleRuntimeState, "runtime/\(id)", "the runtime still keeps state for a container that is not running",
+                  would: "--repair deletes it", did: "deleted") {
+                engine.runtime.delete(id, force: true)
+                // State runc no longer knows as a container (a kill between its steps) goes as files.
+                FileSystem.removeTree("\(engine.runtime.stateRoot)/\(id)")
+            }
+        }
+
+        // Leftovers of killed processes. Ingests are all stale: ingesting commands hold the lock this one holds.
+        for file in store.content.ingestFiles() {
+            found(.staleIngest, String(file.dropFirst(root.count + 1)), "an unfinished download or load of a process that is gone",
+                  would: "--repair removes it (so does the next pull)", did: "removed") { unlink(file) }
+        }
+        for name in FileSystem.listDirectory(store.temporaryDirectory) {
+            if let pid = name.split(separator: "-").first.flatMap({ Int32($0) }), pid > 0, kill(pid, 0) == 0 || errno == EPERM { continue }
+            found(.staleTemporary, "tmp/\(name)", "a work file of a process that is gone",
+                  would: "--repair removes it", did: "removed") { FileSystem.removeTree("\(store.temporaryDirectory)/\(name)") }
+        }
+        // Blobs no image references (a crash between storing and recording), last: what repair
+        // set aside above is out of `blobs/` already.
+        let referenced = Set(users.keys)
+        let strays = store.content.list().filter { !referenced.contains($0) }
+        for digest in strays {
+            found(.strayBlob, digest.description, "no image uses this blob (a pull or load killed before it recorded its image)",
+                  would: "--repair deletes it (so does `strata image prune`)", did: "deleted") {}
+        }
+        if repair, !strays.isEmpty { try store.collectGarbageHoldingLock() }
+        return report
+    }
+}
