@@ -13,7 +13,7 @@ APT_PACKAGES := libisal-dev libzstd-dev libsqlite3-dev pkg-config \
 # Benchmarks: the peers Strata is measured against, and what builds the workloads.
 BENCH_PACKAGES := docker.io podman buildah skopeo umoci runc debootstrap isal e2fsprogs python3 nginx wrk apache2-utils curl
 
-.PHONY: deps bench-deps build run test bench clean
+.PHONY: deps bench-deps build run test bench fuzz crash-test clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -32,6 +32,18 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	python3 scripts/crash-test.py --strata $$($(SWIFT) build --show-bin-path)/strata --rounds $(or $(CRASH_ROUNDS),100)
+	SWIFT="$(SWIFT)" FUZZ_SECONDS=$(or $(FUZZ_SECONDS),10) scripts/fuzz.sh
+
+# Every fuzz target under libFuzzer with AddressSanitizer, SECONDS each (default 60), from the
+# committed seeds; the working corpus and crashes go to FUZZ_DIR, outside the repository.
+fuzz: deps
+	SWIFT="$(SWIFT)" FUZZ_SECONDS=$(or $(SECONDS),60) scripts/fuzz.sh
+
+# SIGKILL at random instants of pull, push, build, commit, load, rmi, prune and of the registry
+# server's uploads and GC; after each, `system check` must be clean and the retry must succeed.
+crash-test: build
+	python3 scripts/crash-test.py --strata $$($(SWIFT) build -c $(CONFIG) --show-bin-path)/strata --rounds $(or $(ROUNDS),300)
 
 bench-deps:
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(APT_PACKAGES) $(BENCH_PACKAGES)"

@@ -243,7 +243,7 @@ public struct RegistryResponder: HTTPResponder {
     }
 
     /// A single `bytes=a-b`, `bytes=a-` or `bytes=-n` range; nil when it cannot be satisfied.
-    static func parseRange(_ text: String, size: Int64) -> Range<Int64>? {
+    public static func parseRange(_ text: String, size: Int64) -> Range<Int64>? {
         guard text.hasPrefix("bytes="), !text.contains(",") else { return nil }
         let spec = text.dropFirst(6)
         let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
@@ -328,7 +328,7 @@ public struct RegistryResponder: HTTPResponder {
     }
 
     /// `a-b` (the spec's form), also `bytes=a-b` and `bytes a-b/*`.
-    static func parseContentRange(_ text: String) throws -> (start: Int64, end: Int64) {
+    public static func parseContentRange(_ text: String) throws -> (start: Int64, end: Int64) {
         var spec = Substring(text)
         if spec.hasPrefix("bytes=") { spec = spec.dropFirst(6) } else if spec.hasPrefix("bytes ") { spec = spec.dropFirst(6) }
         if let slash = spec.firstIndex(of: "/") { spec = spec[..<slash] }

@@ -779,12 +779,22 @@ private enum Fmt {
                 if f[i] == "-" { left = true } else if f[i] == "0" { zero = true }
                 i += 1
             }
-            var width = 0, precision: Int?
-            while i < f.count, f[i].isDigit { width = width * 10 + Int(f[i].value - 0x30); i += 1 }
+            // Go's parsenum: a number grown past 1e6 ends the format ("%!(NOVERB)"), as in fmt,
+            // rather than overflowing.
+            func number() -> Int {
+                var n = 0
+                while i < f.count, f[i].isDigit {
+                    if n > 1_000_000 { i = f.count; return 0 }
+                    n = n * 10 + Int(f[i].value - 0x30)
+                    i += 1
+                }
+                return n
+            }
+            let width = number()
+            var precision: Int?
             if i < f.count, f[i] == "." {
                 i += 1
-                precision = 0
-                while i < f.count, f[i].isDigit { precision = precision! * 10 + Int(f[i].value - 0x30); i += 1 }
+                precision = number()
             }
             guard i < f.count else { out += "%!(NOVERB)"; break }
             let verb = f[i]

@@ -66,6 +66,9 @@ private let renderings: [(String, String)] = [
     (#"{{json .Config.Labels | printf "%s"}}"#, #"{"a":"1","b":"2"}"#),
     (#"{{printf "%s:%d %v %q" .Architecture .Size .RepoTags .Architecture}}"#, #"amd64:7377920 [alpine:3.19 alpine:latest] "amd64""#),
     (#"{{printf "%-6s|%5d|%.6s" "ab" 42 .Id}}"#, "ab    |   42|sha256"),
+    // Found by fuzzing: a width or precision past Go's limit ends the format, as fmt's parsenum does.
+    (#"{{printf "a%-00018446744073709551615d b"}}"#, "a%!(NOVERB)"),
+    (#"{{printf "%.99999999999s"}}"#, "%!(NOVERB)"),
     (#"{{printf "%d %s" "x"}}"#, "%!d(string=x) %!s(MISSING)"),
     ("{{println .Architecture}}", "amd64\n"),
     ("{{truncate .Id 19}}", "sha256:0123456789ab"),

@@ -152,4 +152,23 @@ import Testing
         #expect(log.contains("blob sha256:\(layer) is damaged in the store"), "\(log)")
         #expect(registry.stop() == 0)
     }
+
+    /// The store's own files and directories are never world-writable, whatever the image's files
+    /// are (its /tmp is 1777 inside snapshots and containers, which are the image's, not the store's).
+    @Test func theStoresOwnFilesAreNotWorldWritable() throws {
+        let c = Client()
+        try c.importBusybox("box:1")
+        let run = try c.strata(["run", "--name", "modes", "-v", "data:/data", "box:1", "sh", "-c", "mkdir -p /tmp && chmod 1777 /tmp && echo x > /data/f"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let contentOfImages = ["/diff", "/fs", "/upper", "/merged", "/rootfs", "/init", "/work", "/_data"]
+        var writable: [String] = []
+        let walker = FileManager.default.enumerator(atPath: c.root)
+        while let relative = walker?.nextObject() as? String {
+            if contentOfImages.contains(where: { relative.hasSuffix($0) }) { walker?.skipDescendants(); continue }
+            var st = stat()
+            guard lstat("\(c.root)/\(relative)", &st) == 0, st.st_mode & S_IFMT != S_IFLNK else { continue }
+            if st.st_mode & S_IWOTH != 0 { writable.append("\(relative) \(String(st.st_mode, radix: 8))") }
+        }
+        #expect(writable.isEmpty, "\(writable)")
+    }
 }
