@@ -13,7 +13,7 @@ APT_PACKAGES := libisal-dev libzstd-dev libsqlite3-dev pkg-config \
 # Benchmarks: the peers Strata is measured against, and what builds the workloads.
 BENCH_PACKAGES := docker.io podman buildah skopeo umoci runc debootstrap isal e2fsprogs python3 nginx wrk apache2-utils curl
 
-.PHONY: deps bench-deps build run test bench fuzz crash-test clean
+.PHONY: deps bench-deps build run test bench fuzz crash-test stress-test clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -33,6 +33,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	python3 scripts/crash-test.py --strata $$($(SWIFT) build --show-bin-path)/strata --rounds $(or $(CRASH_ROUNDS),100)
+	python3 scripts/stress-test.py --strata $$($(SWIFT) build --show-bin-path)/strata --seconds $(or $(STRESS_SECONDS),45)
 	SWIFT="$(SWIFT)" FUZZ_SECONDS=$(or $(FUZZ_SECONDS),10) scripts/fuzz.sh
 
 # Every fuzz target under libFuzzer with AddressSanitizer, SECONDS each (default 60), from the
@@ -44,6 +45,11 @@ fuzz: deps
 # server's uploads and GC; after each, `system check` must be clean and the retry must succeed.
 crash-test: build
 	python3 scripts/crash-test.py --strata $$($(SWIFT) build -c $(CONFIG) --show-bin-path)/strata --rounds $(or $(ROUNDS),300)
+
+# Eight processes pull, build, run, rmi and prune against one store for SECONDS (default 300);
+# then `system check` must be clean and every image still listed must run.
+stress-test: build
+	python3 scripts/stress-test.py --strata $$($(SWIFT) build -c $(CONFIG) --show-bin-path)/strata --seconds $(or $(SECONDS),300)
 
 bench-deps:
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(APT_PACKAGES) $(BENCH_PACKAGES)"

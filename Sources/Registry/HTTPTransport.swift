@@ -40,8 +40,9 @@ public final class HTTPTransport: Sendable {
         public var retry = RetryPolicy()
         public var userAgent = "strata/\(HTTPTransport.version)"
         public var connectTimeout: TimeAmount = .seconds(20)
-        /// The longest silence from a server while a request is open.
-        public var readTimeout: TimeAmount = .seconds(120)
+        /// The longest silence from a server while a request is open: `STRATA_REGISTRY_TIMEOUT`
+        /// (`30s`, `2m`…), else 120 s. A stalled registry fails after this, and after the retries.
+        public var readTimeout: TimeAmount = Configuration.environmentTimeout ?? .seconds(120)
         /// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` of this process by default.
         public var proxies = ProxyConfiguration.processEnvironment
         /// Host names connected to as other hosts (curl's `--resolve`): lets a test reach a
@@ -49,6 +50,20 @@ public final class HTTPTransport: Sendable {
         public var hostOverrides: [String: String] = [:]
 
         public init() {}
+
+        /// `STRATA_REGISTRY_TIMEOUT` as a read timeout; nil when unset. The CLI checks it first
+        /// (`checkEnvironment`), so a bad value is an error there rather than ignored here.
+        static var environmentTimeout: TimeAmount? {
+            (try? checkEnvironment()).flatMap { $0 }
+        }
+
+        /// Throws, naming the variable, when `STRATA_REGISTRY_TIMEOUT` is not a duration.
+        public static func checkEnvironment() throws -> TimeAmount? {
+            guard let text = ProcessInfo.processInfo.environment["STRATA_REGISTRY_TIMEOUT"], !text.isEmpty else { return nil }
+            let seconds = try DurationText.seconds(text, "STRATA_REGISTRY_TIMEOUT")
+            guard seconds > 0 else { throw StrataError(.invalidArgument, "invalid STRATA_REGISTRY_TIMEOUT \"\(text)\": it must be more than 0") }
+            return .milliseconds(Int64(seconds * 1000))
+        }
     }
 
     public static let version = "0.1.0"

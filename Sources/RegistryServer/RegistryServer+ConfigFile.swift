@@ -71,9 +71,6 @@ extension RegistryServer.Configuration {
 
     /// `90s`, `30m`, `1h`, `2d` or plain seconds; `what` names the flag or setting in the error.
     public static func duration(_ text: String, _ what: String) throws -> TimeInterval {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        if let unit = text.last, let factor = units[unit], let value = Double(text.dropLast()), value >= 0 { return value * factor }
-        if let value = Double(text), value >= 0 { return value }
-        throw StrataError(.invalidArgument, "invalid \(what) \"\(text)\": expected a duration such as 90s, 30m, 1h or 2d")
+        try DurationText.seconds(text, what)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -61,9 +62,35 @@ public struct RegistryServer: Sendable {
         storage = try RegistryStorage(root: configuration.root)
     }
 
-    /// Serves until SIGTERM or SIGINT (with `handlingSignals`) or until the task is cancelled.
-    /// `onListening` gets the bound port (useful with port 0).
-    public func run(handlingSignals: Bool = true, accessLog: @escaping @Sendable (AccessRecord) -> Void,
+    /// Ends a running server from outside (a test, a program embedding it) as SIGTERM does:
+    /// gracefully, every accepted connection served and closed. Cancelling the serving task
+    /// instead can leave a just-accepted connection unserved, which swift-nio traps on
+    /// ("Deinited NIOAsyncWriter without calling finish()", apple/swift-nio#3481).
+    public final class Shutdown: Sendable {
+        private let state = Mutex<(group: ServiceGroup?, requested: Bool)>((nil, false))
+        public init() {}
+
+        public func trigger() async {
+            let group = state.withLock { state -> ServiceGroup? in
+                state.requested = true
+                return state.group
+            }
+            await group?.triggerGracefulShutdown()
+        }
+
+        func attach(_ group: ServiceGroup) async {
+            if state.withLock({ state -> Bool in
+                state.group = group
+                return state.requested
+            }) {
+                await group.triggerGracefulShutdown()
+            }
+        }
+    }
+
+    /// Serves until SIGTERM or SIGINT (with `handlingSignals`), until `shutdown` is triggered, or
+    /// until the task is cancelled. `onListening` gets the bound port (useful with port 0).
+    public func run(handlingSignals: Bool = true, shutdown: Shutdown? = nil, accessLog: @escaping @Sendable (AccessRecord) -> Void,
                     onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         Self.raiseDescriptorLimit()
         let tls = configuration.tlsCertificate != nil, zeroCopy = configuration.zeroCopy && !tls
@@ -103,7 +130,9 @@ public struct RegistryServer: Sendable {
         }
         defer { collector?.cancel() }
         do {
-            try await ServiceGroup(configuration: group).run()
+            let services = ServiceGroup(configuration: group)
+            await shutdown?.attach(services)
+            try await services.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw StrataError(.invalidArgument, "cannot listen on \(configuration.host):\(configuration.port): the address is in use", cause: error)
         }

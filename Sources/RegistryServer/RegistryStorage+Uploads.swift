@@ -63,6 +63,9 @@ extension RegistryStorage {
         return Upload(id: id, repository: repository, length: Int64(st.st_size))
     }
 
+    /// How much of a request body is read and dropped after its bytes could not be stored.
+    static let drainLimit: Int64 = 1 << 30
+
     /// Appends a request body to a session. `start`, from `Content-Range`, must be the session's
     /// length (else 416); `expectedLength`, from `Content-Length`, must be what arrives (else the
     /// bytes that did arrive stay, and the client resumes from them).
@@ -84,14 +87,30 @@ extension RegistryStorage {
         writer.writeBehind = 8 << 20
         var received: Int64 = 0
         do {
+            var storing: (any Error)?
+            var dropped: Int64 = 0
             for try await buffer in body {
-                try buffer.withUnsafeReadableBytes { bytes in
-                    state.digester.update(bytes)
-                    try writer.write(bytes)
+                // After a failed write (a full disk) the client is still sending: the rest is read
+                // and dropped, up to a bound, so that it hears why instead of stalling on a socket
+                // nobody reads.
+                if storing != nil {
+                    dropped += Int64(buffer.readableBytes)
+                    if dropped > Self.drainLimit { break }
+                    continue
+                }
+                do {
+                    try buffer.withUnsafeReadableBytes { bytes in
+                        state.digester.update(bytes)
+                        try writer.write(bytes)
+                    }
+                } catch {
+                    storing = error
+                    continue
                 }
                 received += Int64(buffer.readableBytes)
                 state.length += Int64(buffer.readableBytes)
             }
+            if let storing { throw storing }
             try writer.flush()
         } catch {
             // What arrived stays: the session is resumable from its length.

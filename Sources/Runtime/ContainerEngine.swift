@@ -114,6 +114,10 @@ public final class ContainerEngine {
 
     /// `strata create`: the container's record and read/write layer over the image's unpacked layers.
     public func create(_ options: CreateOptions) throws -> Container {
+        // Shared from the lookup to the record: the image cannot be collected in between (a
+        // prune that got there first makes it "No such image", never a missing blob).
+        let lock = try store.ingestLock()
+        defer { withExtendedLifetime(lock) {} }
         let image = try store.resolve(options.image)
         let config = try store.config(of: image).config.config
         let layers = try store.layers(of: image)
@@ -177,9 +181,6 @@ public final class ContainerEngine {
                                  dns: options.dns.isEmpty ? nil : options.dns, ports: ports.isEmpty ? nil : ports,
                                  hostConfig: options.hostConfig == HostConfig() ? nil : options.hostConfig)
 
-        // Shared: the snapshots prepared here cannot be collected before the record names the image.
-        let lock = try store.ingestLock()
-        defer { withExtendedLifetime(lock) {} }
         let prepared = try snapshots.prepare(layers)
         let dir = directory(id)
         var madeVolumes: [String] = []

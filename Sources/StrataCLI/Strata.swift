@@ -39,6 +39,7 @@ public struct GlobalOptions: ParsableArguments {
 
     public func engine() throws -> Engine {
         try log.bootstrap()
+        _ = try HTTPTransport.Configuration.checkEnvironment()
         let driver = try storageDriver.map { name -> StorageDriver in
             guard let d = StorageDriver(rawValue: name) else {
                 throw StrataError(.invalidArgument, "unknown storage driver \"\(name)\" (overlay or copy)")

@@ -7,6 +7,10 @@ extension Engine {
     public func createContainer(_ options: ContainerEngine.CreateOptions, pull: PullPolicy = .missing,
                                 events: @escaping @Sendable (PullEvent) -> Void = { _ in }) async throws -> Container {
         let containers = try self.containers
+        // Shared from the pull (or lookup) to the record: a prune meanwhile waits, so the image
+        // pulled for this container is still there when the container is made.
+        let lock = try store.ingestLock()
+        defer { withExtendedLifetime(lock) {} }
         _ = try await image(options.image, pull: pull, events: events)
         return try containers.create(options)
     }

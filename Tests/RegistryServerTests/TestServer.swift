@@ -13,6 +13,7 @@ final class TestServer: @unchecked Sendable {
     let root: String
     let port: Int
     private let task: Task<Void, any Error>
+    private let shutdown: RegistryServer.Shutdown
     private let lock = NSLock()
     private var records: [AccessRecord] = []
 
@@ -21,30 +22,34 @@ final class TestServer: @unchecked Sendable {
         var configuration = RegistryServer.Configuration(root: root)
         configuration.port = 0
         configure(&configuration)
-        // Quiet: a test stops its server by cancelling it, which Hummingbird reports at error level.
+        // Quiet: Hummingbird reports a test's dropped connections at error level.
         var logger = Logger(label: "strata.registry.test")
         logger.logLevel = .critical
         let server = try RegistryServer(configuration: configuration, logger: logger)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let box = RecordBox()
+        let shutdown = RegistryServer.Shutdown()
         let task = Task {
-            try await server.run(handlingSignals: false, accessLog: { box.append($0) }, onListening: { continuation.yield($0) })
+            try await server.run(handlingSignals: false, shutdown: shutdown, accessLog: { box.append($0) }, onListening: { continuation.yield($0) })
         }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw StrataError(.io, "the test registry did not start") }
-        let handle = TestServer(root: root, port: port, task: task)
+        let handle = TestServer(root: root, port: port, task: task, shutdown: shutdown)
         box.owner = handle
         return handle
     }
 
-    private init(root: String, port: Int, task: Task<Void, any Error>) {
+    private init(root: String, port: Int, task: Task<Void, any Error>, shutdown: RegistryServer.Shutdown) {
         self.root = root
         self.port = port
         self.task = task
+        self.shutdown = shutdown
     }
 
+    /// Gracefully, as SIGTERM would: cancelling the task could leave an accepted connection
+    /// unserved, which swift-nio traps on.
     func stop() async {
-        task.cancel()
+        await shutdown.trigger()
         _ = try? await task.value
     }
 
