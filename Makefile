@@ -13,7 +13,7 @@ APT_PACKAGES := libisal-dev libzstd-dev libsqlite3-dev pkg-config \
 # Benchmarks: the peers Strata is measured against, and what builds the workloads.
 BENCH_PACKAGES := docker.io podman buildah skopeo umoci runc debootstrap isal e2fsprogs python3 nginx wrk apache2-utils curl
 
-.PHONY: deps bench-deps build run test bench fuzz crash-test stress-test clean
+.PHONY: deps bench-deps build run test bench fuzz crash-test stress-test test-sanitize clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -50,6 +50,15 @@ crash-test: build
 # then `system check` must be clean and every image still listed must run.
 stress-test: build
 	python3 scripts/stress-test.py --strata $$($(SWIFT) build -c $(CONFIG) --show-bin-path)/strata --seconds $(or $(SECONDS),300)
+
+# The transfer pipeline (AsyncBytePipe, PipelinedReader) and the runtime's tests under ThreadSanitizer, then
+# AddressSanitizer, each in a build directory of its own.
+SANITIZED_TESTS := TransferTests|RuntimeTests|PipelinedReaderTests
+test-sanitize: deps
+	$(SWIFT) build --build-tests --build-path .build/tsan -Xswiftc -sanitize=thread
+	$(SWIFT) test --skip-build --build-path .build/tsan --filter '$(SANITIZED_TESTS)'
+	$(SWIFT) build --build-tests --build-path .build/asan -Xswiftc -sanitize=address
+	$(SWIFT) test --skip-build --build-path .build/asan --filter '$(SANITIZED_TESTS)'
 
 bench-deps:
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(APT_PACKAGES) $(BENCH_PACKAGES)"

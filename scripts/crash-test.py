@@ -41,13 +41,17 @@ class Registry:
         self.start()
 
     def start(self):
-        self.log = open(f"{work}/registry.log", "a")
+        # Each start logs its own port (port 0 is a new one each time): wait for this one's line.
+        path = f"{work}/registry.log"
+        listening = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+        before = len(listening.findall(open(path).read())) if os.path.exists(path) else 0
+        self.log = open(path, "a")
         self.proc = subprocess.Popen([STRATA, "registry", "serve", "--addr", "127.0.0.1:0", "--root", self.root],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(200):
             time.sleep(0.05)
-            found = re.findall(r"listening on http://127\.0\.0\.1:(\d+)", open(f"{work}/registry.log").read())
-            if found and self.proc.poll() is None:
+            found = listening.findall(open(path).read())
+            if len(found) > before and self.proc.poll() is None:
                 self.port = int(found[-1])
                 return
         raise RuntimeError("strata registry serve did not start")

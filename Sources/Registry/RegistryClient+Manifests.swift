@@ -26,12 +26,22 @@ extension RegistryClient {
     public static func pullScope(_ repository: String) -> String { "repository:\(repository):pull" }
     public static func pushScope(_ repository: String) -> String { "repository:\(repository):pull,push" }
 
+    /// The largest manifest or index a pull takes.
+    public static let manifestLimit = 8 << 20
+
     /// GET a manifest by tag or digest. By digest, the bytes must hash to it.
     public func manifest(_ repository: String, reference: String) async throws -> ManifestBlob {
         let target = "/v2/\(repository)/manifests/\(reference)"
         let response = try await send(.GET, target, headers: ["Accept": Self.manifestAccept], scopes: [Self.pullScope(repository)],
                                       timeout: .seconds(120))
-        let body = try await response.body.collect(upTo: 8 << 20)
+        // No image's manifest comes near this (registries refuse pushes over 4 MiB): a bigger
+        // one is refused unread, not held in memory.
+        let tooLarge = StrataError(.registry, "\(endpoint.name)/\(repository):\(reference): the registry sent a manifest larger than \(Self.manifestLimit >> 20) MiB, far past any image's: refused")
+        if response.status.code == 200, let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > Self.manifestLimit {
+            throw tooLarge
+        }
+        let body: ByteBuffer
+        do { body = try await response.body.collect(upTo: Self.manifestLimit) } catch is NIOTooManyBytesError { throw tooLarge }
         guard response.status.code == 200 else {
             throw await error(.GET, target, response, body: body, repository: repository, reference: reference, pushing: false)
         }
