@@ -58,7 +58,7 @@ test-sanitize: deps
 	$(SWIFT) build --build-tests --build-path .build/tsan -Xswiftc -sanitize=thread
 	$(SWIFT) test --skip-build --build-path .build/tsan --filter '$(SANITIZED_TESTS)'
 	$(SWIFT) build --build-tests --build-path .build/asan -Xswiftc -sanitize=address
-	$(SWIFT) test --skip-build --build-path .build/asan --filter '$(SANITIZED_TESTS)'
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/Support/lsan.supp $(SWIFT) test --skip-build --build-path .build/asan --filter '$(SANITIZED_TESTS)'
 
 bench-deps:
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(APT_PACKAGES) $(BENCH_PACKAGES)"
