@@ -44,9 +44,14 @@ public final class ImageStore {
     /// Removes what crashed processes left in `tmp/`: entries whose owning process is gone, and
     /// entries not named after a process at all (from versions before the rule).
     func removeAbandonedTemporaries() {
-        for name in FileSystem.listDirectory(temporaryDirectory) {
-            if let pid = name.split(separator: "-").first.flatMap({ Int32($0) }), pid > 0, kill(pid, 0) == 0 || errno == EPERM { continue }
-            FileSystem.removeTree("\(temporaryDirectory)/\(name)")
+        for name in abandonedTemporaries() { FileSystem.removeTree("\(temporaryDirectory)/\(name)") }
+    }
+
+    /// Names in `tmp/` whose owning process is gone (or that name none).
+    public func abandonedTemporaries() -> [String] {
+        FileSystem.listDirectory(temporaryDirectory).filter { name in
+            guard let pid = name.split(separator: "-").first.flatMap({ Int32($0) }), pid > 0 else { return true }
+            return !(kill(pid, 0) == 0 || errno == EPERM)
         }
     }
 

@@ -321,15 +321,10 @@ public final class ContainerEngine {
     public func collectSnapshots() throws {
         let lock = try store.collectLock()
         defer { withExtendedLifetime(lock) {} }
-        snapshots.prune(keeping: try neededSnapshots())
-    }
-
-    /// The chain IDs of every stored image's layers: the snapshots images and their containers use.
-    public func neededSnapshots() throws -> Set<Digest> {
         var needed = Set<Digest>()
         for image in try store.images() {
             needed.formUnion(ChainID.compute(try store.layers(of: image).map(\.diffID)))
         }
-        return needed
+        snapshots.prune(keeping: needed)
     }
 }

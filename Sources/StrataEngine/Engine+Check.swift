@@ -81,14 +81,16 @@ extension Engine {
             }
         }
 
-        // Records: every blob an image needs is there, and its manifest and layers read.
+        // Records: every blob an image needs is there, and its manifest and layers read (once,
+        // for every check below).
+        var layersOf: [Digest: [ImageStore.Layer]] = [:]
         for image in images {
             let name = names[image.id] ?? image.id.short
             for digest in needs[image.id] ?? [] where !store.content.contains(digest) && !setAside.contains(digest) {
                 found(.missingBlob, digest.description, "image \(name) needs this blob, which is not in the store",
                       would: "pull or load \(name) again (nothing here can make it)")
             }
-            do { _ = try store.layers(of: image) } catch {
+            do { layersOf[image.id] = try store.layers(of: image) } catch {
                 guard store.content.contains(image.manifestDigest) else { continue }
                 found(.unreadableRecord, image.id.description, "image \(name) cannot be read: \(StrataError.wrapping(error).message)",
                       would: "remove it (`strata rmi \(name)`) and pull or load it again")
@@ -98,18 +100,19 @@ extension Engine {
         // Snapshots: finished, needed, and (deep) equal to their layers.
         let engine = try containers
         let snapshotter = engine.snapshots
-        let needed = (try? engine.neededSnapshots()) ?? []
+        let chainsOf = layersOf.mapValues { ChainID.compute($0.map(\.diffID)) }
+        let needed = Set(chainsOf.values.joined())
+        // An image whose layers cannot be read may stand on any snapshot: then none is called stray.
+        let allImagesRead = layersOf.count == images.count
         let all = try engine.list()
         let running = Set(all.filter { $0.state == .running }.map(\.id))
         var standing: [Digest: [String]] = [:]
         for c in all {
-            guard let image = images.first(where: { $0.id == c.imageID }), let layers = try? store.layers(of: image) else { continue }
-            for chain in ChainID.compute(layers.map(\.diffID)) { standing[chain, default: []].append(String(c.id.prefix(12))) }
+            for chain in chainsOf[c.imageID] ?? [] { standing[chain, default: []].append(String(c.id.prefix(12))) }
         }
         var layerOf: [Digest: (layer: ImageStore.Layer, below: Digest?)] = [:]
-        for image in images {
-            guard let layers = try? store.layers(of: image) else { continue }
-            let chain = ChainID.compute(layers.map(\.diffID))
+        for (id, layers) in layersOf {
+            let chain = chainsOf[id] ?? []
             for (i, layer) in layers.enumerated() { layerOf[chain[i]] = (layer, i > 0 ? chain[i - 1] : nil) }
         }
         let driver = snapshotter.driver
@@ -117,8 +120,13 @@ extension Engine {
             report.checked.snapshots += 1
             let path = "snapshots/\(driver.kind.rawValue)/\(chain.encoded)"
             guard needed.contains(chain) else {
-                found(.straySnapshot, path, "no image uses this snapshot", would: "--repair removes it", did: "removed") {
-                    driver.remove(chain)
+                if allImagesRead {
+                    found(.straySnapshot, path, "no image uses this snapshot", would: "--repair removes it", did: "removed") {
+                        driver.remove(chain)
+                    }
+                } else {
+                    found(.straySnapshot, path, "no readable image uses this snapshot",
+                          would: "kept while an image cannot be read: it may be that image's")
                 }
                 continue
             }
@@ -193,8 +201,7 @@ extension Engine {
             found(.staleIngest, String(file.dropFirst(root.count + 1)), "an unfinished download or load of a process that is gone",
                   would: "--repair removes it (so does the next pull)", did: "removed") { unlink(file) }
         }
-        for name in FileSystem.listDirectory(store.temporaryDirectory) {
-            if let pid = name.split(separator: "-").first.flatMap({ Int32($0) }), pid > 0, kill(pid, 0) == 0 || errno == EPERM { continue }
+        for name in store.abandonedTemporaries() {
             found(.staleTemporary, "tmp/\(name)", "a work file of a process that is gone",
                   would: "--repair removes it", did: "removed") { FileSystem.removeTree("\(store.temporaryDirectory)/\(name)") }
         }

@@ -171,4 +171,19 @@ import Testing
         }
         #expect(writable.isEmpty, "\(writable)")
     }
+
+    /// An image whose layer records are gone cannot be read, so the snapshots it may stand on are
+    /// kept, not swept as strays, whatever --repair is asked.
+    @Test func anUnreadableImageKeepsItsSnapshots() throws {
+        let c = Client()
+        try c.importBusybox("box:1")
+        #expect(try c.strata(["run", "--rm", "box:1", "true"]).status == 0)
+        let sql = "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute('DELETE FROM layers'); db.commit()"
+        #expect(try CLI.run("/usr/bin/python3", ["-c", sql, "\(c.root)/metadata.db"]).status == 0)
+        let repaired = try check(c, ["--repair"])
+        #expect(repaired.status == 2 && repaired.stdout.contains("damaged  unreadable-record"), "\(repaired.stdout)")
+        #expect(repaired.stdout.contains("→ kept while an image cannot be read"), "\(repaired.stdout)")
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: "\(c.root)/snapshots/overlay").filter { $0.count == 64 }
+        #expect(snapshots.count == 1)
+    }
 }
