@@ -104,8 +104,14 @@ let package = Package(
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
         // The fuzz targets (Fuzz/): libFuzzer's entry point under `make fuzz`; otherwise a replayer of
         // the committed corpora and of every crash once found, run by the tests.
-        .executableTarget(name: "strata-fuzz", dependencies: ["ImageSpec", "Archive", "Dockerfile", "Registry", "RegistryServer", "StrataCLI"],
-                          path: "Fuzz", exclude: ["Corpus", "README.md"]),
+        .executableTarget(name: "strata-fuzz", dependencies: [
+                              "ImageSpec", "Archive", "Dockerfile", "Registry", "RegistryServer", "StrataCLI",
+                              .product(name: "Hummingbird", package: "hummingbird"),
+                              .product(name: "HTTPTypes", package: "swift-http-types"),
+                              .product(name: "NIOCore", package: "swift-nio"),
+                              .product(name: "Logging", package: "swift-log"),
+                          ],
+                          path: "Fuzz", exclude: ["Corpus", "README.md", "lsan.supp"]),
         // A Swift program that uses only the library: load an image, run a command, print its output.
         .executableTarget(name: "engine-example", dependencies: ["StrataEngine"], path: "examples/engine-example"),
 

@@ -63,6 +63,7 @@ struct FuzzTarget: Sendable {
             _ = RegistryResponder.parseRange(text, size: 1 << 20)
             _ = try? RegistryResponder.parseContentRange(text)
         },
+        FuzzTarget(name: "registry-upload") { bytes in UploadScript.run(bytes) },
     ]
 
     static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }

@@ -10,6 +10,7 @@ Usage: crash-test.py --strata PATH [--rounds N] [--seed S]. Servers run on 127.0
 stopped by PID. Prints the count of rounds and every broken state found; exits 1 if any.
 """
 import argparse, json, os, random, re, shutil, signal, subprocess, sys, tempfile, time
+from strata_registry import Registry
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--strata", required=True)
@@ -33,40 +34,6 @@ def strata(*argv, check=True, timeout=300, root=store):
 def image_id(name):
     r = strata("image", "inspect", "--format", "{{.Id}}", name, check=False)
     return r.stdout.strip() if r.returncode == 0 else None
-
-
-class Registry:
-    def __init__(self):
-        self.root = f"{work}/registry"
-        self.start()
-
-    def start(self):
-        # Each start logs its own port (port 0 is a new one each time): wait for this one's line.
-        path = f"{work}/registry.log"
-        listening = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
-        before = len(listening.findall(open(path).read())) if os.path.exists(path) else 0
-        self.log = open(path, "a")
-        self.proc = subprocess.Popen([STRATA, "registry", "serve", "--addr", "127.0.0.1:0", "--root", self.root],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            time.sleep(0.05)
-            found = listening.findall(open(path).read())
-            if len(found) > before and self.proc.poll() is None:
-                self.port = int(found[-1])
-                return
-        raise RuntimeError("strata registry serve did not start")
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def make_fixtures():
@@ -110,10 +77,17 @@ def check_clean(label):
         strata("system", "check", "--repair", check=False)
 
 
+def check_registry_clean(label):
+    r = registry.check()
+    if r.returncode != 0:
+        problems.append(f"{label}: registry check exited {r.returncode}:\n{r.stdout}{r.stderr}")
+        registry.check(repair=True)
+
+
 def main():
     global registry
     make_fixtures()
-    registry = Registry()
+    registry = Registry(STRATA, f"{work}/registry", f"{work}/registry.log")
     remote = lambda: f"127.0.0.1:{registry.port}/crash/base:1"
     strata("tag", "crash/base:1", remote())
     strata("push", remote())
@@ -197,6 +171,7 @@ def main():
                     problems.append(f"{label}: push after the server's restart failed: {r.stderr.strip()}")
                 strata("tag", "crash/base:1", remote())
                 check_clean(label)
+                check_registry_clean(label)
             else:
                 # The registry's collection is killed midway; what it keeps still pulls whole.
                 gc = subprocess.Popen([STRATA, "registry", "gc", "--root", registry.root, "--grace", "0s"],
@@ -211,6 +186,7 @@ def main():
                 elif image_id_in(other, remote()) != base_id:
                     problems.append(f"{label}: a pull after a killed GC gave another image")
                 shutil.rmtree(other, ignore_errors=True)
+                check_registry_clean(label)
         except Exception as e:  # a set-up step that failed is a broken state too
             problems.append(f"{label}: {e}")
             strata("system", "check", "--repair", check=False)

@@ -6,7 +6,7 @@ set -eu
 SWIFT=${SWIFT:-swift}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 FUZZ_DIR=${FUZZ_DIR:-/var/tmp/strata-fuzz}
-TARGETS=${TARGETS:-"tar gzip zstd dockerfile dockerignore reference manifest gotemplate www-authenticate registry-route"}
+TARGETS=${TARGETS:-"tar gzip zstd dockerfile dockerignore reference manifest gotemplate www-authenticate registry-route registry-upload"}
 
 mkdir -p "$FUZZ_DIR"
 FLAGS="--product strata-fuzz --build-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING"
@@ -26,7 +26,7 @@ for target in $TARGETS; do
     mkdir -p "$corpus" "$crashes"
     log="$FUZZ_DIR/$target.log"
     echo "fuzzing $target for ${SECONDS_EACH}s"
-    if STRATA_FUZZ_TARGET=$target "$BIN" -max_total_time="$SECONDS_EACH" -max_len=65536 -timeout=20 -rss_limit_mb=2048 \
+    if STRATA_FUZZ_TARGET=$target LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp" "$BIN" -max_total_time="$SECONDS_EACH" -max_len=65536 -timeout=20 -rss_limit_mb=2048 \
         -artifact_prefix="$crashes/" -print_final_stats=1 "$corpus" "Fuzz/Corpus/$target" >"$log" 2>&1; then
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
         summary="$summary\n  $target: ${runs:-?} executions, no crash"

@@ -8,6 +8,7 @@ itself (an image another worker removed a moment before: "No such image", "image
 used"); any other failure, a hang, or a store that does not check clean is reported.
 """
 import argparse, os, random, re, shutil, signal, subprocess, sys, tempfile, threading, time
+from strata_registry import Registry
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--strata", required=True)
@@ -35,18 +36,9 @@ def main():
     for tool in ["sh", "echo", "true", "cat", "head"]:
         os.symlink("busybox", f"{rootfs}/bin/{tool}")
     seed_store = f"{work}/seed"
-    log = open(f"{work}/registry.log", "w")
-    registry = subprocess.Popen([STRATA, "registry", "serve", "--addr", "127.0.0.1:0", "--root", f"{work}/registry"],
-                                stdout=log, stderr=subprocess.STDOUT)
+    registry = Registry(STRATA, f"{work}/registry", f"{work}/registry.log")
     try:
-        port = None
-        for _ in range(200):
-            time.sleep(0.05)
-            found = re.findall(r"listening on http://127\.0\.0\.1:(\d+)", open(f"{work}/registry.log").read())
-            if found:
-                port = found[-1]
-                break
-        assert port, "strata registry serve did not start"
+        port = registry.port
         remotes = [f"127.0.0.1:{port}/stress/img{i}:1" for i in range(3)]
         for i, remote in enumerate(remotes):
             with open(f"{rootfs}/marker", "w") as f:
@@ -120,11 +112,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
         return 0
     finally:
-        registry.send_signal(signal.SIGTERM)
-        try:
-            registry.wait(10)
-        except subprocess.TimeoutExpired:
-            registry.kill()
+        registry.stop()
 
 
 if __name__ == "__main__":

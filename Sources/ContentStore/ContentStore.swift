@@ -154,6 +154,12 @@ public final class ContentStore: Sendable {
     /// Names in `ingest/`: ingests under way, or left by a process that was killed.
     public func ingestFiles() -> [String] { FileSystem.listDirectory(ingestDirectory).map { "\(ingestDirectory)/\($0)" } }
 
+    /// Files in `ingest/` whose writing process is gone: what a killed process left, while other
+    /// processes may be ingesting (a registry server that keeps running).
+    public func abandonedIngests() -> [String] {
+        FileSystem.listDirectory(ingestDirectory).filter(FileSystem.ownerIsGone).map { "\(ingestDirectory)/\($0)" }
+    }
+
     /// Deletes a blob; absent blobs are fine (deletion is idempotent).
     public func delete(_ digest: Digest) {
         unlink(path(for: digest))

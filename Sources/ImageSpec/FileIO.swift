@@ -257,6 +257,13 @@ public enum FileSystem {
     /// Names in a directory (no `.` and `..`), unsorted, as text: for directories whose names
     /// Strata makes (digests, ids) or that come from UTF-8 sources. Trees of untrusted files use
     /// `entries(of:)`, which keeps every name's bytes.
+    /// Whether a work file named `<pid>-…` (the store's rule for ingests and temporaries) was left
+    /// by a process that has exited; a name without a pid counts as left too.
+    public static func ownerIsGone(_ name: String) -> Bool {
+        guard let pid = name.split(separator: "-").first.flatMap({ Int32($0) }), pid > 0 else { return true }
+        return !(kill(pid, 0) == 0 || errno == EPERM)
+    }
+
     public static func listDirectory(_ path: String) -> [String] {
         entries(of: BytePath(path)).map { String(decoding: $0, as: UTF8.self) }
     }

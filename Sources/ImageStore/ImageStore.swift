@@ -49,10 +49,7 @@ public final class ImageStore {
 
     /// Names in `tmp/` whose owning process is gone (or that name none).
     public func abandonedTemporaries() -> [String] {
-        FileSystem.listDirectory(temporaryDirectory).filter { name in
-            guard let pid = name.split(separator: "-").first.flatMap({ Int32($0) }), pid > 0 else { return true }
-            return !(kill(pid, 0) == 0 || errno == EPERM)
-        }
+        FileSystem.listDirectory(temporaryDirectory).filter(FileSystem.ownerIsGone)
     }
 
     /// Removes this process's own temporary files and unfinished ingests: what an interrupted

@@ -56,6 +56,18 @@ public struct RegistryResponder: HTTPResponder {
 
     public func respond(to request: Request, context: RegistryContext) async throws -> Response {
         let started = ContinuousClock.now
+        let response = await answer(request)
+        let elapsed = started.duration(to: .now)
+        accessLog(AccessRecord(remoteAddress: context.remoteAddress, method: request.method.rawValue, path: request.uri.description,
+                               status: response.status.code, bytes: response.headers[.contentLength].flatMap { Int64($0) } ?? 0,
+                               seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                               userAgent: request.headers[.userAgent]))
+        return response
+    }
+
+    /// The answer to one request, every failure as the spec's JSON error. It needs no connection,
+    /// so the upload fuzz target drives the server's state machine through it directly.
+    public func answer(_ request: Request) async -> Response {
         var response: Response
         do {
             response = try await dispatch(request)
@@ -73,11 +85,6 @@ public struct RegistryResponder: HTTPResponder {
             response = Self.errorResponse(DistributionError(.internalError, "the registry failed: \(error)"))
         }
         response.headers[.dockerDistributionAPIVersion] = "registry/2.0"
-        let elapsed = started.duration(to: .now)
-        accessLog(AccessRecord(remoteAddress: context.remoteAddress, method: request.method.rawValue, path: request.uri.description,
-                               status: response.status.code, bytes: response.headers[.contentLength].flatMap { Int64($0) } ?? 0,
-                               seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-                               userAgent: request.headers[.userAgent]))
         return response
     }
 

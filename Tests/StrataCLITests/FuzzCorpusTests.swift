@@ -6,7 +6,7 @@ import Testing
 /// stays fixed.
 struct FuzzCorpusTests {
     static let targets = ["tar", "gzip", "zstd", "dockerfile", "dockerignore", "reference", "manifest", "gotemplate",
-                          "www-authenticate", "registry-route"]
+                          "www-authenticate", "registry-route", "registry-upload"]
 
     @Test(arguments: targets)
     func theCorpusReplaysWithoutACrash(_ target: String) throws {

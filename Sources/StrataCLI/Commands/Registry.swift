@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ContentStore
 import RegistryServer
 import StrataEngine
 
@@ -8,7 +9,7 @@ struct RegistryGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registry",
         abstract: "Run an OCI distribution registry.",
-        subcommands: [RegistryServe.self, RegistryGC.self]
+        subcommands: [RegistryServe.self, RegistryGC.self, RegistryCheck.self]
     )
 }
 
@@ -87,3 +88,34 @@ struct RegistryGC: AsyncParsableCommand {
     }
 }
 
+
+/// `strata registry check`: the registry's storage checked end to end, while the server may keep
+/// running; exit 0 clean, 1 repaired, 2 damage left, as `system check`.
+struct RegistryCheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check a registry's storage: blobs against their digests, manifests, tags and links against the blobs, and leftovers.",
+        discussion: "Exit status: 0 clean, 1 damage found and repaired, 2 damage left. The server may keep running meanwhile.")
+
+    @Option(help: ArgumentHelp("Registry storage (as for serve).", valueName: "dir")) var root: String?
+    @Flag(help: "Set damaged blobs aside (the next push uploads them again) and remove leftovers.") var repair = false
+    @Option(help: "Output: text (default) or json.") var format: String?
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        guard format == nil || format == "json" || format == "text" else {
+            throw StrataError(.invalidArgument, "invalid --format \"\(format!)\": text or json")
+        }
+        try log.bootstrap()
+        let report = try RegistryStorage(root: root ?? RegistryServe.defaultRoot).check(repair: repair)
+        let c = report.checked
+        if format == "json" {
+            emit(try SystemCheck.json(report, checked: ["Blobs": c.blobs, "Manifests": c.manifests, "Repositories": c.repositories]))
+        } else {
+            let summary = "Checked \(SystemCheck.counted(c.blobs, "blob")) and \(SystemCheck.counted(c.manifests, "manifest")) "
+                + "in \(SystemCheck.counted(c.repositories, "repository", plural: "repositories")) in \(report.root)."
+            emit(SystemCheck.render(report, summary: summary, subject: "registry", repairCommand: "strata registry check --repair"))
+        }
+        if report.outcome != .clean { throw ExitCode(report.outcome.exitCode) }
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ContentStore
 import StrataEngine
 
 /// `strata system check`: the store checked end to end, in plain words; exit 0 clean, 1 repaired,
@@ -27,9 +28,17 @@ struct SystemCheck: AsyncParsableCommand {
 
     static func text(_ report: StoreCheckReport) -> String {
         let c = report.checked
-        var out = "Checked \(c.blobs) blob\(c.blobs == 1 ? "" : "s"), \(c.images) image\(c.images == 1 ? "" : "s"), "
-            + "\(c.snapshots) snapshot\(c.snapshots == 1 ? "" : "s") and \(c.containers) container\(c.containers == 1 ? "" : "s") in \(report.root)"
-            + (report.deep ? ", each snapshot against its layer" : "") + ".\n"
+        let summary = "Checked \(counted(c.blobs, "blob")), \(counted(c.images, "image")), \(counted(c.snapshots, "snapshot")) and "
+            + "\(counted(c.containers, "container")) in \(report.root)" + (report.deep ? ", each snapshot against its layer" : "") + "."
+        return render(report, summary: summary, subject: "store", repairCommand: "strata system check --repair")
+    }
+
+    static func counted(_ n: Int, _ noun: String, plural: String? = nil) -> String { "\(n) \(n == 1 ? noun : plural ?? noun + "s")" }
+
+    /// The findings, damage first, each with what was or can be done; then the verdict. Shared by
+    /// `system check` and `registry check`.
+    static func render(_ report: StoreCheckReport, summary: String, subject: String, repairCommand: String) -> String {
+        var out = summary + "\n"
         for f in report.findings.sorted(by: { ($0.kind.isDamage ? 0 : 1, $0.kind.rawValue) < ($1.kind.isDamage ? 0 : 1, $1.kind.rawValue) }) {
             out += "\(f.kind.isDamage ? "damaged " : "leftover") \(f.kind.rawValue) \(f.subject): \(f.problem)\n"
             out += "         \(f.repaired ? "repaired: " : "→ ")\(f.action)\n"
@@ -38,28 +47,31 @@ struct SystemCheck: AsyncParsableCommand {
         let leftovers = report.findings.count - damage.count
         switch report.outcome {
         case .clean:
-            out += leftovers == 0 ? "The store is clean.\n"
-                : "The store is clean; \(leftovers) leftover\(leftovers == 1 ? "" : "s") of killed processes \(report.repair ? "removed" : "can be removed with --repair").\n"
+            out += leftovers == 0 ? "The \(subject) is clean.\n"
+                : "The \(subject) is clean; \(leftovers) leftover\(leftovers == 1 ? "" : "s") of killed processes \(report.repair ? "removed" : "can be removed with --repair").\n"
         case .repaired:
-            out += "The store was damaged and is repaired: \(damage.count) problem\(damage.count == 1 ? "" : "s") dealt with.\n"
+            out += "The \(subject) was damaged and is repaired: \(damage.count) problem\(damage.count == 1 ? "" : "s") dealt with.\n"
         case .damaged:
             let left = damage.filter { !$0.repaired }
-            out += "The store is damaged: \(left.count) problem\(left.count == 1 ? "" : "s") left"
-                + (!report.repair && left.contains(where: \.repairable) ? "; run `strata system check --repair`.\n" : "; see what each one needs above.\n")
+            out += "The \(subject) is damaged: \(left.count) problem\(left.count == 1 ? "" : "s") left"
+                + (!report.repair && left.contains(where: \.repairable) ? "; run `\(repairCommand)`.\n" : "; see what each one needs above.\n")
         }
         return out
     }
 
     static func json(_ report: StoreCheckReport) throws -> String {
+        let c = report.checked
+        return try json(report, checked: ["Blobs": c.blobs, "Images": c.images, "Snapshots": c.snapshots, "Containers": c.containers])
+    }
+
+    static func json(_ report: StoreCheckReport, checked: [String: Int]) throws -> String {
         let findings: [JSONValue] = report.findings.map { f in
             .object(["Kind": .string(f.kind.rawValue), "Damage": .bool(f.kind.isDamage), "Subject": .string(f.subject),
                      "Problem": .string(f.problem), "Action": .string(f.action), "Repaired": .bool(f.repaired), "Repairable": .bool(f.repairable)])
         }
-        let c = report.checked
         let document = JSONValue.object([
             "Root": .string(report.root), "Outcome": .string(report.outcome.rawValue), "Repair": .bool(report.repair), "Deep": .bool(report.deep),
-            "Checked": .object(["Blobs": .int(Int64(c.blobs)), "Images": .int(Int64(c.images)),
-                                "Snapshots": .int(Int64(c.snapshots)), "Containers": .int(Int64(c.containers))]),
+            "Checked": .object(checked.mapValues { .int(Int64($0)) }),
             "Findings": .array(findings),
         ])
         return try GoTemplate("{{json .}}").render(document) + "\n"

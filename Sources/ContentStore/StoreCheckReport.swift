@@ -1,12 +1,14 @@
 import ImageSpec
 
-/// What `strata system check` found in a store, and what `--repair` did about it.
+/// What `strata system check` found in an image store, or `strata registry check` in a
+/// registry's storage, and what `--repair` did about it.
 ///
 /// A finding is either *damage* — something broken or lost: a blob that no longer hashes to its
 /// name, a record whose blob is gone, a snapshot that was never finished or no longer matches its
-/// layer — or a *leftover*: what a killed process leaves (ingests, temp trees, mounts, runtime
-/// state) or a crash between two steps (a blob no image references). Leftovers cost space only;
-/// the next command that needs the room sweeps them, and they do not make a store unclean.
+/// layer, a tag whose manifest is gone — or a *leftover*: what a killed process leaves (ingests,
+/// temp trees, mounts, runtime state, upload sessions, a collection stopped midway) or a crash
+/// between two steps (a blob nothing references). Leftovers cost space only; the next command
+/// that needs the room sweeps them, and they do not make a store unclean.
 public struct StoreCheckReport: Sendable, Equatable {
     public enum Outcome: String, Sendable {
         /// No damage (leftovers may be listed).
@@ -41,12 +43,19 @@ public struct StoreCheckReport: Sendable, Equatable {
             case strayContainerDirectory = "stray-container-directory"
             case staleMount = "stale-mount"
             case staleRuntimeState = "stale-runtime-state"
+            // A registry's storage.
+            case danglingTag = "dangling-tag"
+            case staleLink = "stale-link"
+            case staleUpload = "stale-upload"
+            case unfinishedCollection = "unfinished-collection"
 
             public var isDamage: Bool {
                 switch self {
-                case .damagedBlob, .missingBlob, .unreadableRecord, .incompleteSnapshot, .damagedSnapshot, .missingContainerDirectory:
+                case .damagedBlob, .missingBlob, .unreadableRecord, .incompleteSnapshot, .damagedSnapshot, .missingContainerDirectory,
+                     .danglingTag:
                     return true
-                case .strayBlob, .straySnapshot, .staleIngest, .staleTemporary, .strayContainerDirectory, .staleMount, .staleRuntimeState:
+                case .strayBlob, .straySnapshot, .staleIngest, .staleTemporary, .strayContainerDirectory, .staleMount, .staleRuntimeState,
+                     .staleLink, .staleUpload, .unfinishedCollection:
                     return false
                 }
             }
@@ -67,6 +76,7 @@ public struct StoreCheckReport: Sendable, Equatable {
 
     public struct Counts: Sendable, Equatable {
         public var blobs = 0, images = 0, snapshots = 0, containers = 0
+        public var repositories = 0, manifests = 0
     }
 
     public var root: String
@@ -74,6 +84,29 @@ public struct StoreCheckReport: Sendable, Equatable {
     public var findings: [Finding] = []
     public var repair: Bool
     public var deep: Bool
+
+    public init(root: String, repair: Bool, deep: Bool = false) {
+        self.root = root
+        self.repair = repair
+        self.deep = deep
+    }
+
+    /// Adds a finding. `would` says what `--repair` would do (or, with no `did`, what the user
+    /// can do); when repairing and the finding is repairable, `fix` runs and `did` says what it did.
+    public mutating func record(_ kind: Finding.Kind, _ subject: String, _ problem: String,
+                                would: String, did: String? = nil, _ fix: () throws -> Void = {}) {
+        var repaired = false
+        var action = would
+        if repair, let did {
+            do {
+                try fix()
+                (repaired, action) = (true, did)
+            } catch {
+                action = "could not be repaired: \(StrataError.wrapping(error).message)"
+            }
+        }
+        findings.append(Finding(kind: kind, subject: subject, problem: problem, action: action, repaired: repaired, repairable: did != nil))
+    }
 
     public var outcome: Outcome {
         let damage = findings.filter(\.kind.isDamage)
