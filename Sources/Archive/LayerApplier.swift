@@ -73,10 +73,10 @@ public final class LayerApplier {
         // the tar and makes files. Inflate and the tar's hash are the two big costs; this splits them.
         let reading = PipelinedReader(compressed ?? blob)
         defer { reading.cancel() }
-        let inflating = compression == .none ? nil : PipelinedReader(try Codecs.decompressing(reading, as: compression))
+        let inflating = compression == .none ? nil : PipelinedReader(Trace.reader(try Codecs.decompressing(reading, as: compression), .inflate))
         defer { inflating?.cancel() }
         let uncompressed = DigestingReader(inflating ?? reading)
-        var stats = try apply(TarReader(uncompressed))
+        var stats = try Trace.measure(.unpack) { try apply(TarReader(uncompressed)) }
         try uncompressed.copy(to: NullWriter())  // what follows the end-of-archive blocks counts too
         // The inflater has returned its end: its thread is done with `reading`, whose rest
         // (a gzip trailer's padding, say) still belongs to the blob's digest.

@@ -45,7 +45,9 @@ public final class PipelinedReader: ByteReader, @unchecked Sendable {
                 return
             }
             condition.lock()
-            while chunks.count >= depth && !cancelled { condition.wait() }
+            if chunks.count >= depth && !cancelled {
+                Trace.measure(.stall) { while chunks.count >= depth && !cancelled { condition.wait() } }
+            }
             if cancelled { condition.unlock(); return }
             if n == 0 {
                 finished = true
@@ -61,7 +63,9 @@ public final class PipelinedReader: ByteReader, @unchecked Sendable {
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if offset == current.count {
             condition.lock()
-            while chunks.isEmpty && !finished && failure == nil { condition.wait() }
+            if chunks.isEmpty && !finished && failure == nil {
+                Trace.measure(.stall) { while chunks.isEmpty && !finished && failure == nil { condition.wait() } }
+            }
             if chunks.isEmpty {
                 let error = failure
                 condition.unlock()

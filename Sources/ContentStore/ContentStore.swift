@@ -233,7 +233,7 @@ public final class Ingest: ByteWriter {
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         digester.update(bytes)
         count += Int64(bytes.count)
-        try writer.write(bytes)
+        try Trace.measure(.write) { try writer.write(bytes) }
     }
 
     public func finish() throws { try writer.flush() }

@@ -78,9 +78,11 @@ public struct Digester: Sendable {
     }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        switch state {
-        case .sha256(var h): h.update(bufferPointer: bytes); state = .sha256(h)
-        case .sha512(var h): h.update(bufferPointer: bytes); state = .sha512(h)
+        Trace.measure(.hash) {
+            switch state {
+            case .sha256(var h): h.update(bufferPointer: bytes); state = .sha256(h)
+            case .sha512(var h): h.update(bufferPointer: bytes); state = .sha512(h)
+            }
         }
     }
 

@@ -110,7 +110,7 @@ public final class FileWriter: ByteWriter {
     /// Flushes and forces the data to stable storage.
     public func sync() throws {
         try flush()
-        guard fsync(fd) == 0 else { throw StrataError.posix("cannot sync \(path)", errno: errno) }
+        guard Trace.measure(.fsync, { fsync(fd) }) == 0 else { throw StrataError.posix("cannot sync \(path)", errno: errno) }
     }
 
     /// Writes all of `bytes` to `fd`, through short writes and EINTR; returns 0, or the errno
@@ -185,7 +185,7 @@ public enum FileSystem {
     /// Makes a rename or create durable by syncing the directory that holds it.
     public static func syncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { fsync(fd); close(fd) }
+        if fd >= 0 { Trace.measure(.fsync) { _ = fsync(fd) }; close(fd) }
     }
 
     /// Flushes a file's bytes to disk (before a rename makes it visible).
@@ -193,7 +193,7 @@ public enum FileSystem {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StrataError.posix("cannot open \(path)", errno: errno) }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw StrataError.posix("cannot sync \(path)", errno: errno) }
+        guard Trace.measure(.fsync, { fsync(fd) }) == 0 else { throw StrataError.posix("cannot sync \(path)", errno: errno) }
     }
 
     public static func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {

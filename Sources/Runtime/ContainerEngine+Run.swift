@@ -42,12 +42,12 @@ extension ContainerEngine {
         let runtimePath = try runtime.executable()
         // Claim the container before touching anything: of two processes starting it, the loser
         // leaves the winner's mount, bundle and runtime state alone.
-        let claimed = try db.write { () -> Int in
+        let claimed = try Trace.measure(.claim) { try db.write { () -> Int in
             // Claimed: running, with no start time until the runtime has the process going.
             try db.execute("UPDATE containers SET state = 'running', pid = ?, started = NULL WHERE id = ? AND state != 'running'",
                            [.integer(Int64(getpid())), .text(c.id)])
             return try db.query("SELECT changes()").first.flatMap { $0.int(0) }.map(Int.init) ?? 0
-        }
+        } }
         guard claimed == 1 else { throw StrataError(.conflict, "container \(c.shortID) is already running") }
         /// Undoes the claim when the container never started: it is as it was.
         func unclaim() {
@@ -67,7 +67,7 @@ extension ContainerEngine {
         do {
             let status = try execute(c, attach: attach, server: server, runtimePath: runtimePath, unclaim: unclaim)
             c = try lookup(c.id)
-            if c.spec.autoRemove { _ = try? remove(c.id, force: true, removeVolumes: true) }
+            if c.spec.autoRemove { _ = Trace.measure(.remove) { try? remove(c.id, force: true, removeVolumes: true) } }
             server.finish(.exit(status))
             return status
         } catch {
@@ -82,31 +82,35 @@ extension ContainerEngine {
         let dir = directory(c.id)
         let use: Snapshotter.MountUse
         do {
-            use = try snapshots.use(dir, over: try self.layers(of: c))
-            disconnect(c)  // what a crash left
-            if c.spec.network == .bridge { _ = try connect(c) }
-            let spec = try runtimeSpec(c, rootfs: use.rootfs, directory: dir)
-            try populateVolumes(c, rootfs: use.rootfs)
-            try FileSystem.writeAtomically("\(dir)/config.json", Array(try JSONCoding.encoder.encode(spec)))
+            use = try Trace.measure(.mount) { try snapshots.use(dir, over: try self.layers(of: c)) }
+            try Trace.measure(.network) {
+                disconnect(c)  // what a crash left
+                if c.spec.network == .bridge { _ = try connect(c) }
+            }
+            try Trace.measure(.bundle) {
+                let spec = try runtimeSpec(c, rootfs: use.rootfs, directory: dir)
+                try populateVolumes(c, rootfs: use.rootfs)
+                try FileSystem.writeAtomically("\(dir)/config.json", Array(try JSONCoding.encoder.encode(spec)))
+            }
         } catch {
             disconnect(c)
             unclaim()
             throw error
         }
         defer { use.release() }
-        runtime.delete(c.id, force: true)  // a stale state from a crash would block the name
+        Trace.measure(.runtime) { runtime.delete(c.id, force: true) }  // a stale state from a crash would block the name
 
         let status: Int32
         do {
-            try db.execute("UPDATE containers SET exit_code = NULL, finished = NULL WHERE id = ?", [.text(c.id)])
+            try Trace.measure(.record) { try db.execute("UPDATE containers SET exit_code = NULL, finished = NULL WHERE id = ?", [.text(c.id)]) }
             let log = try? ContainerLogWriter(path: "\(dir)/container.log")
             defer { log?.close() }
             // An interrupted build or command ends its container rather than waiting for it.
             let runtime = self.runtime, id = c.id
             status = try attached(runtimePath, ["run", "--bundle", dir], id: c.id, terminal: c.spec.tty == true, attach: attach, log: log,
                                   server: server, interactive: c.spec.openStdin == true,
-                                  started: { try db.execute("UPDATE containers SET started = ? WHERE id = ?",
-                                                            [.real(Date().timeIntervalSince1970), .text(c.id)]) },
+                                  started: { try Trace.measure(.record) { try db.execute("UPDATE containers SET started = ? WHERE id = ?",
+                                                                                        [.real(Date().timeIntervalSince1970), .text(c.id)]) } },
                                   interrupted: { runtime.kill(id, signal: "KILL") })
         } catch {
             runtime.delete(c.id, force: true)
@@ -114,11 +118,13 @@ extension ContainerEngine {
             unclaim()
             throw error
         }
-        runtime.delete(c.id, force: true)
-        disconnect(c)
-        use.release()
-        try db.execute("UPDATE containers SET state = 'exited', exit_code = ?, finished = ? WHERE id = ?",
-                       [.integer(Int64(status)), .real(Date().timeIntervalSince1970), .text(c.id)])
+        Trace.measure(.runtime) { runtime.delete(c.id, force: true) }
+        Trace.measure(.network) { disconnect(c) }
+        Trace.measure(.unmount) { use.release() }
+        try Trace.measure(.record) {
+            try db.execute("UPDATE containers SET state = 'exited', exit_code = ?, finished = ? WHERE id = ?",
+                           [.integer(Int64(status)), .real(Date().timeIntervalSince1970), .text(c.id)])
+        }
         return status
     }
 
@@ -158,8 +164,9 @@ extension ContainerEngine {
         }
         let pid: pid_t
         do {
-            pid = try Subprocess.spawn(runtimePath, runtime.arguments(command + [id]),
-                                       stdin: stdin, stdout: outPipe[1], stderr: errPipe[1])
+            pid = try Trace.measure(.runtime) {
+                try Subprocess.spawn(runtimePath, runtime.arguments(command + [id]), stdin: stdin, stdout: outPipe[1], stderr: errPipe[1])
+            }
             try started()
         } catch {
             (closeAfterSpawn + [outPipe[0], errPipe[0]]).forEach { close($0) }
@@ -178,9 +185,11 @@ extension ContainerEngine {
         // process stays to record how the container ended.
         let previousInterrupt = signal(SIGINT, SIG_IGN)
         defer { signal(SIGINT, previousInterrupt) }
-        Self.pump([(outPipe[0], "stdout", attach.stdout), (errPipe[0], "stderr", attach.stderr)], log: log, server: server,
-                  interrupted: interrupted)
-        return Subprocess.wait(pid)
+        return Trace.measure(.wait) {
+            Self.pump([(outPipe[0], "stdout", attach.stdout), (errPipe[0], "stderr", attach.stderr)], log: log, server: server,
+                      interrupted: interrupted)
+            return Subprocess.wait(pid)
+        }
     }
 
     /// Copies container output to the log and the attached descriptors until both pipes close.

@@ -114,6 +114,10 @@ public final class ContainerEngine {
 
     /// `strata create`: the container's record and read/write layer over the image's unpacked layers.
     public func create(_ options: CreateOptions) throws -> Container {
+        try Trace.measure(.create) { try creating(options) }
+    }
+
+    private func creating(_ options: CreateOptions) throws -> Container {
         // Shared from the lookup to the record: the image cannot be collected in between (a
         // prune that got there first makes it "No such image", never a missing blob).
         let lock = try store.ingestLock()

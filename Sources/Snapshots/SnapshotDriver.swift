@@ -86,6 +86,10 @@ extension SnapshotDriver {
     /// Renames a finished temp directory into place: visible whole or not at all. Returns false
     /// when another process published the same snapshot first (the temp tree is then removed).
     func publish(_ temp: String, as chainID: Digest) throws -> Bool {
+        try Trace.measure(.commit) { try publishing(temp, as: chainID) }
+    }
+
+    private func publishing(_ temp: String, as chainID: Digest) throws -> Bool {
         // The marker is the last thing written before the rename: a snapshot without it was
         // never finished (or was damaged), whatever else its directory holds.
         try FileSystem.writeAtomically("\(temp)/\(completionMarker)", Array(chainID.description.utf8))

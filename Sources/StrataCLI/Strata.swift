@@ -60,7 +60,10 @@ public struct LogOptions: ParsableArguments {
 
     public init() {}
 
-    func bootstrap() throws { try LogSetup.bootstrap(level: debug ? "debug" : logLevel) }
+    func bootstrap() throws {
+        if debug { Trace.enable() }
+        try LogSetup.bootstrap(level: debug ? "debug" : logLevel)
+    }
 }
 
 struct ContainerGroup: AsyncParsableCommand {
@@ -165,16 +168,30 @@ extension Strata {
     /// The entry point: parse, run (async commands too), and turn errors into Docker-style
     /// `Error: …` lines with a non-zero exit.
     public static func runMain(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
+        var parsed: ParsableCommand?
         do {
             var command = try parseAsRoot(hoistingGlobalOptions(arguments).map(goStyleBoolean))
+            parsed = command
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
+            printTrace(of: parsed)
             exit(withError: nil)
         } catch {
+            printTrace(of: parsed)
             exit(withError: error)
         }
+    }
+
+    /// `--debug` or `STRATA_TRACE=1`: where the command's time went, on stderr. Named by its
+    /// command only: its arguments may hold a password.
+    private static func printTrace(of command: ParsableCommand?) {
+        guard Trace.isEnabled, let command else { return }
+        let type = type(of: command)
+        let name = type.configuration.commandName ?? String(describing: type).lowercased()
+        fflush(nil)  // the command's own output first
+        FileHandle.standardError.write(Data(Trace.shared.report("strata \(name)").utf8))
     }
 }

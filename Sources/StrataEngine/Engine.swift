@@ -55,7 +55,7 @@ public final class Engine: @unchecked Sendable {
         get throws {
             try lock.withLock {
                 if let openedStore { return openedStore }
-                let store = try ImageStore(root: root)
+                let store = try Trace.measure(.open) { try ImageStore(root: root) }
                 openedStore = store
                 return store
             }
@@ -68,7 +68,7 @@ public final class Engine: @unchecked Sendable {
             let store = try self.store
             return try lock.withLock {
                 if let openedContainers { return openedContainers }
-                let engine = try ContainerEngine(store: store, driver: options.storageDriver, runtime: options.runtime)
+                let engine = try Trace.measure(.open) { try ContainerEngine(store: store, driver: options.storageDriver, runtime: options.runtime) }
                 openedContainers = engine
                 return engine
             }

@@ -164,7 +164,7 @@ public final class StoreDestination: ImageDestination, @unchecked Sendable {
 
     /// Publishes a verified blob now, or — deferred — when `publish()` is called.
     private func schedule(_ publish: @escaping @Sendable () throws -> Void) throws {
-        if deferred { mutex.withLock { pendingBlobs.append(publish) } } else { try publish() }
+        if deferred { mutex.withLock { pendingBlobs.append(publish) } } else { try Trace.measure(.commit) { try publish() } }
     }
 
     public func finish(_ plan: ImagePlan) async throws -> Digest {
@@ -200,7 +200,7 @@ public final class StoreDestination: ImageDestination, @unchecked Sendable {
             mutex.withLock { pendingRecord = (new, tags, repoDigests) }
             return
         }
-        let (image, moved) = try store.record(new, tags: tags, repoDigests: repoDigests)
+        let (image, moved) = try Trace.measure(.commit) { try store.record(new, tags: tags, repoDigests: repoDigests) }
         self.image = image
         self.moved = moved
     }
@@ -208,9 +208,9 @@ public final class StoreDestination: ImageDestination, @unchecked Sendable {
     /// Deferred: publishes the verified blobs, then records the image and its names.
     public func publish() throws {
         let (blobs, record) = mutex.withLock { (pendingBlobs, pendingRecord) }
-        for blob in blobs { try blob() }
+        for blob in blobs { try Trace.measure(.commit) { try blob() } }
         if let (new, tags, repoDigests) = record {
-            let (image, moved) = try store.record(new, tags: tags, repoDigests: repoDigests)
+            let (image, moved) = try Trace.measure(.commit) { try store.record(new, tags: tags, repoDigests: repoDigests) }
             self.image = image
             self.moved = moved
         }

@@ -88,7 +88,7 @@ func withReader<T: Sendable>(_ content: BlobContent, progress: (@Sendable (Int64
         let consumer = Task {
             do {
                 return try await onThread("strata-blob") {
-                    let result = try body(pipe)
+                    let result = try body(Trace.reader(pipe, .download))
                     try pipe.copy(to: NullWriter())  // the producer never waits on a reader that left
                     return result
                 }

@@ -118,6 +118,29 @@ import Testing
         #expect(try CLI.strata(other, ["images", "-q"]).stdout == CLI.strata(root, ["images", "-q"]).stdout)
     }
 
+    /// `--debug` and `STRATA_TRACE=1` end with where the time went, stage by stage, on stderr:
+    /// stdout is the command's own output, unchanged.
+    @Test func theTraceSaysWhereTheTimeWent() throws {
+        _ = try importBusybox("trace/me:1")
+        let saved = try CLI.strata(root, ["save", "trace/me:1"])
+        let other = CLI.temporaryDirectory("store-trace")
+        let loaded = try CLI.run(CLI.binary, ["--root", other, "load"], environment: ["STRATA_TRACE": "1"], stdin: saved.data)
+        #expect(loaded.stdout == "Loaded image: trace/me:1\n", "\(loaded.stderr)")
+        let stages = loaded.stderr.split(separator: "\n").drop { !$0.hasPrefix("trace: strata load in ") }.dropFirst(2)
+            .compactMap { $0.split(separator: " ").first.map(String.init) }
+        #expect(Set(stages).isSuperset(of: ["open", "hash", "write", "fsync", "commit"]), "\(loaded.stderr)")
+        // Off by default; --debug turns it on, and names no argument (one may be a password).
+        #expect(!(try CLI.strata(other, ["images"])).stderr.contains("trace:"))
+        let debug = try CLI.strata(other, ["images", "--debug"])
+        #expect(debug.stderr.contains("trace: strata images in "), "\(debug.stderr)")
+        guard getuid() == 0, CLI.which("runc") != nil else { return }
+        let run = try CLI.run(CLI.binary, ["--root", other, "run", "--rm", "trace/me:1", "true"], environment: ["STRATA_TRACE": "1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        for stage in ["create", "mount", "bundle", "runtime", "wait", "unmount", "record", "remove"] {
+            #expect(run.stderr.contains("\n  \(stage) "), "no \(stage) in \(run.stderr)")
+        }
+    }
+
     @Test func loadSaysWhenItTakesANameFromAnotherImage() throws {
         let first = try importBusybox("app:1")
         let file = CLI.temporaryDirectory() + "/app.tar"
