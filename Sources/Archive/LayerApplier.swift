@@ -33,6 +33,8 @@ public final class LayerApplier {
 
     public static let whiteoutPrefix: BytePath = ".wh."
     public static let opaqueMarker: BytePath = ".wh..wh..opq"
+    /// How much of one file is written before its writeback is started (`sync_file_range`).
+    static let writeBehind = 8 << 20
 
     public init(directory: String, mode: Mode, privileged: Bool = geteuid() == 0) throws {
         self.mode = mode
@@ -131,6 +133,7 @@ public final class LayerApplier {
             guard file >= 0 else { throw StrataError.posix("cannot create \(key)", errno: errno) }
             defer { close(file) }
             var left = header.size
+            var unsubmitted = 0
             while left > 0 {
                 let n = try body.readBody(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), left))]))
                 guard n > 0 else { throw StrataError(.invalidArchive, "invalid tar: truncated body of \"\(header.name)\"") }
@@ -141,6 +144,13 @@ public final class LayerApplier {
                     offset += w
                 }
                 left -= Int64(n)
+                // Writeback starts while the rest arrives, so the snapshot's one sync at the end
+                // finds little left to write.
+                unsubmitted += n
+                if unsubmitted >= Self.writeBehind {
+                    _ = strata_start_writeback(file)
+                    unsubmitted = 0
+                }
             }
             try finish(fd: file, header: header, key: key, mtime: mtime)
         case .directory:

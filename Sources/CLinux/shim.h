@@ -38,6 +38,9 @@ static inline int strata_start_writeback(int fd) {
     return (int)syscall(SYS_sync_file_range, fd, (long long)0, (long long)0, 2U);
 }
 
+/// syncfs(2), likewise behind _GNU_SOURCE: one flush of the whole filesystem holding `fd`.
+static inline int strata_syncfs(int fd) { return (int)syscall(SYS_syncfs, fd); }
+
 #include <sys/ioctl.h>
 #include <errno.h>
 /// A new pseudo-terminal: returns its controlling side and sets `*terminal` to the other, both

@@ -188,6 +188,15 @@ public enum FileSystem {
         if fd >= 0 { Trace.measure(.fsync) { _ = fsync(fd) }; close(fd) }
     }
 
+    /// Flushes everything written to the filesystem that holds `path`, in one call: a whole
+    /// unpacked tree made durable at once, instead of a fsync per file.
+    public static func syncFilesystem(holding path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StrataError.posix("cannot open \(path)", errno: errno) }
+        defer { close(fd) }
+        guard Trace.measure(.fsync, { strata_syncfs(fd) }) == 0 else { throw StrataError.posix("cannot sync the filesystem of \(path)", errno: errno) }
+    }
+
     /// Flushes a file's bytes to disk (before a rename makes it visible).
     public static func syncFile(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -215,19 +224,21 @@ public enum FileSystem {
         }
     }
 
-    /// Writes a small file atomically: temp file, fsync, rename.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+    /// Writes a small file atomically: temp file, fsync, rename. `durable: false` leaves out both
+    /// syncs, for a file made afresh whenever it is needed (a bundle's config): whole or absent
+    /// all the same, only not kept through a power loss.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true) throws {
         let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do {
             let w = try FileWriter(path: temp, mode: mode, exclusive: true)
             try w.write(bytes)
-            try w.sync()
+            if durable { try w.sync() } else { try w.flush() }
             guard rename(temp, path) == 0 else { throw StrataError.posix("cannot rename \(temp) to \(path)", errno: errno) }
         } catch {
             unlink(temp)
             throw error
         }
-        syncDirectory(PathString(path).deletingLastComponent)
+        if durable { syncDirectory(PathString(path).deletingLastComponent) }
     }
 
     /// `rm -rf --one-file-system`: never follows symlinks, and never descends into another

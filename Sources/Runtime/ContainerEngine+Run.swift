@@ -43,16 +43,18 @@ extension ContainerEngine {
         // Claim the container before touching anything: of two processes starting it, the loser
         // leaves the winner's mount, bundle and runtime state alone.
         let claimed = try Trace.measure(.claim) { try db.write { () -> Int in
-            // Claimed: running, with no start time until the runtime has the process going.
-            try db.execute("UPDATE containers SET state = 'running', pid = ?, started = NULL WHERE id = ? AND state != 'running'",
+            // Claimed: running, with no start time until the runtime has the process going, and
+            // no exit of a run before.
+            try db.execute("UPDATE containers SET state = 'running', pid = ?, started = NULL, exit_code = NULL, finished = NULL WHERE id = ? AND state != 'running'",
                            [.integer(Int64(getpid())), .text(c.id)])
             return try db.query("SELECT changes()").first.flatMap { $0.int(0) }.map(Int.init) ?? 0
         } }
         guard claimed == 1 else { throw StrataError(.conflict, "container \(c.shortID) is already running") }
         /// Undoes the claim when the container never started: it is as it was.
         func unclaim() {
-            try? db.execute("UPDATE containers SET state = ?, pid = 0, started = ? WHERE id = ? AND pid = ?",
+            try? db.execute("UPDATE containers SET state = ?, pid = 0, started = ?, exit_code = ?, finished = ? WHERE id = ? AND pid = ?",
                             [.text(c.state.rawValue), c.started.map { .real($0.timeIntervalSince1970) } ?? .null,
+                             c.exitCode.map { .integer(Int64($0)) } ?? .null, c.finished.map { .real($0.timeIntervalSince1970) } ?? .null,
                              .text(c.id), .integer(Int64(getpid()))])
         }
         let server: AttachServer
@@ -90,7 +92,8 @@ extension ContainerEngine {
             try Trace.measure(.bundle) {
                 let spec = try runtimeSpec(c, rootfs: use.rootfs, directory: dir)
                 try populateVolumes(c, rootfs: use.rootfs)
-                try FileSystem.writeAtomically("\(dir)/config.json", Array(try JSONCoding.encoder.encode(spec)))
+                // Written afresh at every start: no crash needs it kept.
+                try FileSystem.writeAtomically("\(dir)/config.json", Array(try JSONCoding.encoder.encode(spec)), durable: false)
             }
         } catch {
             disconnect(c)
@@ -102,7 +105,6 @@ extension ContainerEngine {
 
         let status: Int32
         do {
-            try Trace.measure(.record) { try db.execute("UPDATE containers SET exit_code = NULL, finished = NULL WHERE id = ?", [.text(c.id)]) }
             let log = try? ContainerLogWriter(path: "\(dir)/container.log")
             defer { log?.close() }
             // An interrupted build or command ends its container rather than waiting for it.

@@ -63,7 +63,9 @@ public final class OCIRuntime {
 
     /// Forgets the container's runtime state.
     public func delete(_ id: String, force: Bool) {
-        guard let path = try? executable() else { return }
+        // runc (and crun, youki) keep a container's state in <root>/<id>, and `runc run` removes
+        // it when the container ends: without it there is nothing to delete, and no process to spawn.
+        guard FileSystem.exists("\(stateRoot)/\(id)"), let path = try? executable() else { return }
         _ = try? Subprocess.capture(path, arguments(["delete"] + (force ? ["--force"] : []) + [id]))
     }
 }

@@ -90,6 +90,9 @@ extension SnapshotDriver {
     }
 
     private func publishing(_ temp: String, as chainID: Digest) throws -> Bool {
+        // The tree is on disk before anything says it is finished: one syncfs for all of its
+        // files (their writeback started as they were written).
+        try FileSystem.syncFilesystem(holding: temp)
         // The marker is the last thing written before the rename: a snapshot without it was
         // never finished (or was damaged), whatever else its directory holds.
         try FileSystem.writeAtomically("\(temp)/\(completionMarker)", Array(chainID.description.utf8))

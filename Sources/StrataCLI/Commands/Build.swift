@@ -4,7 +4,7 @@ import StrataEngine
 
 /// `strata build`: an image from a Dockerfile, with Docker's step output and a cache that says why it missed.
 struct Build: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Build an image from a Dockerfile.")
+    static let configuration = CommandConfiguration(commandName: "build", abstract: "Build an image from a Dockerfile.")
 
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Name and optionally a tag in the 'name:tag' format (repeatable).") var tag: [String] = []

@@ -114,7 +114,7 @@ func forEachContainer(_ names: [String], _ action: (String) throws -> Void) thro
 
 /// `strata run`.
 struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create and run a new container from an image.")
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Create and run a new container from an image.")
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Remove the container when it exits.") var rm = false
     @Flag(name: .shortAndLong, help: "Run in the background and print the container ID.") var detach = false
@@ -155,7 +155,7 @@ struct Run: AsyncParsableCommand {
 
 /// `strata create`.
 struct Create: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a new container.")
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a new container.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: ContainerOptions
 
@@ -169,7 +169,7 @@ struct Create: AsyncParsableCommand {
 
 /// `strata start`.
 struct Start: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Start one or more stopped containers.")
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Start one or more stopped containers.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Attach STDOUT/STDERR and wait for the container to exit.") var attach = false
     @Flag(name: .shortAndLong, help: "Attach the container's STDIN.") var interactive = false
@@ -227,7 +227,7 @@ struct ExecCommand: AsyncParsableCommand {
 
 /// `strata port`.
 struct Port: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List port mappings or a specific mapping for the container.")
+    static let configuration = CommandConfiguration(commandName: "port", abstract: "List port mappings or a specific mapping for the container.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The container.") var container: String
     @Argument(help: "PRIVATE_PORT[/PROTO]: just this one.") var port: String?
@@ -246,7 +246,7 @@ struct Port: AsyncParsableCommand {
 
 /// `strata stop`.
 struct Stop: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Stop one or more running containers.")
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop one or more running containers.")
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Seconds to wait before killing.") var time: Double = 10
     @Argument(help: "Containers.") var containers: [String]
@@ -259,7 +259,7 @@ struct Stop: AsyncParsableCommand {
 
 /// `strata kill`.
 struct Kill: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Kill one or more running containers.")
+    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Kill one or more running containers.")
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Signal to send.") var signal: String = "KILL"
     @Argument(help: "Containers.") var containers: [String]
@@ -272,7 +272,7 @@ struct Kill: AsyncParsableCommand {
 
 /// `strata rm`.
 struct Rm: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Remove one or more containers.")
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove one or more containers.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Force the removal of a running container (SIGKILL).") var force = false
     @Flag(name: .shortAndLong, help: "Remove anonymous volumes associated with the container.") var volumes = false
@@ -302,7 +302,7 @@ extension Container {
 
 /// `strata ps`.
 struct Ps: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List containers.")
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List containers.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Show all containers (default shows just running).") var all = false
     @Flag(name: .shortAndLong, help: "Only display container IDs.") var quiet = false
@@ -343,7 +343,7 @@ struct Ps: AsyncParsableCommand {
 
 /// `strata logs`.
 struct Logs: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Fetch the logs of a container.")
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Fetch the logs of a container.")
     @OptionGroup var global: GlobalOptions
     @Flag(name: .shortAndLong, help: "Follow log output.") var follow = false
     @Argument(help: "The container.") var container: String
@@ -355,7 +355,7 @@ struct Logs: AsyncParsableCommand {
 
 /// `strata diff`.
 struct Diff: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Inspect changes to files or directories on a container's filesystem.")
+    static let configuration = CommandConfiguration(commandName: "diff", abstract: "Inspect changes to files or directories on a container's filesystem.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The container.") var container: String
 
@@ -367,7 +367,7 @@ struct Diff: AsyncParsableCommand {
 
 /// `strata commit`.
 struct Commit: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a new image from a container's changes.")
+    static let configuration = CommandConfiguration(commandName: "commit", abstract: "Create a new image from a container's changes.")
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Commit message.") var message: String?
     @Option(name: .shortAndLong, help: "Author (e.g. \"Jane Doe <jane@example.com>\").") var author: String?
@@ -387,7 +387,7 @@ struct Commit: AsyncParsableCommand {
 
 /// `strata export`.
 struct Export: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Export a container's filesystem as a tar archive.")
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export a container's filesystem as a tar archive.")
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Write to a file, instead of STDOUT.") var output: String?
     @Argument(help: "The container.") var container: String
@@ -412,7 +412,7 @@ struct ContainerMonitor: AsyncParsableCommand {
 
 /// `strata attach`.
 struct Attach: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Attach local standard input, output, and error streams to a running container.")
+    static let configuration = CommandConfiguration(commandName: "attach", abstract: "Attach local standard input, output, and error streams to a running container.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "Override the key sequence for detaching a container.") var detachKeys: String?
     @Flag(help: "Do not attach STDIN.") var noStdin = false

@@ -6,6 +6,7 @@ import StrataEngine
 /// through the same pipeline as pull and push.
 struct Copy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "copy",
         abstract: "Copy an image between registries, OCI layouts, archives and the local store.",
         discussion: """
             Locations: docker://NAME[:TAG|@DIGEST], oci:DIR[:REF], oci-archive:FILE[:REF],

@@ -4,7 +4,7 @@ import StrataEngine
 
 /// `strata history IMAGE`.
 struct History: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the history of an image.")
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show the history of an image.")
 
     @OptionGroup var global: GlobalOptions
     @Flag(name: [.customShort("H"), .long], inversion: .prefixedNo,

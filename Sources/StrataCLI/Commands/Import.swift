@@ -4,6 +4,7 @@ import StrataEngine
 /// `strata import PATH [REPOSITORY[:TAG]]`.
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "import",
         abstract: "Import a root filesystem (a directory, or a tar: plain, gzip or zstd; - for stdin) as a one-layer image.")
 
     @OptionGroup var global: GlobalOptions

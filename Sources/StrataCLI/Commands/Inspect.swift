@@ -4,7 +4,7 @@ import StrataEngine
 
 /// `strata inspect NAME…`: a container's or an image's JSON, in Docker's shape (`--type` to say which).
 struct Inspect: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Return low-level information on containers or images.")
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Return low-level information on containers or images.")
 
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Format the output using a Go template, e.g. '{{.Id}}' or '{{json .RootFS.Layers}}'.")

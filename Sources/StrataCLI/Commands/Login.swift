@@ -4,7 +4,7 @@ import StrataEngine
 
 /// `strata login`: checks credentials against a registry and keeps them in the Docker config file.
 struct Login: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Log in to a registry (default: Docker Hub).")
+    static let configuration = CommandConfiguration(commandName: "login", abstract: "Log in to a registry (default: Docker Hub).")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var registry: RegistryFlags
@@ -50,7 +50,7 @@ struct Login: AsyncParsableCommand {
 
 /// `strata logout`: forgets a registry's credentials.
 struct Logout: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Log out from a registry (default: Docker Hub).")
+    static let configuration = CommandConfiguration(commandName: "logout", abstract: "Log out from a registry (default: Docker Hub).")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "SERVER") var server: String?
 

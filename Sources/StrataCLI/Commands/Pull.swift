@@ -4,7 +4,7 @@ import StrataEngine
 
 /// `strata pull`: an image from a registry, layers unpacked as they download.
 struct Pull: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Download an image from a registry.")
+    static let configuration = CommandConfiguration(commandName: "pull", abstract: "Download an image from a registry.")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var registry: RegistryFlags

@@ -6,7 +6,7 @@ extension Compression: ExpressibleByArgument {}
 
 /// `strata push`: an image to a registry, uploading only what the registry lacks.
 struct Push: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Upload an image to a registry.")
+    static let configuration = CommandConfiguration(commandName: "push", abstract: "Upload an image to a registry.")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var registry: RegistryFlags

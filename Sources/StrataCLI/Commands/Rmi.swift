@@ -23,7 +23,7 @@ struct RmiOptions: ParsableArguments {
 
 /// `strata rmi IMAGE…`.
 struct Rmi: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Remove one or more images.")
+    static let configuration = CommandConfiguration(commandName: "rmi", abstract: "Remove one or more images.")
     @OptionGroup var options: RmiOptions
     func run() async throws { try options.run() }
 }

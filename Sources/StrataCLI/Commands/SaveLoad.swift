@@ -7,6 +7,7 @@ extension SaveFormat: ExpressibleByArgument {}
 /// `strata save`: images to a docker-archive or an OCI image layout.
 struct Save: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "save",
         abstract: "Save one or more images to a tar archive (streamed to STDOUT by default).")
 
     @OptionGroup var global: GlobalOptions
@@ -32,7 +33,7 @@ struct Save: AsyncParsableCommand {
 
 /// `strata load`: a docker-archive or OCI layout (tar, compressed tar, directory) into the store.
 struct Load: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Load images from a tar archive or an OCI layout (STDIN by default).")
+    static let configuration = CommandConfiguration(commandName: "load", abstract: "Load images from a tar archive or an OCI layout (STDIN by default).")
 
     @OptionGroup var global: GlobalOptions
     @Option(name: .shortAndLong, help: "Read from a tar archive file (plain, gzip or zstd) or an OCI layout directory.")

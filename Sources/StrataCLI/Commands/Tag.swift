@@ -3,7 +3,7 @@ import StrataEngine
 
 /// `strata tag SOURCE TARGET`.
 struct Tag: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.")
+    static let configuration = CommandConfiguration(commandName: "tag", abstract: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.")
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "SOURCE_IMAGE[:TAG]") var source: String
