@@ -56,6 +56,13 @@ extension Subprocess {
         let writer = inPipe[1]
         let fed = DispatchSemaphore(value: 0)
         Thread {
+            // A program that exits without reading all of its input (a credential helper with
+            // nothing to say) makes the write fail with EPIPE instead of killing this process:
+            // SIGPIPE is blocked on this thread, which ends with the signal pending and dropped.
+            var pipeSignal = sigset_t()
+            sigemptyset(&pipeSignal)
+            sigaddset(&pipeSignal, SIGPIPE)
+            pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
             _ = input.withUnsafeBytes { FileWriter.writeAll(writer, $0) }
             close(writer)
             fed.signal()
