@@ -55,14 +55,6 @@ public final class Trace: @unchecked Sendable {
 
     public init() {}
 
-    /// An async stage: its wall time, charged whole (its awaits may run anything on any thread).
-    public static func measure<T>(_ stage: Stage, _ body: () async throws -> T) async rethrows -> T {
-        guard isEnabled else { return try await body() }
-        let start = ContinuousClock.now
-        defer { shared.charge(stage, from: start, to: .now) }
-        return try await body()
-    }
-
     private func enter(_ stage: Stage) {
         let stack = self.stack
         let now = ContinuousClock.now
