@@ -71,7 +71,7 @@ let package = Package(
         // The Dockerfile language, pure code: parser, word expansion, .dockerignore.
         .target(name: "Dockerfile", dependencies: ["ImageSpec"]),
         .target(name: "Builder", dependencies: [
-            "Dockerfile", "ImageSpec", "Archive", "ImageStore", "Snapshots", "Runtime", "Registry",
+            "Dockerfile", "ImageSpec", "Archive", "ImageStore", "Snapshots", "Runtime", "Registry", "CLinux",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),

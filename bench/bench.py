@@ -366,6 +366,7 @@ def run(args):
                     scenario_unpack(table, disk, peers, strata_bin, w, runs)
             if want("run"):
                 scenario_run(table, disk, peers, strata_bin, runs)
+                scenario_create_and_start(table, disk, peers, strata_bin, runs)
                 scenario_bridge_and_exec(table, disk, peers, strata_bin, runs)
             if not args.quick and want("create"):
                 scenario_create_cost(table, disk, peers, strata_bin, runs)
@@ -380,6 +381,7 @@ def run(args):
                     registry.stop()
             if want("build"):
                 scenario_build(table, disk, peers, strata_bin, runs)
+                scenario_parallel_build(table, disk, peers, strata_bin, runs)
             if want("server"):
                 scenario_server(table, disk, strata_bin, "debian" if args.quick else "large", runs)
                 scenario_concurrent(table, disk, strata_bin, 2 if args.quick else 3)
@@ -888,6 +890,96 @@ def scenario_build(table, disk, peers, strata, runs):
         ("docker", "docker build (classic)", f"{docker} {context}", None, "every step reused"),
         ("buildah", "buildah build --layers", f"{buildah} {context}", None, ""),
     ], runs, None)
+
+
+PARALLEL_DOCKERFILE = """ARG BASE
+FROM ${BASE} AS a
+RUN sleep 1 && echo a > /a
+FROM ${BASE} AS b
+RUN sleep 1 && echo b > /b
+FROM ${BASE} AS c
+RUN sleep 1 && echo c > /c
+FROM ${BASE}
+COPY --from=a /a /a
+COPY --from=b /b /b
+COPY --from=c /c /c
+"""
+
+
+def scenario_parallel_build(table, disk, peers, strata, runs):
+    """Three stages that need nothing of each other, each sleeping a second in a RUN, and a final
+    stage copying from all three (no cache). The target: at most 0.6× the sum of the stage times,
+    each stage built alone by Strata (`--target`)."""
+    w = "tiny"
+    context = disk.path("build", "parallel")
+    fresh_dir(context)
+    with open(os.path.join(context, "Dockerfile"), "w") as f:
+        f.write(PARALLEL_DOCKERFILE)
+    root = loaded_strata_root(disk, strata, w)
+    base = f"lab/{w}:latest"
+    for peer, load in [("docker", peers.docker), ("podman", peers.podman)]:
+        if peers.status.get(peer) == "ok":
+            sh(load(f"load -q -i {archive(w, 'docker')}") + " >/dev/null")
+    ours = f"{strata} --root {root} build -q --no-cache --build-arg BASE={base}"
+    stage_sum = 0.0
+    for stage in ["a", "b", "c"]:
+        times = [timed(f"{ours} --target {stage} -t bench/stage-{stage} {context}") for _ in range(runs)]
+        stage_sum += statistics.median(times)
+    table.fact("build, three independent stages", w, f"Strata's stages built one at a time (`--target a`, b, c): {stage_sum:.3f} s in all")
+    docker = peers.docker(f"build -q --no-cache --network host --build-arg BASE={base} -t bench/parallel {context}")
+    buildah = peers.buildah(f"build -q --no-cache --pull=never --network host --build-arg BASE=docker.io/{base} -t bench/parallel {context}")
+    candidates = [
+        ("docker", "docker build (classic)", docker, None, "the classic builder builds the stages one after another"),
+        ("buildah", "buildah build", buildah, None, "buildah builds the stages one after another unless given --jobs"),
+    ]
+    for peer, label, command, setup, note in candidates:
+        if peers.status.get(peer) != "ok":
+            table.missing("build, three independent stages", w, label, peers.status.get(peer, "?"))
+            continue
+        try:
+            ps, ss = ab(command, f"{ours} -t bench/parallel {context}", runs)
+        except RuntimeError as e:
+            table.missing("build, three independent stages", w, label, f"failed: {str(e)[:200]}")
+            continue
+        table.pair("build, three independent stages", w, label, ps, ss,
+                   f"{note}; Strata at {statistics.median(ss) / stage_sum:.2f}× the sum of its stage times")
+
+
+def scenario_create_and_start(table, disk, peers, strata, runs):
+    """`create` then `start -a` of a container running `true`, each timed alone: the two halves of
+    `run --rm`, against docker's and podman's."""
+    root, image = loaded_image_id(disk, strata, "tiny")
+    sh(f"{strata} --root {root} create {image} true >/dev/null")  # unpack once
+    for peer, load in [("docker", peers.docker), ("podman", peers.podman)]:
+        if peers.status.get(peer) == "ok":
+            sh(load(f"load -q -i {archive('tiny', 'docker')}"))
+    tools = {"strata": lambda args: f"{strata} --root {root} {args}"}
+    for peer, cli in [("docker", peers.docker), ("podman", peers.podman)]:
+        if peers.status.get(peer) == "ok":
+            tools[peer] = cli
+    image_of = {"strata": image, "docker": "lab/tiny:latest", "podman": "lab/tiny:latest"}
+
+    def created(tool):
+        return sh(tools[tool](f"create --network host {image_of[tool]} true")).strip()
+
+    for peer in ["docker", "podman"]:
+        if peer not in tools:
+            table.missing("create (tiny, unpacked)", "tiny", f"{peer} create", peers.status.get(peer, "?"))
+            table.missing("start -a (created container)", "tiny", f"{peer} start -a", peers.status.get(peer, "?"))
+            continue
+        ps, ss = ab(tools[peer](f"create --network host {image_of[peer]} true") + " >/dev/null",
+                    tools["strata"](f"create --network host {image} true") + " >/dev/null", runs)
+        table.pair("create (tiny, unpacked)", "tiny", f"{peer} create", ps, ss, "")
+        # Each start gets a container created outside the timed region; its ID is read from a file.
+        ids = {tool: disk.path(f"start-{tool}") for tool in [peer, "strata"]}
+
+        def setup(tool):
+            return lambda: open(ids[tool], "w").write(created(tool))
+        ps, ss = ab(tools[peer](f"start -a $(cat {ids[peer]})"), tools["strata"](f"start -a $(cat {ids['strata']})"), runs,
+                    setup(peer), setup("strata"))
+        table.pair("start -a (created container)", "tiny", f"{peer} start -a", ps, ss, "host network for all")
+    for tool in tools:
+        sh(tools[tool]("rm -f $(" + tools[tool]("ps -aq") + ")") + " >/dev/null 2>&1", check=False)
 
 
 def loaded_strata_root(disk, strata, w, kind="docker"):

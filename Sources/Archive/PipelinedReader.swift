@@ -17,7 +17,7 @@ public final class PipelinedReader: ByteReader, @unchecked Sendable {
     /// `source` is read only on the pipeline's thread until the end of the stream is returned.
     public init(_ source: ByteReader, chunkSize: Int = 1 << 20, depth: Int = 8) {
         self.depth = depth
-        let box = UncheckedBox(source)
+        let box = Unchecked(source)
         let thread = Thread { [self] in self.produce(box.value, chunkSize: chunkSize) }
         thread.stackSize = 1 << 20
         thread.start()
@@ -82,10 +82,4 @@ public final class PipelinedReader: ByteReader, @unchecked Sendable {
         offset += n
         return n
     }
-}
-
-/// Hands a value to another thread that alone uses it from then on.
-private struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

@@ -202,7 +202,7 @@ extension Builder {
         let chownWords = try arguments.chown.map { "--chown=\(try expand($0))" } ?? ""
         let createdBy = state.config.nopCommand("\(what) \(chownWords)\(kind):\(blob.digest.encoded) in \(rawDestination) ", oneWord: true)
         let parent = state.image, config = state.config, created = run.createdDate
-        let image = try cached(inputs, state: state, run: &run) {
+        let image = try await cached(inputs, state: state, run: &run) {
             try store.commitStep(ImageStore.Step(created: created, createdBy: createdBy, author: config.author),
                                  config: config, layer: newLayer, parent: parent)
         }

@@ -41,7 +41,7 @@ extension Builder {
         let config = state.config
         let quiet = run.options.quiet
         let location = run.at(instruction), created = run.createdDate
-        let image = try cached(inputs, state: state, run: &run) {
+        let image = try await cached(inputs, state: state, run: &run) {
             var options = ContainerEngine.CreateOptions(image: parent.id.description)
             options.entrypoint = ""
             options.command = command
@@ -56,8 +56,23 @@ extension Builder {
                 _ = try? engine.remove(container.id, force: true)
                 report(.removedContainer(container.shortID))
             }
-            let code = try mounts.whileLocked {
-                try engine.execute(container.id, attach: .init(stdout: quiet ? nil : 1, stderr: quiet ? nil : 2))
+            let code: Int32
+            if let stageLabel {
+                // Alongside other stages: on a thread of its own (the run blocks until the
+                // command ends), its output labelled line by line.
+                let output = quiet ? nil : try StageOutput { [sink] line, standardError in
+                    sink(.output(line, standardError: standardError), stageLabel)
+                }
+                defer { output?.finish() }
+                let id = container.id, attachment = output?.attachment ?? .none
+                let work = Unchecked((engine, mounts))
+                code = try await onThread("strata-build-run") {
+                    try work.value.1.whileLocked { try work.value.0.execute(id, attach: attachment) }
+                }
+            } else {
+                code = try mounts.whileLocked {
+                    try engine.execute(container.id, attach: .init(stdout: quiet ? nil : 1, stderr: quiet ? nil : 2))
+                }
             }
             guard code == 0 else {
                 throw StrataError(.buildFailed, "\(location): The command '\(display)' returned a non-zero code: \(code)",

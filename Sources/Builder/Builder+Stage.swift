@@ -67,7 +67,7 @@ extension Builder {
     func buildStage(_ stage: Stage, run: inout BuildRun, isTarget: Bool) async throws -> ImageStore.Image {
         run.step(stage.from, report: report)
         var state = try await base(of: stage, run: &run)
-        run.stageBases[stage.index] = .some(state.image)
+        run.stageBase = state.image
         if let image = state.image { report(.image(image.id)) }
         // Docker's (and overlay's) limit, checked before any step runs.
         let baseLayers = try state.image.map { try store.layers(of: $0).count } ?? 0
@@ -90,6 +90,8 @@ extension Builder {
             }
         }
         for instruction in stage.instructions {
+            // A stage built alongside one that failed stops at its next step.
+            try Task.checkCancellation()
             run.step(instruction, report: report)
             try await execute(instruction, state: &state, run: &run)
         }
@@ -153,16 +155,16 @@ extension Builder {
                 } catch let e as StrataError { throw e.context(run.at(instruction)) }
             }
             // Recorded as Docker does: an empty-layer step with the ARG's words (its defaults).
-            try metadataStep(instruction, state: &state, run: &run)
+            try await metadataStep(instruction, state: &state, run: &run)
             for (name, value) in values { state.args[name] = .some(value) }
         case .run(let arguments):
             try await runStep(instruction, arguments, state: &state, run: &run)
         case .copy(let arguments), .add(let arguments):
             try await copyStep(instruction, arguments, state: &state, run: &run)
         case .workdir:
-            try workdirStep(instruction, state: &state, run: &run)
+            try await workdirStep(instruction, state: &state, run: &run)
         default:
-            try metadataStep(instruction, state: &state, run: &run)
+            try await metadataStep(instruction, state: &state, run: &run)
         }
     }
 
@@ -180,12 +182,12 @@ extension Builder {
     }
 
     /// A step that changes only the config: cached by its text and the variables it reads.
-    func metadataStep(_ instruction: Instruction, state: inout StageState, run: inout BuildRun) throws {
+    func metadataStep(_ instruction: Instruction, state: inout StageState, run: inout BuildRun) async throws {
         let (config, applied) = try applied(instruction, state: &state, run: run)
         var inputs = StepInputs(parent: state.image?.id.description ?? "scratch", step: instruction.original)
         inputs.args = usedArgs(instruction.original, state: state, run: run)
         let parent = state.image, created = run.createdDate
-        let image = try cached(inputs, state: state, run: &run) {
+        let image = try await cached(inputs, state: state, run: &run) {
             try store.commitStep(ImageStore.Step(created: created, createdBy: applied.createdBy, author: config.author),
                                  config: config, layer: nil, parent: parent)
         }
@@ -196,13 +198,13 @@ extension Builder {
     /// WORKDIR: the config's working directory, and — as Docker's classic builder makes it in a
     /// container it commits — the directory itself: a layer (size 0) when the image lacks it,
     /// none when it is there. Links on the way are followed inside the image's root.
-    func workdirStep(_ instruction: Instruction, state: inout StageState, run: inout BuildRun) throws {
+    func workdirStep(_ instruction: Instruction, state: inout StageState, run: inout BuildRun) async throws {
         let (config, applied) = try applied(instruction, state: &state, run: run)
         var inputs = StepInputs(parent: state.image?.id.description ?? "scratch", step: instruction.original)
         inputs.args = usedArgs(instruction.original, state: state, run: run)
         let parent = state.image, created = run.createdDate, epoch = run.epoch ?? 0
         let location = run.at(instruction)
-        let image = try cached(inputs, state: state, run: &run) {
+        let image = try await cached(inputs, state: state, run: &run) {
             let lock = try store.ingestLock()
             defer { withExtendedLifetime(lock) {} }
             let layer: ImageStore.Layer?
@@ -263,7 +265,7 @@ extension Builder {
 
     /// Looks the step up in the cache, or makes it and records it; prints Docker's lines.
     func cached(_ inputs: StepInputs, state: StageState, run: inout BuildRun,
-                make: () throws -> ImageStore.Image) throws -> ImageStore.Image {
+                make: () async throws -> ImageStore.Image) async throws -> ImageStore.Image {
         var inputs = inputs
         inputs.created = run.fixedDate.map(RFC3339.format)
         let key = inputs.key
@@ -280,7 +282,7 @@ extension Builder {
                 run.explainedMiss = true
             }
         }
-        let image = try make()
+        let image = try await make()
         let json = (try? JSONCoding.encoder.encode(inputs)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         try store.recordBuildStep(key, image: image.id, slot: slot, inputs: json)
         report(.image(image.id))

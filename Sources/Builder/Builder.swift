@@ -11,24 +11,39 @@ import Snapshots
 /// (a filesystem step adds exactly one layer; a metadata step only a history entry), and a step
 /// whose key — its parent image, its expanded text, the args it uses and the content of the files
 /// it copies — was built before reuses that image. A miss says what changed since that build.
+/// Stages that do not need each other are built at the same time, as BuildKit builds them.
 public final class Builder {
     let store: ImageStore
     let engine: ContainerEngine
     /// Fetches a base image the store lacks (or every base, with `--pull`).
     let pullImage: (String) async throws -> ImageStore.Image
-    /// Progress lines (stdout in Docker's words).
-    let report: (BuildProgress) -> Void
+    /// Where progress goes, with the stage it comes from when stages run at the same time.
+    let sink: @Sendable (BuildProgress, _ stage: String?) -> Void
+    /// The stage this builder builds alongside others (nil: the build's only running stage).
+    let stageLabel: String?
+    /// Another workspace over the same store, for a stage built alongside others.
+    let openWorkspace: @Sendable () throws -> BuildWorkspace
     /// Where `ADD <url>` downloads go through: the registry client's HTTP stack.
     let transport: HTTPTransport
 
-    public init(store: ImageStore, engine: ContainerEngine, pullImage: @escaping (String) async throws -> ImageStore.Image,
-                report: @escaping (BuildProgress) -> Void, transport: HTTPTransport = .shared) {
-        self.store = store
-        self.engine = engine
-        self.pullImage = pullImage
-        self.report = report
+    public convenience init(workspace: BuildWorkspace, openWorkspace: @escaping @Sendable () throws -> BuildWorkspace,
+                report: @escaping @Sendable (BuildProgress, _ stage: String?) -> Void, transport: HTTPTransport = .shared) {
+        self.init(workspace: workspace, openWorkspace: openWorkspace, sink: report, stageLabel: nil, transport: transport)
+    }
+
+    init(workspace: BuildWorkspace, openWorkspace: @escaping @Sendable () throws -> BuildWorkspace,
+         sink: @escaping @Sendable (BuildProgress, String?) -> Void, stageLabel: String?, transport: HTTPTransport) {
+        self.store = workspace.store
+        self.engine = workspace.engine
+        self.pullImage = workspace.pullImage
+        self.openWorkspace = openWorkspace
+        self.sink = sink
+        self.stageLabel = stageLabel
         self.transport = transport
     }
+
+    /// Progress lines (stdout in Docker's words), named by the stage when stages run at once.
+    func report(_ progress: BuildProgress) { sink(progress, stageLabel) }
 
     /// Docker's limit on layers in an image (overlay's lower-directory limit).
     public static let maxLayers = 127
@@ -69,17 +84,22 @@ public final class Builder {
             }
         }
         let needed = try neededStages(file, target: targetIndex, run: run)
-        run.totalSteps = file.metaArgs.count + needed.sorted().reduce(0) { $0 + 1 + file.stages[$1].instructions.count }
+        let order = needed.keys.sorted()
+        run.totalSteps = file.metaArgs.count + order.reduce(0) { $0 + 1 + file.stages[$1].instructions.count }
         for instruction in file.metaArgs { run.step(instruction, report: report) }
-
-        var final: ImageStore.Image?
-        for index in needed.sorted() {
-            final = try await buildStage(file.stages[index], run: &run, isTarget: index == targetIndex)
-            run.stageImages[index] = final
+        // Step numbers are those of the classic builder, which builds the stages in file order.
+        var firstSteps: [Int: Int] = [:]
+        var next = run.stepNumber + 1
+        for index in order {
+            firstSteps[index] = next
+            next += 1 + file.stages[index].instructions.count
         }
-        guard var image = final else { throw StrataError(.buildFailed, "nothing to build") }
+        let plan = StagePlan(order: order, needs: needed, firstSteps: firstSteps, target: targetIndex)
+        let outcomes = plan.hasIndependentStages ? try await buildAlongside(plan, run: run) : try await buildInOrder(plan, run: run)
+        guard let outcome = outcomes[targetIndex] else { throw StrataError(.buildFailed, "nothing to build") }
+        var image = outcome.image
         if options.squash {
-            image = try squash(image, onto: run.stageBases[targetIndex] ?? nil, run: run)
+            image = try squash(image, onto: outcome.base, run: run)
         }
         report(.built(image.id))
         for tag in options.tags {
@@ -94,53 +114,64 @@ public final class Builder {
         "'" + text.replacingOccurrences(of: "'", with: "'\(escape)''") + "'"
     }
 
-    /// The target and every stage it reaches through FROM or COPY --from, by index.
-    func neededStages(_ file: Dockerfile, target: Int, run: BuildRun) throws -> Set<Int> {
-        var needed: Set<Int> = []
+    /// The target and every stage it reaches through FROM, COPY --from or RUN --mount=from, by
+    /// index, each with the stages it needs directly.
+    func neededStages(_ file: Dockerfile, target: Int, run: BuildRun) throws -> [Int: Set<Int>] {
+        var needed: [Int: Set<Int>] = [:]
         func visit(_ index: Int) throws {
-            guard needed.insert(index).inserted else { return }
-            let stage = file.stages[index]
-            let base = try run.expandMeta(stage.base.image)
-            if let from = file.stage(named: base), from.index < index { try visit(from.index) }
-            for instruction in stage.instructions {
-                var references: [String] = []
-                switch instruction.arguments {
-                case .copy(let c), .add(let c): if let from = c.from { references.append(from) }
-                case .run(let r): references += r.mounts.compactMap(\.from)
-                default: break
-                }
-                for reference in references {
-                    if let from = file.stage(named: reference) {
-                        guard from.index < index else {
-                            throw StrataError(.buildFailed, "\(run.options.dockerfileName):\(instruction.startLine): stage \"\(reference)\" is not defined before it is used")
-                        }
-                        try visit(from.index)
-                    }
-                }
-            }
+            guard needed[index] == nil else { return }
+            let needs = try stagesNeeded(by: file.stages[index], in: file, run: run)
+            needed[index] = needs
+            for earlier in needs { try visit(earlier) }
         }
         try visit(target)
         return needed
     }
+
+    /// The earlier stages one stage starts from or copies from.
+    func stagesNeeded(by stage: Stage, in file: Dockerfile, run: BuildRun) throws -> Set<Int> {
+        var needs: Set<Int> = []
+        let base = try run.expandMeta(stage.base.image)
+        if let from = file.stage(named: base), from.index < stage.index { needs.insert(from.index) }
+        for instruction in stage.instructions {
+            var references: [String] = []
+            switch instruction.arguments {
+            case .copy(let c), .add(let c): if let from = c.from { references.append(from) }
+            case .run(let r): references += r.mounts.compactMap(\.from)
+            default: break
+            }
+            for reference in references {
+                guard let from = file.stage(named: reference) else { continue }
+                guard from.index < stage.index else {
+                    throw StrataError(.buildFailed, "\(run.options.dockerfileName):\(instruction.startLine): stage \"\(reference)\" is not defined before it is used")
+                }
+                needs.insert(from.index)
+            }
+        }
+        return needs
+    }
 }
 
-/// The state of one build: meta args, stage results, the step counter.
-struct BuildRun {
+/// The state of one build: meta args, stage results, the step counter. Each stage works on a
+/// copy, made from what the stages it needs ended with.
+struct BuildRun: Sendable {
     let options: BuildOptions
     let file: Dockerfile
     let context: BuildContext
     let expander: WordExpander
     var metaArgs: [String: String?] = [:]
+    /// The images of the stages this one needs, by index.
     var stageImages: [Int: ImageStore.Image] = [:]
-    /// Each stage's starting image (nil for scratch), for --squash.
-    var stageBases: [Int: ImageStore.Image?] = [:]
+    /// This stage's starting image (nil for scratch), for --squash.
+    var stageBase: ImageStore.Image?
     var stepNumber = 0
     var totalSteps = 0
-    /// Set once a step misses: later steps of the build do not explain theirs (they follow from it).
+    /// Set once a step misses: later steps that build on it do not explain theirs (they follow from it).
     var explainedMiss = false
     /// Timestamps in what the build writes: SOURCE_DATE_EPOCH when set.
     let epoch = TreeArchiver.sourceDateEpoch
-    /// The newest base image's creation time: what `--reproducible` dates the images by.
+    /// The newest creation time of the base images this stage builds on (its own, and those of
+    /// the stages it needs): what `--reproducible` dates its images by.
     var newestBase: Date?
 
     init(options: BuildOptions, file: Dockerfile, context: BuildContext, expander: WordExpander) {

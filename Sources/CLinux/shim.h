@@ -41,6 +41,10 @@ static inline int strata_start_writeback(int fd) {
 /// syncfs(2), likewise behind _GNU_SOURCE: one flush of the whole filesystem holding `fd`.
 static inline int strata_syncfs(int fd) { return (int)syscall(SYS_syncfs, fd); }
 
+/// pipe2(2) with O_CLOEXEC, likewise: both ends close-on-exec from the start, so a process
+/// another thread spawns meanwhile cannot inherit one and hold the pipe open.
+static inline int strata_pipe_cloexec(int fds[2]) { return (int)syscall(SYS_pipe2, fds, O_CLOEXEC); }
+
 #include <sys/ioctl.h>
 #include <errno.h>
 /// A new pseudo-terminal: returns its controlling side and sets `*terminal` to the other, both

@@ -4,6 +4,9 @@ import Foundation
 /// What a build reports: the builder's steps, and the pulls of base images the store lacks.
 public enum BuildEvent: Sendable {
     case progress(BuildProgress)
+    /// A step's progress in a stage built at the same time as others, with the stage's name
+    /// (`AS name`, or `stage-N`).
+    case stage(String, BuildProgress)
     case pull(PullEvent)
 }
 
@@ -16,9 +19,15 @@ extension Engine {
         // while it reads them; an `image prune` waits for it to end.
         let lock = try store.ingestLock()
         defer { withExtendedLifetime(lock) {} }
-        let builder = Builder(store: store, engine: try containers, pullImage: { [self] name in
-            try await self.image(name, pull: .always, events: { events(.pull($0)) })
-        }, report: { events(.progress($0)) })
+        // Stages built alongside others open workspaces of their own: a workspace is used by one task at a time.
+        let workspace: @Sendable (Engine) throws -> BuildWorkspace = { engine in
+            BuildWorkspace(store: try engine.store, engine: try engine.containers, pullImage: { name in
+                try await engine.image(name, pull: .always, events: { events(.pull($0)) })
+            })
+        }
+        let root = self.root, engineOptions = self.options
+        let builder = Builder(workspace: try workspace(self), openWorkspace: { try workspace(Engine(root: root, options: engineOptions)) },
+                              report: { progress, stage in events(stage.map { .stage($0, progress) } ?? .progress(progress)) })
         return try await builder.build(options)
     }
 }

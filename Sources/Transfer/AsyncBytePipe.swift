@@ -104,19 +104,6 @@ final class AsyncBytePipe: ByteReader, @unchecked Sendable {
     }
 }
 
-/// Runs blocking work (file creation, inflating) on a thread of its own, off Swift's small
-/// cooperative pool, and awaits its result.
-func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
-        }
-        thread.name = name
-        thread.stackSize = 4 << 20
-        thread.start()
-    }
-}
-
 /// Passes reads through and writes every byte read into a sink: the compressed layer lands in the
 /// content store while the same bytes are inflated and unpacked.
 final class TeeReader: ByteReader {
@@ -131,11 +118,4 @@ final class TeeReader: ByteReader {
         if n > 0 { try sink.write(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
         return n
     }
-}
-
-/// Carries a value the compiler cannot prove Sendable into a closure that runs elsewhere; the
-/// caller guarantees it is used by one thread at a time.
-struct Unchecked<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

@@ -88,3 +88,48 @@ func temporaryDirectory(_ name: String) -> String {
         #expect(throws: StrataError.self) { _ = try BuildContext(root: "/nonexistent/strata-context") }
     }
 }
+
+/// Which builds have stages to run at the same time, and how a RUN's piped output becomes lines.
+@Suite struct StagePlanTests {
+    @Test(arguments: [
+        // (needs by stage, target, has independent stages)
+        ([0: []], 0, false),
+        ([0: [], 1: [0], 2: [1]], 2, false),                 // a chain: FROM the one before
+        ([0: [], 1: [0], 2: [0, 1]], 2, false),              // copies from both, still one order
+        ([0: [], 1: [], 2: [0, 1]], 2, true),                // two stages need neither the other
+        ([0: [], 2: [], 3: [0, 2]], 3, true),                // with a stage the target skips
+        ([0: [], 1: [0], 2: [0], 3: [1, 2]], 3, true),       // a diamond
+    ] as [([Int: Set<Int>], Int, Bool)])
+    func independentStages(needs: [Int: Set<Int>], target: Int, expected: Bool) {
+        let plan = StagePlan(order: needs.keys.sorted(), needs: needs, firstSteps: [:], target: target)
+        #expect(plan.hasIndependentStages == expected)
+    }
+
+    @Test(arguments: [
+        ("", [String]()),
+        ("one\n", ["one"]),
+        ("one\ntwo", ["one", "two"]),
+        ("\n\nthree\n", ["", "", "three"]),
+        (String(repeating: "x", count: StageOutput.longestLine + 3) + "\n",
+         [String(repeating: "x", count: StageOutput.longestLine), "xxx"]),
+    ])
+    func outputLines(written: String, expected: [String]) throws {
+        var fds: [Int32] = [-1, -1]
+        #expect(pipe(&fds) == 0)
+        let bytes = Array(written.utf8), writeEnd = fds[1]
+        let writer = Thread {
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes[offset...].withUnsafeBytes { write(writeEnd, $0.baseAddress, min($0.count, 4096)) }
+                guard n > 0 else { break }
+                offset += n
+            }
+            close(writeEnd)
+        }
+        writer.start()
+        var lines: [String] = []
+        StageOutput.readLines(fds[0]) { lines.append($0) }
+        close(fds[0])
+        #expect(lines == expected)
+    }
+}

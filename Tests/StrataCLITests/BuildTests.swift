@@ -96,6 +96,60 @@ import Testing
         #expect(target.status == 0 && !target.stdout.contains("COPY"))
     }
 
+    /// Each stage's RUN waits for the other's mark in a shared cache mount: built one after
+    /// another, the first would wait for a stage that has not started, and give up.
+    static let meetingStages = """
+        FROM lab/busybox AS left
+        RUN --mount=type=cache,id=meet,target=/meet sh -c 'echo left-start; touch /meet/left; i=0; while [ ! -e /meet/right ]; do i=$((i+1)); [ $i -lt 600 ] || exit 3; sleep 0.05; done; echo left > /left'
+        FROM lab/busybox AS right
+        RUN --mount=type=cache,id=meet,target=/meet sh -c 'echo right-start >&2; touch /meet/right; i=0; while [ ! -e /meet/left ]; do i=$((i+1)); [ $i -lt 600 ] || exit 3; sleep 0.05; done; echo right > /right'
+        FROM scratch
+        COPY --from=left /left /left
+        COPY --from=right /right /right
+        """
+
+    @Test(.enabled(if: canRun)) func independentStagesRunAtTheSameTime() throws {
+        try importBusybox()
+        let dir = try context(Self.meetingStages)
+        let r = try strata(["build", "-t", "demo/meet", dir])
+        #expect(r.status == 0, "\(r.stderr)\n\(r.stdout)")
+        // Each line says its stage; step numbers are the classic builder's.
+        for line in ["[left] Step 1/7 : FROM lab/busybox AS left", "[left] Step 2/7 : RUN --mount", "[left] left-start",
+                     "[right] Step 4/7 : RUN --mount", "[stage-2] Step 5/7 : FROM scratch", "[stage-2] Step 7/7 : COPY --from=right"] {
+            #expect(r.stdout.contains(line), "\(line) in:\n\(r.stdout)")
+        }
+        #expect(r.stderr.contains("[right] right-start"), "\(r.stderr)")
+        #expect(r.lines.last?.hasPrefix("Successfully tagged") == true)
+        #expect(try strata(["history", "--format", "{{.CreatedBy}}", "demo/meet"]).lines.count == 2)
+        // Built again: every step from the cache, the same image.
+        let again = try strata(["build", "-t", "demo/meet", dir])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.components(separatedBy: "Using cache").count - 1 == 4, "\(again.stdout)")
+        #expect(again.lines.dropLast().last == r.lines.dropLast().last)
+        #expect(try strata(["ps", "-a", "-q"]).stdout.isEmpty)
+    }
+
+    @Test(.enabled(if: canRun)) func aStageThatFailsStopsTheOthers() throws {
+        try importBusybox()
+        let dir = try context("""
+            FROM lab/busybox AS slow
+            RUN sleep 1
+            RUN echo never > /never
+            FROM lab/busybox AS failing
+            RUN exit 7
+            FROM scratch
+            COPY --from=slow /never /never
+            COPY --from=failing / /
+            """)
+        let r = try strata(["build", "-t", "demo/failing", dir])
+        #expect(r.status == 7, "\(r.stderr)")
+        #expect(r.stderr.contains("Dockerfile:5: The command '/bin/sh -c exit 7' returned a non-zero code: 7"), "\(r.stderr)")
+        // The stage that was still running stopped at its next step and left no container.
+        #expect(!r.stdout.contains("RUN echo never"), "\(r.stdout)")
+        #expect(try strata(["ps", "-a", "-q"]).stdout.isEmpty)
+        #expect(try strata(["images", "-q", "demo/failing"]).stdout.isEmpty)
+    }
+
     @Test func badInputFailsWithTheLineAndKeepsNothing() throws {
         try importBusybox()
         let cases: [(String, String)] = [

@@ -74,6 +74,11 @@ struct Build: AsyncParsableCommand {
                 try await engine.build(request) { event in
                     switch event {
                     case .progress(let progress): if !quiet { emit(progress.dockerLine + "\n") }
+                    case .stage(let stage, let progress):
+                        // Stages built at the same time: each line says whose it is.
+                        guard !quiet else { break }
+                        if case .output(_, standardError: true) = progress { warn("[\(stage)] \(progress.dockerLine)") }
+                        else { emit("[\(stage)] \(progress.dockerLine)\n") }
                     case .pull(let pull): pulls.handle(pull)
                     }
                 }
@@ -111,6 +116,7 @@ extension BuildProgress {
         case .cacheMiss(let reason): return " ---> cache miss: \(reason)"
         case .runningIn(let container): return " ---> Running in \(container)"
         case .removedContainer(let container): return "Removing intermediate container \(container)"
+        case .output(let line, _): return line
         case .executingTriggers(let count): return "# Executing \(count) build trigger\(count == 1 ? "" : "s")"
         case .built(let id): return "Successfully built \(id.encoded.prefix(12))"
         case .tagged(let reference): return "Successfully tagged \(reference.familiarString)"

@@ -51,10 +51,6 @@ enum Interruptible {
     /// handler stays free to ask it to stop.
     static func run<T: Sendable>(cleanup: @escaping @Sendable () -> Void = {},
                                  sync work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await run(cleanup: cleanup) {
-            try await withCheckedThrowingContinuation { continuation in
-                Thread { continuation.resume(with: Result { try work() }) }.start()
-            }
-        }
+        try await run(cleanup: cleanup) { try await onThread("strata-work", work) }
     }
 }
