@@ -1090,10 +1090,25 @@ def scenario_run(table, disk, peers, strata, runs):
     spec["process"]["rlimits"] = []
     with open(f"{bundle}/config.json", "w") as f:
         json.dump(spec, f)
+    # The same bundle Strata runs: its config.json from a started container (seccomp profile,
+    # namespaces, mounts of the container's hosts files), over a copy of the image's tree.
+    same = disk.path("runc", "strata-bundle")
+    fresh_dir(same)
+    cid = sh(f"{strata} --root {root} create --network host {image} true").strip()
+    sh(f"{strata} --root {root} start -a {cid}")
+    with open(f"{root}/containers/{cid}/config.json") as f:
+        spec = json.load(f)
+    sh(f"cp -a {CACHE}/trees/tiny {same}/rootfs")
+    spec["root"] = {"path": f"{same}/rootfs", "readonly": False}
+    with open(f"{same}/config.json", "w") as f:
+        json.dump(spec, f)
     status = dict(peers.status, runc="ok" if shutil.which("runc") else "not installed")
     peers_view = type("P", (), {"status": status})
     compare(table, peers_view, "run --rm IMAGE true", "tiny", strata_cmd, None, [
-        ("runc", "runc run (bare bundle: the floor)", f"runc --root /run/strata-bench-runc run --bundle {bundle} bench-floor", None, ""),
+        ("runc", "runc run of Strata's bundle (the floor)", f"runc --root /run/strata-bench-runc run --bundle {same} bench-same", None,
+         "the same config: Docker's seccomp profile for x86_64, x86 and x32, which libseccomp compiles at every start"),
+        ("runc", "runc run (bare `runc spec` bundle)", f"runc --root /run/strata-bench-runc run --bundle {bundle} bench-floor", None,
+         "no seccomp profile"),
         ("docker", "docker run --rm", peers.docker("run --rm --network host lab/tiny:latest true"), None, ""),
         ("podman", "podman run --rm", peers.podman("run --rm --network host lab/tiny:latest true"), None, ""),
     ], runs, None)

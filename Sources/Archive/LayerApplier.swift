@@ -33,8 +33,6 @@ public final class LayerApplier {
 
     public static let whiteoutPrefix: BytePath = ".wh."
     public static let opaqueMarker: BytePath = ".wh..wh..opq"
-    /// How much of one file is written before its writeback is started (`sync_file_range`).
-    static let writeBehind = 8 << 20
 
     public init(directory: String, mode: Mode, privileged: Bool = geteuid() == 0) throws {
         self.mode = mode
@@ -147,7 +145,7 @@ public final class LayerApplier {
                 // Writeback starts while the rest arrives, so the snapshot's one sync at the end
                 // finds little left to write.
                 unsubmitted += n
-                if unsubmitted >= Self.writeBehind {
+                if unsubmitted >= FileWriter.writeBehindInterval {
                     _ = strata_start_writeback(file)
                     unsubmitted = 0
                 }

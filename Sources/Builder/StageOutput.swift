@@ -61,13 +61,17 @@ final class StageOutput {
             guard n > 0 else { break }
             pending += buffer[0..<n]
             var start = 0
-            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                line(String(decoding: pending[start..<newline], as: UTF8.self))
-                start = newline + 1
-            }
-            while pending.count - start >= longestLine {
-                line(String(decoding: pending[start..<(start + longestLine)], as: UTF8.self))
-                start += longestLine
+            while start < pending.count {
+                let window = start..<min(pending.count, start + longestLine)
+                if let newline = pending[window].firstIndex(of: UInt8(ascii: "\n")) {
+                    line(String(decoding: pending[start..<newline], as: UTF8.self))
+                    start = newline + 1
+                } else if window.count == longestLine {
+                    line(String(decoding: pending[window], as: UTF8.self))
+                    start = window.upperBound
+                } else {
+                    break
+                }
             }
             pending.removeFirst(start)
         }

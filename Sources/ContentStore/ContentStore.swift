@@ -226,6 +226,9 @@ public final class Ingest: ByteWriter {
         digester = Digester(algorithm)
         tempPath = "\(store.ingestDirectory)/\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         writer = try FileWriter(path: tempPath, mode: 0o644, exclusive: true)
+        // Every blob is synced before it is published: the disk writes it while the rest comes
+        // (and is inflated and unpacked), so the sync waits for the last stretch only.
+        writer.writeBehind = FileWriter.writeBehindInterval
     }
 
     deinit { if !done { unlink(tempPath) } }

@@ -60,6 +60,9 @@ public final class FileWriter: ByteWriter {
     /// `sync()` of a large file waits for the last stretch only, not for all of it.
     public var writeBehind: Int?
     private var unsubmitted = 0
+    /// The stretch after which large files' writeback is started (blobs, uploads, unpacked files):
+    /// enough to keep the disk busy, little enough that the final sync is short.
+    public static let writeBehindInterval = 8 << 20
 
     /// Creates (or truncates) `path` with `mode`.
     public init(path: String, mode: mode_t = 0o644, exclusive: Bool = false) throws {

@@ -14,6 +14,11 @@ extension ImageStore {
                      diffID: diff, size: row.int(1) ?? 0, tarSize: row.int(2) ?? 0)
     }
 
+    /// How stale a sighting may be before it is written again: mount candidates are ordered by
+    /// when they were seen, which an hour does not change, and a pull or push of blobs seen
+    /// within it then writes (and syncs) nothing.
+    static let sightingResolution: Double = 3600
+
     /// Remembers that blobs exist in a registry repository (after a pull or a push), so a later
     /// push to another repository of that registry can mount them rather than upload them.
     public func recordBlobSources(_ digests: [Digest], registry: String, repository: String) throws {
@@ -23,7 +28,8 @@ extension ImageStore {
                 try db.execute("""
                     INSERT INTO blob_sources (digest, registry, repository, seen) VALUES (?, ?, ?, ?)
                     ON CONFLICT(digest, registry, repository) DO UPDATE SET seen = excluded.seen
-                    """, [.text(digest.description), .text(registry), .text(repository), .real(now)])
+                    WHERE blob_sources.seen < excluded.seen - ?
+                    """, [.text(digest.description), .text(registry), .text(repository), .real(now), .real(Self.sightingResolution)])
             }
         }
     }
@@ -75,8 +81,12 @@ extension ImageStore {
     public func addRepoDigest(_ reference: Reference, image: Digest) throws {
         guard let digest = reference.digest else { return }
         try db.write {
-            try db.execute("INSERT OR REPLACE INTO repo_digests (repository, digest, image_id) VALUES (?, ?, ?)",
-                           [.text(reference.name), .text(digest.description), .text(image.description)])
+            // Unchanged, the row is not written: a transaction that changes nothing commits
+            // without a sync, so a push of an image already there writes nothing.
+            try db.execute("""
+                INSERT INTO repo_digests (repository, digest, image_id) VALUES (?, ?, ?)
+                ON CONFLICT(repository, digest) DO UPDATE SET image_id = excluded.image_id WHERE image_id != excluded.image_id
+                """, [.text(reference.name), .text(digest.description), .text(image.description)])
         }
     }
 }

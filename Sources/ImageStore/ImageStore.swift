@@ -142,6 +142,17 @@ public final class ImageStore {
             }
     }
 
+    /// Every image's `repository@digest` references, in one query (a listing needs them all).
+    public func repoDigests() throws -> [Digest: [Reference]] {
+        var byImage: [Digest: [Reference]] = [:]
+        for row in try db.query("SELECT repository, digest, image_id FROM repo_digests ORDER BY repository, digest") {
+            guard let repo = row.string(0), let d = row.string(1), let id = row.string(2).flatMap({ try? Digest(parsing: $0) }),
+                  let ref = try? Reference(parsing: "\(repo)@\(d)") else { continue }
+            byImage[id, default: []].append(ref)
+        }
+        return byImage
+    }
+
     /// Finds an image the way `docker` does: by name[:tag], name@digest, full ID, or unique ID prefix.
     public func resolve(_ input: String) throws -> Image { try lookup(input).image }
 

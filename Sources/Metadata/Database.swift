@@ -17,6 +17,7 @@ public final class Database {
             throw StrataError(.database, "cannot open metadata database \(path): \(message)")
         }
         sqlite3_busy_timeout(handle, 30_000)
+        strata_sqlite_persist_wal(handle)
         try execute("PRAGMA journal_mode=WAL")
         try execute("PRAGMA synchronous=FULL")
         try execute("PRAGMA foreign_keys=ON")

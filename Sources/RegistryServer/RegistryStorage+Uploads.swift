@@ -84,7 +84,7 @@ extension RegistryStorage {
         let fd = open(uploadPath(upload.id), O_WRONLY | O_APPEND | O_CLOEXEC)
         guard fd >= 0 else { throw StrataError.posix("cannot open upload \(upload.id)", errno: errno) }
         let writer = FileWriter(fd: fd, path: uploadPath(upload.id), owned: true)
-        writer.writeBehind = 8 << 20
+        writer.writeBehind = FileWriter.writeBehindInterval
         var received: Int64 = 0
         do {
             var storing: (any Error)?

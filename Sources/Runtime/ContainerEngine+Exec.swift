@@ -56,7 +56,8 @@ extension ContainerEngine {
         try checkExecutable(options.command[0], env: process.env, root: root)
 
         let processFile = "\(dir)/exec-\(UInt64.random(in: 0...UInt64.max)).json"
-        try FileSystem.writeAtomically(processFile, Array(try JSONCoding.encoder.encode(process)))
+        // Read once by the runtime and removed after: nothing to keep through a crash.
+        try FileSystem.writeAtomically(processFile, Array(try JSONCoding.encoder.encode(process)), durable: false)
         defer { unlink(processFile) }
         let runtimePath = try runtime.executable()
         let command = ["exec", "--process", processFile] + (options.detach ? ["--detach"] : [])

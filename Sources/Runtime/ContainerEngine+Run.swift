@@ -353,13 +353,14 @@ extension ContainerEngine {
 
         var mounts = RuntimeSpec.defaultMounts
         // The container's own names and the host's DNS, bind-mounted read-only, on every network
-        // (with `none` too: `localhost` must resolve), in the words of Docker's /etc/hosts.
-        try FileSystem.writeAtomically("\(directory)/hostname", Array("\(c.spec.hostname)\n".utf8))
+        // (with `none` too: `localhost` must resolve), in the words of Docker's /etc/hosts. Made
+        // afresh at every start, as the bundle is, so never synced.
+        try FileSystem.writeAtomically("\(directory)/hostname", Array("\(c.spec.hostname)\n".utf8), durable: false)
         let endpoint = c.spec.network == .bridge ? self.endpoint(of: c) : nil
-        try FileSystem.writeAtomically("\(directory)/hosts", Array(hostsContent(c, endpoint: endpoint).utf8))
+        try FileSystem.writeAtomically("\(directory)/hosts", Array(hostsContent(c, endpoint: endpoint).utf8), durable: false)
         let resolv = c.spec.dns.map { Array($0.map { "nameserver \($0)\n" }.joined().utf8) }
             ?? (try? FileSystem.readFile("/etc/resolv.conf")) ?? Array("nameserver 127.0.0.1\n".utf8)
-        try FileSystem.writeAtomically("\(directory)/resolv.conf", resolv)
+        try FileSystem.writeAtomically("\(directory)/resolv.conf", resolv, durable: false)
         for name in ["hostname", "hosts", "resolv.conf"] {
             mounts.append(RuntimeSpec.Mount(destination: "/etc/\(name)", type: "bind", source: "\(directory)/\(name)",
                                             options: ["rbind", "ro"]))

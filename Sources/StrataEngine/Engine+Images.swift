@@ -25,10 +25,13 @@ extension Engine {
         }
         let wanted = try repository.map { try Reference(parsing: $0) }
         let parents = Set(images.compactMap(\.parent))
+        // Names in two queries for the whole store, not two per image.
+        let tagsByImage = Dictionary(grouping: try store.tags(), by: \.image).mapValues { $0.map(\.reference) }
+        let digestsByImage = try store.repoDigests()
         var rows: [ImageSummary] = []
         for image in images where filter.accepts(image, labels: { (try? store.config(of: image).config.config.labels ?? [:]) ?? [:] }) {
-            let tags = try store.tags(of: image.id).sorted { $0.familiarString < $1.familiarString }
-            let digests = try store.repoDigests(of: image.id)
+            let tags = (tagsByImage[image.id] ?? []).sorted { $0.familiarString < $1.familiarString }
+            let digests = digestsByImage[image.id] ?? []
             func digest(for name: String) -> String {
                 digests.first { $0.name == name }?.digest?.description ?? "<none>"
             }
