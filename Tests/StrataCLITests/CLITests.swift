@@ -141,6 +141,28 @@ import Testing
         }
     }
 
+    /// Each command closes the store as it exits, so the last connection checkpoints and empties
+    /// the WAL: the next process opens it with nothing to replay, however many commands came before.
+    @Test(arguments: [
+        ["tag", "wal/me:1", "wal/me:2"], ["images"], ["inspect", "wal/me:1"], ["history", "wal/me:1"],
+        ["save", "-o", "/dev/null", "wal/me:1"], ["rmi", "wal/me:2"], ["image", "prune", "-f"], ["system", "df"],
+    ])
+    func everyCommandLeavesTheWALEmpty(_ command: [String]) throws {
+        let store = CLI.temporaryDirectory("store-wal")
+        #expect(try CLI.strata(store, ["import", try CLI.busyboxRootfs(), "wal/me:1"]).status == 0)
+        #expect(try walSize(store) == 0, "after import")
+        if command.first == "rmi" { _ = try CLI.strata(store, ["tag", "wal/me:1", "wal/me:2"]) }
+        let result = try CLI.strata(store, command)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try walSize(store) == 0, "after \(command.joined(separator: " "))")
+    }
+
+    func walSize(_ store: String) throws -> Int {
+        let path = store + "/metadata.db-wal"
+        guard FileManager.default.fileExists(atPath: path) else { return 0 }
+        return try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? -1
+    }
+
     @Test func loadSaysWhenItTakesANameFromAnotherImage() throws {
         let first = try importBusybox("app:1")
         let file = CLI.temporaryDirectory() + "/app.tar"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import StrataEngine
+import Synchronization
 
 /// Ctrl-C and SIGTERM during a pull, push, copy, build, save or load: the work is cancelled and
 /// unwinds through its own cleanup — ingests, snapshot temp trees and staged archives are removed,
@@ -14,12 +15,16 @@ enum Interruptible {
     static func run<T: Sendable>(cleanup: @escaping @Sendable () -> Void = {},
                                  _ work: @escaping @Sendable () async throws -> T) async throws -> T {
         let task = Task { try await work() }
+        // The handlers hold the cleanup (and through it the engine) only while the work runs: a
+        // cancelled source lets go of its handler later, on its queue, and a store still referenced
+        // at exit is never closed, which leaves its WAL for the next process to replay.
+        let pending = Mutex<(@Sendable () -> Void)?>(cleanup)
         let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 @Sendable func leave() -> Never {
-                    cleanup()
+                    pending.withLock { $0 }?()
                     warn("Error: interrupted")
                     exit(128 + number)
                 }
@@ -32,6 +37,7 @@ enum Interruptible {
             return source
         }
         defer {
+            pending.withLock { $0 = nil }
             sources.forEach { $0.cancel() }
             signal(SIGINT, SIG_DFL)
             signal(SIGTERM, SIG_DFL)
