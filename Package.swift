@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // The Hub: bcrypt for passwords (hummingbird-auth's, OpenBSD's C), JWTs for Docker's token auth.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
         // C libraries from Debian: ISA-L (fast gzip inflate/deflate) and zstd.
@@ -94,6 +97,9 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Flags in, Docker's words out: every command parses, calls one Engine method, renders.
         .target(name: "StrataCLI", dependencies: [
@@ -151,6 +157,7 @@ let package = Package(
                                                     .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "RegistryServerTests", dependencies: [
             "RegistryServer", "Registry", "ImageSpec",
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -44,6 +44,8 @@ public struct StrataError: Error, CustomStringConvertible, Equatable, Sendable {
         /// The credentials are fine but do not allow this (HTTP 403).
         case denied = "DENIED"
         case manifestUnknown = "MANIFEST_UNKNOWN"
+        /// A registry user, organisation or access token that does not exist.
+        case accountUnknown = "ACCOUNT_UNKNOWN"
         case platformNotFound = "PLATFORM_NOT_FOUND"
         /// The registry could not be reached (DNS, connection refused, TLS).
         case unreachable = "REGISTRY_UNREACHABLE"

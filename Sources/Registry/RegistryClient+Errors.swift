@@ -27,7 +27,9 @@ extension RegistryClient {
         case 401, 403:
             code = answer.status == 403 || answer.has("DENIED") ? .denied : .unauthorized
             if pushing {
-                message = "denied: requested access to the resource is denied (push to \(name); check 'strata login \(endpoint.name)')"
+                // A registry that says why (whose namespace it is) is quoted; Docker Hub's fixed words otherwise.
+                let reason = answer.has("DENIED") && !details.isEmpty ? details : "denied: requested access to the resource is denied"
+                message = "\(reason) (push to \(name); check 'strata login \(endpoint.name)')"
             } else {
                 message = "pull access denied for \(Self.familiar(name)), repository does not exist or may require 'strata login'\(details.isEmpty ? "" : ": \(details)")"
             }

@@ -76,6 +76,9 @@ public struct DistributionError: Error, Sendable, CustomStringConvertible {
         case .blobUnknown: self.init(.blobUnknown, error.message)
         case .invalidJSON, .unsupportedMediaType: self.init(.manifestInvalid, error.message)
         case .invalidReference: self.init(.nameInvalid, error.message)
+        case .unauthorized: self.init(.unauthorized, error.message)
+        case .denied: self.init(.denied, error.message)
+        case .tooManyRequests: self.init(.tooManyRequests, error.message)
         // The operator's remedy is in the server's log; a client is told only that this copy is bad.
         case .damagedBlob: self.init(.internalError, "this registry's copy of the content is damaged: it is not served, and the server logged it")
         default: self.init(.internalError, error.message)

@@ -44,19 +44,26 @@ public struct RegistryResponder: HTTPResponder {
     let logger: Logger
     /// Blob bodies go out by `sendfile(2)` through `SendfileHandler` (plain HTTP); else 1 MiB reads.
     let zeroCopy: Bool
+    /// Who may do what; `.open` checks nothing.
+    let access: RegistryAccess
+    /// `http` or `https`: the scheme of the token realm this server names.
+    let scheme: String
     /// Listings answer at most this many entries per page, with a `Link` to the next.
     public static let pageLimit = 1000
 
-    public init(storage: RegistryStorage, logger: Logger, zeroCopy: Bool = false, accessLog: @escaping @Sendable (AccessRecord) -> Void) {
+    public init(storage: RegistryStorage, logger: Logger, zeroCopy: Bool = false, access: RegistryAccess? = nil, scheme: String = "http",
+                accessLog: @escaping @Sendable (AccessRecord) -> Void) {
         self.storage = storage
         self.zeroCopy = zeroCopy
+        self.access = access ?? .open(storage)
+        self.scheme = scheme
         self.logger = logger
         self.accessLog = accessLog
     }
 
     public func respond(to request: Request, context: RegistryContext) async throws -> Response {
         let started = ContinuousClock.now
-        let response = await answer(request)
+        let response = await answer(request, from: context.remoteAddress)
         let elapsed = started.duration(to: .now)
         accessLog(AccessRecord(remoteAddress: context.remoteAddress, method: request.method.rawValue, path: request.uri.description,
                                status: response.status.code, bytes: response.headers[.contentLength].flatMap { Int64($0) } ?? 0,
@@ -67,10 +74,10 @@ public struct RegistryResponder: HTTPResponder {
 
     /// The answer to one request, every failure as the spec's JSON error. It needs no connection,
     /// so the upload fuzz target drives the server's state machine through it directly.
-    public func answer(_ request: Request) async -> Response {
+    public func answer(_ request: Request, from address: String? = nil) async -> Response {
         var response: Response
         do {
-            response = try await dispatch(request)
+            response = try await dispatch(request, from: address)
         } catch let error as DistributionError {
             response = Self.errorResponse(error)
         } catch let error as StrataError {
@@ -90,7 +97,7 @@ public struct RegistryResponder: HTTPResponder {
 
     /// Work that waits on the disk (fsync, a collection's lock) runs on NIO's thread pool: the
     /// few threads every request's async code shares are never parked in a system call.
-    private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(body)
     }
 
@@ -100,24 +107,29 @@ public struct RegistryResponder: HTTPResponder {
         return Response(status: error.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: error.body)))
     }
 
-    private func dispatch(_ request: Request) async throws -> Response {
-        guard let route = RegistryRoute(path: request.uri.path) else {
+    private func dispatch(_ request: Request, from address: String?) async throws -> Response {
+        if request.uri.path == "/token" { return try await tokenEndpoint(request, from: address) }
+        guard let parsed = RegistryRoute(path: request.uri.path) else {
             throw DistributionError(.unsupported, "no such endpoint: \(request.method) \(request.uri.path.prefix(200))", status: .notFound)
         }
-        if let name = route.repository { try RegistryStorage.validate(repository: name) }
+        if let name = parsed.repository { try RegistryStorage.validate(repository: name) }
+        // `busybox` is `library/busybox`, as Docker reads a name of one component.
+        let route = parsed.canonical
         let method = request.method
+        let identity = try await identify(request, from: address)
+        try authorize(route, method, identity)
         let head = method == .head
         switch (route, method) {
         case (.ping, .get), (.ping, .head):
             return json(Array("{}".utf8), head: head)
         case (.catalog, .get):
-            return try catalog(request)
+            return try catalog(request, identity.caller)
         case (.tags(let name), .get):
             return try tags(name, request)
         case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
             return try getManifest(name, reference, head: head)
         case (.manifest(let name, let reference), .put):
-            return try await putManifest(name, reference, request)
+            return try await putManifest(name, reference, request, pushedBy: identity.caller.user)
         case (.manifest(let name, let reference), .delete):
             let parsed = try ManifestReference(parsing: reference)
             try await blocking { try storage.deleteManifest(name, parsed) }
@@ -129,7 +141,7 @@ public struct RegistryResponder: HTTPResponder {
             try await blocking { try storage.deleteBlob(name, parsed) }
             return Response(status: .accepted)
         case (.uploads(let name), .post):
-            return try await startUpload(name, request)
+            return try await startUpload(name, request, identity)
         case (.upload(let name, let id), .patch):
             let upload = try storage.upload(name, id)
             let range = try request.headers[.contentRange].map(Self.parseContentRange)
@@ -267,11 +279,14 @@ public struct RegistryResponder: HTTPResponder {
 
     // MARK: uploads
 
-    private func startUpload(_ name: String, _ request: Request) async throws -> Response {
+    private func startUpload(_ name: String, _ request: Request, _ identity: Identity) async throws -> Response {
         let query = request.uri.queryParameters
         if let mount = query["mount"] {
             let digest = try parseDigest(String(mount))
-            if let from = query["from"].map(String.init), (try? RegistryStorage.validate(repository: from)) != nil,
+            // A mount from a repository the caller may not pull is an ordinary upload: the blob's
+            // presence there is not told.
+            if let from = query["from"].map({ RegistryStorage.canonical(String($0)) }), (try? RegistryStorage.validate(repository: from)) != nil,
+               try allows(identity, .pull, on: from),
                try await blocking({ try storage.mount(digest, from: from, into: name) }) {
                 return Self.blobCreated(name, digest)
             }
@@ -363,7 +378,7 @@ public struct RegistryResponder: HTTPResponder {
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    private func putManifest(_ name: String, _ referenceText: String, _ request: Request) async throws -> Response {
+    private func putManifest(_ name: String, _ referenceText: String, _ request: Request, pushedBy: String?) async throws -> Response {
         let reference = try ManifestReference(parsing: referenceText)
         if let length = request.headers[.contentLength].flatMap(Int.init), length > ValidatedManifest.maxBytes {
             throw DistributionError(.manifestInvalid, "manifest is \(length) bytes, over the limit of \(ValidatedManifest.maxBytes)", status: .contentTooLarge)
@@ -380,7 +395,7 @@ public struct RegistryResponder: HTTPResponder {
         let manifest = try ValidatedManifest(bytes: bytes, contentType: request.headers[.contentType], reference: digest)
         var tag: String?
         if case .tag(let t) = reference { tag = t }
-        try await blocking { [tag] in try storage.putManifest(name, manifest, bytes: bytes, tag: tag) }
+        try await blocking { [tag] in try storage.putManifest(name, manifest, bytes: bytes, tag: tag, pushedBy: pushedBy) }
         var headers: HTTPFields = [:]
         headers[.location] = "/v2/\(name)/manifests/\(manifest.digest)"
         headers[.dockerContentDigest] = manifest.digest.description
@@ -430,9 +445,9 @@ public struct RegistryResponder: HTTPResponder {
         return json(bytes, headers: headers, head: false)
     }
 
-    private func catalog(_ request: Request) throws -> Response {
+    private func catalog(_ request: Request, _ caller: Caller) throws -> Response {
         let (limit, last) = try page(request)
-        let names = limit == 0 ? [] : try storage.repositories(after: last, limit: limit + 1)
+        let names = limit == 0 ? [] : try storage.visibleRepositories(caller, after: last, limit: limit + 1).map(\.name)
         return try listing("repositories", names, limit: limit, extra: [:], path: "/v2/_catalog")
     }
 

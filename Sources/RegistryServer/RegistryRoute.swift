@@ -36,6 +36,20 @@ public enum RegistryRoute: Equatable, Sendable {
         }
     }
 
+    /// The same route with its repository named as Docker normalises it (`busybox` → `library/busybox`).
+    public var canonical: RegistryRoute {
+        func c(_ name: String) -> String { RegistryStorage.canonical(name) }
+        switch self {
+        case .ping, .catalog: return self
+        case .tags(let n): return .tags(c(n))
+        case .manifest(let n, let r): return .manifest(c(n), r)
+        case .blob(let n, let d): return .blob(c(n), d)
+        case .uploads(let n): return .uploads(c(n))
+        case .upload(let n, let id): return .upload(c(n), id)
+        case .referrers(let n, let d): return .referrers(c(n), d)
+        }
+    }
+
     /// The repository the route names, if any.
     public var repository: String? {
         switch self {

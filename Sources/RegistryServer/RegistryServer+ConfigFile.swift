@@ -12,9 +12,12 @@ extension RegistryServer.Configuration {
     /// tls: { certificate: /etc/strata/cert.pem, key: /etc/strata/key.pem }
     /// gc: { interval: 1h, grace: 1h }
     /// http: { idle-timeout: 60s, shutdown-timeout: 30s }
+    /// auth: { mode: token, key: /etc/strata/token-key.pem, realm: https://registry.example.com/token,
+    ///         service: registry.example.com, lifetime: 5m }
     /// ```
     public static let fileSettings = ["addr", "root", "tls.certificate", "tls.key", "gc.interval", "gc.grace",
-                                      "http.idle-timeout", "http.shutdown-timeout"]
+                                      "http.idle-timeout", "http.shutdown-timeout",
+                                      "auth.mode", "auth.key", "auth.realm", "auth.service", "auth.lifetime"]
 
     /// Reads a YAML configuration file over these settings. A key that is not a setting, or a
     /// value of the wrong kind, is an error naming the file and the key: a typo never silently
@@ -58,6 +61,11 @@ extension RegistryServer.Configuration {
         if let grace = try duration("gc.grace") { gcGrace = grace }
         if let idle = try duration("http.idle-timeout") { idleTimeout = .milliseconds(Int64(idle * 1000)) }
         if let shutdown = try duration("http.shutdown-timeout") { shutdownTimeout = .milliseconds(Int64(shutdown * 1000)) }
+        if let mode = values["auth.mode"] { auth = try Self.authMode(mode, "auth.mode in \(path)") }
+        if let key = values["auth.key"] { tokenKey = key }
+        if let realm = values["auth.realm"] { tokenRealm = realm }
+        if let service = values["auth.service"] { tokenService = service }
+        if let lifetime = try duration("auth.lifetime") { tokenLifetime = lifetime }
     }
 
     private static func scalar(_ value: Any, _ key: String, _ path: String) throws -> String {
@@ -67,6 +75,13 @@ extension RegistryServer.Configuration {
         case let number as Double: return String(number)
         default: throw StrataError(.invalidArgument, "\(path): \(key) must be a single value, not \(type(of: value))")
         }
+    }
+
+    public static func authMode(_ text: String, _ what: String) throws -> AuthMode {
+        guard let mode = AuthMode(rawValue: text) else {
+            throw StrataError(.invalidArgument, "invalid \(what) \"\(text)\": expected \(AuthMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return mode
     }
 
     /// `90s`, `30m`, `1h`, `2d` or plain seconds; `what` names the flag or setting in the error.

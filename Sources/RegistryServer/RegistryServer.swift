@@ -31,6 +31,15 @@ public struct RegistryServer: Sendable {
         /// Blob bodies by `sendfile(2)`. Off under TLS, which encrypts in user space; off here
         /// only to test the streamed path.
         public var zeroCopy = true
+        /// How callers prove who they are; nil: `token` once a user exists, else `none`.
+        public var auth: AuthMode?
+        /// The ES256 key tokens are signed with; nil: `token-signing-key.pem` in the root, made on first start.
+        public var tokenKey: String?
+        /// The token endpoint's public URL, when clients reach the server through a proxy.
+        public var tokenRealm: String?
+        /// The `service` tokens are issued for (the challenge names it, the client echoes it).
+        public var tokenService = "strata-registry"
+        public var tokenLifetime: TimeInterval = 300
 
         public init(root: String) { self.root = root }
 
@@ -94,7 +103,10 @@ public struct RegistryServer: Sendable {
                     onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         Self.raiseDescriptorLimit()
         let tls = configuration.tlsCertificate != nil, zeroCopy = configuration.zeroCopy && !tls
-        let responder = RegistryResponder(storage: storage, logger: logger, zeroCopy: zeroCopy, accessLog: accessLog)
+        let access = try await makeAccess()
+        logger.notice("authentication: \(access.mode.rawValue)\(access.mode == .token ? ", tokens at \(access.realm ?? "/token")" : "")")
+        let responder = RegistryResponder(storage: storage, logger: logger, zeroCopy: zeroCopy, access: access, scheme: tls ? "https" : "http",
+                                          accessLog: accessLog)
         let http = HTTP1Channel.Configuration(idleTimeout: TimeAmount(configuration.idleTimeout))
         var server = HTTPServerBuilder { responder in RegistryHTTP1Channel(responder: responder, configuration: http, zeroCopy: zeroCopy) }
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
@@ -136,6 +148,18 @@ public struct RegistryServer: Sendable {
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw StrataError(.invalidArgument, "cannot listen on \(configuration.host):\(configuration.port): the address is in use", cause: error)
         }
+    }
+
+    /// The access rules the configuration asks for: without users, a token server would refuse
+    /// everyone but anonymous pulls, so `token` is the default only once a user exists.
+    public func makeAccess() async throws -> RegistryAccess {
+        let mode = try configuration.auth ?? (storage.hasUsers() ? .token : .none)
+        var issuer: TokenIssuer?
+        if mode == .token {
+            issuer = try await TokenIssuer(keyFile: configuration.tokenKey ?? "\(storage.root)/token-signing-key.pem",
+                                           service: configuration.tokenService, lifetime: configuration.tokenLifetime)
+        }
+        return RegistryAccess(mode: mode, storage: storage, issuer: issuer, realm: configuration.tokenRealm)
     }
 
     /// Every connection is a descriptor, and Debian's soft limit of 1,024 would refuse the

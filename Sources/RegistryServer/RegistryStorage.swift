@@ -20,6 +20,8 @@ public final class RegistryStorage: @unchecked Sendable {
     private let lock = NSLock()
     /// Upload sessions being written by this process (hash state, and one writer at a time).
     let sessions = UploadSessions()
+    /// Passwords checked since the server started (bcrypt is slow on purpose).
+    let passwordChecks = PasswordChecks()
 
     public init(root: String) throws {
         self.root = FileSystem.absolutePath(root)
@@ -55,6 +57,7 @@ public final class RegistryStorage: @unchecked Sendable {
         CREATE TABLE uploads (id TEXT PRIMARY KEY, repository TEXT NOT NULL, started INTEGER NOT NULL);
         """,
         gcMigration,
+        accountsMigration,
     ]
 
     func withDatabase<T>(_ body: (Database) throws -> T) throws -> T {
@@ -74,14 +77,6 @@ public final class RegistryStorage: @unchecked Sendable {
 
     public func repositoryExists(_ name: String) throws -> Bool {
         try withDatabase { try !$0.query("SELECT 1 FROM repositories WHERE name = ?", [.text(name)]).isEmpty }
-    }
-
-    /// Repository names in order, after `last`, at most `limit` (one more tells whether there are more).
-    public func repositories(after last: String?, limit: Int) throws -> [String] {
-        try withDatabase {
-            try $0.query("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
-                         [.text(last ?? ""), .integer(Int64(limit))]).compactMap { $0.string(0) }
-        }
     }
 
     static func ensureRepository(_ name: String, in db: Database) throws {
@@ -161,7 +156,7 @@ public final class RegistryStorage: @unchecked Sendable {
 
     /// Stores a validated manifest and, for a tag, points the tag at it — one transaction, checked
     /// inside it against what the repository holds, so no manifest ever names a blob that is gone.
-    func putManifest(_ repository: String, _ manifest: ValidatedManifest, bytes: [UInt8], tag: String?) throws {
+    func putManifest(_ repository: String, _ manifest: ValidatedManifest, bytes: [UInt8], tag: String?, pushedBy: String? = nil) throws {
         try writeUnlessCollecting(manifest.digest) { db in
                 // The bytes are written inside the transaction: a collection cannot find them unreferenced.
                 if !content.contains(manifest.digest) {
@@ -187,11 +182,11 @@ public final class RegistryStorage: @unchecked Sendable {
                     }
                 }
                 try db.execute("""
-                    INSERT OR REPLACE INTO manifests (repository, digest, media_type, size, artifact_type, subject, annotations, pushed)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO manifests (repository, digest, media_type, size, artifact_type, subject, annotations, pushed, pushed_by)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, [.text(repository), .text(manifest.digest.description), .text(manifest.mediaType), .integer(Int64(bytes.count)),
                           .optional(manifest.artifactType), .optional(manifest.subject?.description),
-                          .optional(manifest.annotationsJSON), .integer(Self.now)])
+                          .optional(manifest.annotationsJSON), .integer(Self.now), .optional(pushedBy)])
                 for digest in manifest.blobs + manifest.manifests {
                     try db.execute("INSERT OR IGNORE INTO manifest_references (repository, manifest, digest) VALUES (?, ?, ?)",
                                    [.text(repository), .text(manifest.digest.description), .text(digest.description)])

@@ -58,6 +58,13 @@ final class TestServer: @unchecked Sendable {
 
     var base: String { "http://127.0.0.1:\(port)" }
 
+    /// Sent with every request that names no Authorization of its own (a Hub test's signed-in caller).
+    var authorization: String? {
+        get { lock.withLock { signedIn } }
+        set { lock.withLock { signedIn = newValue } }
+    }
+    private var signedIn: String?
+
     struct Answer {
         var status: Int
         var headers: HTTPHeaders
@@ -76,6 +83,9 @@ final class TestServer: @unchecked Sendable {
         var request = HTTPClientRequest(url: path.hasPrefix("http") ? path : base + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let authorization, !headers.contains(where: { $0.0.lowercased() == "authorization" }) {
+            request.headers.add(name: "Authorization", value: authorization)
+        }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let collected = try await response.body.collect(upTo: 64 << 20)

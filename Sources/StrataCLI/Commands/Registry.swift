@@ -8,8 +8,9 @@ import StrataEngine
 struct RegistryGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registry",
-        abstract: "Run an OCI distribution registry.",
-        subcommands: [RegistryServe.self, RegistryGC.self, RegistryCheck.self]
+        abstract: "Run an OCI distribution registry, with Docker Hub's accounts, tokens and namespaces.",
+        subcommands: [RegistryServe.self, RegistryGC.self, RegistryCheck.self, RegistryUser.self, RegistryToken.self,
+                      RegistryOrganization.self, RegistryRepository.self]
     )
 }
 
@@ -31,7 +32,9 @@ struct RegistryServe: AsyncParsableCommand {
     var gcInterval: String?
     @Option(help: ArgumentHelp("How old an unreferenced blob must be before garbage collection takes it (default 1h).", valueName: "duration"))
     var grace: String?
-    @Option(help: ArgumentHelp("YAML settings (addr, root, tls.certificate, tls.key, gc.interval, gc.grace, http.idle-timeout, http.shutdown-timeout); flags win over it.", valueName: "file"))
+    @Option(help: ArgumentHelp("How callers sign in: none, basic, or token (Docker's token auth; the default once a user exists).", valueName: "mode"))
+    var auth: String?
+    @Option(help: ArgumentHelp("YAML settings (addr, root, tls.*, gc.*, http.*, auth.mode, auth.key, auth.realm, auth.service, auth.lifetime); flags win over it.", valueName: "file"))
     var config: String?
     @OptionGroup var log: LogOptions
 
@@ -56,6 +59,7 @@ struct RegistryServe: AsyncParsableCommand {
         if let tlsKey { configuration.tlsKey = tlsKey }
         if let gcInterval { configuration.gcInterval = try RegistryServer.Configuration.duration(gcInterval, "--gc-interval") }
         if let grace { configuration.gcGrace = try RegistryServer.Configuration.duration(grace, "--grace") }
+        if let auth { configuration.auth = try RegistryServer.Configuration.authMode(auth, "--auth") }
         return configuration
     }
 

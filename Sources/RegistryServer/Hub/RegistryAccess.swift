@@ -1,0 +1,78 @@
+import Foundation
+import HummingbirdBcrypt
+import ImageSpec
+import NIOPosix
+
+/// How `registry serve` asks for credentials.
+public enum AuthMode: String, Sendable, CaseIterable, Codable {
+    /// Anyone may do anything: a private registry on a trusted network, as distribution without auth.
+    case none
+    /// Every request may carry a user's password or access token (HTTP Basic).
+    case basic
+    /// Docker's token authentication: clients get a short-lived signed token from `/token`.
+    case token
+}
+
+/// Signing in, for every way in: the throttle, and bcrypt off the event loop.
+public final class RegistryAccess: Sendable {
+    public let mode: AuthMode
+    public let issuer: TokenIssuer?
+    public let throttle: LoginThrottle
+    /// The token endpoint's URL when it is not this server's own `/token` (behind a proxy).
+    public let realm: String?
+    let storage: RegistryStorage
+
+    public init(mode: AuthMode, storage: RegistryStorage, issuer: TokenIssuer?, throttle: LoginThrottle = LoginThrottle(), realm: String? = nil) {
+        self.mode = mode
+        self.storage = storage
+        self.issuer = issuer
+        self.throttle = throttle
+        self.realm = realm
+    }
+
+    /// No checks at all: the fuzzer's and `--auth none`'s.
+    public static func open(_ storage: RegistryStorage) -> RegistryAccess {
+        RegistryAccess(mode: .none, storage: storage, issuer: nil)
+    }
+
+    /// Checks `secret` (a password or an access token) for `user`, refusing a pair that failed
+    /// too often. Failures are `.unauthorized`, throttling is `.tooManyRequests`.
+    public func signIn(user: String?, secret: String, address: String?) async throws -> Caller {
+        let name = user ?? "a token's owner"
+        if let wait = throttle.wait(user: name, address: address) {
+            throw StrataError(.tooManyRequests, "too many failed sign-ins for \(name) from \(address ?? "this address"): try again in \(Int(wait.rounded(.up))) s")
+        }
+        do {
+            let caller = try await NIOThreadPool.singleton.runIfActive { [storage] in try storage.authenticate(user: user, secret: secret) }
+            throttle.succeeded(user: name, address: address)
+            return caller
+        } catch let error as StrataError where error.code == .unauthorized {
+            throttle.failed(user: name, address: address)
+            throw error
+        }
+    }
+
+    /// What `caller` gets of each scope asked for: the actions they may take, of those asked.
+    public func grant(_ scopes: [ResourceActions], to caller: Caller) throws -> [ResourceActions] {
+        try scopes.compactMap { scope in
+            switch scope.type {
+            case "repository":
+                guard RegistryStorage.repositoryNameProblemAfterCanonical(scope.name) == nil else { return nil }
+                let asked = RepositoryAction.parse(Substring(scope.actions.joined(separator: ",")))
+                let granted = asked.intersection(try storage.allowedActions(caller, on: scope.name))
+                return ResourceActions(type: "repository", name: scope.name, actions: granted.sorted().map(\.rawValue))
+            case "registry" where scope.name == "catalog":
+                // Everyone may list; the listing shows each caller only what they may pull.
+                return ResourceActions(type: "registry", name: "catalog", actions: ["*"])
+            default:
+                return nil
+            }
+        }
+    }
+}
+
+extension RegistryStorage {
+    static func repositoryNameProblemAfterCanonical(_ name: String) -> String? {
+        Reference.repositoryNameProblem(canonical(name))
+    }
+}
