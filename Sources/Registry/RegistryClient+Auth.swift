@@ -60,11 +60,14 @@ extension RegistryClient {
             let cause = RegistryResponseError(status: code, method: method.rawValue, url: url, headers: response.headers, body: bytes)
             switch code {
             case 401, 403:
+                // A token server that says what is wrong (a revoked token, an expired one) is quoted.
+                let said = cause.errors.first?.message ?? ""
                 throw StrataError(.unauthorized, credentials == nil
                     ? "unauthorized: authentication required by \(endpoint.name)"
-                    : "unauthorized: incorrect username or password for \(endpoint.name)", cause: cause)
+                    : "unauthorized: \(said.isEmpty ? "incorrect username or password" : said) for \(endpoint.name)", cause: cause)
             case 429:
-                throw StrataError(.tooManyRequests, "the token server of \(endpoint.name) answered 429 Too Many Requests", cause: cause)
+                let said = cause.errors.first?.message ?? ""
+                throw StrataError(.tooManyRequests, "the token server of \(endpoint.name) answered 429 Too Many Requests\(said.isEmpty ? "" : ": \(said)")", cause: cause)
             default:
                 throw StrataError(.registry, "the token server of \(endpoint.name) answered \(code): \(String(decoding: bytes.prefix(200), as: UTF8.self))",
                                   cause: cause)

@@ -27,6 +27,25 @@ final class Daemon {
         throw TestFailure("\(process.executableURL!.path) did not come up: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(2000) ?? "")")
     }
 
+    /// Debian's dockerd on a socket of its own, trusting `insecureRegistry` over plain HTTP, with
+    /// its networking off; returns it and the `docker` arguments that reach it.
+    static func dockerd(insecureRegistry: String) throws -> (Daemon, [String]) {
+        let dir = CLI.temporaryDirectory("dockerd")
+        let socket = "\(dir)/docker.sock"
+        let dockerd = try Daemon("/usr/sbin/dockerd", [
+            "--data-root", "\(dir)/data", "--exec-root", "\(dir)/exec", "--pidfile", "\(dir)/docker.pid", "-H", "unix://\(socket)",
+            "--iptables=false", "--ip-masq=false", "--bridge=none", "--insecure-registry", insecureRegistry,
+            "--containerd-namespace", "strata-test-docker", "--containerd-plugins-namespace", "strata-test-docker-plugins",
+        ], log: "\(dir).log")
+        let docker = ["-H", "unix://\(socket)"]
+        try dockerd.wait(60) { try CLI.run(CLI.which("docker")!, docker + ["version"]).status == 0 }
+        return (dockerd, docker)
+    }
+
+    static var dockerAvailable: Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd") && CLI.which("docker") != nil && getuid() == 0
+    }
+
     deinit {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)
@@ -91,18 +110,11 @@ final class Daemon {
         _ = registry.stop()
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd") && CLI.which("docker") != nil && getuid() == 0))
+    @Test(.enabled(if: Daemon.dockerAvailable))
     func dockerPullsAndPushes() throws {
         let (registry, name, digest) = try Self.pushedImage()
-        let dir = CLI.temporaryDirectory("dockerd")
-        let socket = "\(dir)/docker.sock"
-        let dockerd = try Daemon("/usr/sbin/dockerd", [
-            "--data-root", "\(dir)/data", "--exec-root", "\(dir)/exec", "--pidfile", "\(dir)/docker.pid", "-H", "unix://\(socket)",
-            "--iptables=false", "--ip-masq=false", "--bridge=none", "--insecure-registry", registry.host,
-            "--containerd-namespace", "strata-test-docker", "--containerd-plugins-namespace", "strata-test-docker-plugins",
-        ], log: "\(dir).log")
-        let docker = ["-H", "unix://\(socket)"]
-        try dockerd.wait(60) { try CLI.run(CLI.which("docker")!, docker + ["version"]).status == 0 }
+        let (dockerd, docker) = try Daemon.dockerd(insecureRegistry: registry.host)
+        defer { withExtendedLifetime(dockerd) {} }
         let pull = try CLI.run(CLI.which("docker")!, docker + ["pull", name])
         #expect(pull.status == 0 && pull.stdout.contains("Digest: \(digest)"), "\(pull.stdout)\(pull.stderr)")
 
