@@ -108,7 +108,16 @@ public struct RegistryResponder: HTTPResponder {
     }
 
     private func dispatch(_ request: Request, from address: String?) async throws -> Response {
-        if request.uri.path == "/token" { return try await tokenEndpoint(request, from: address) }
+        switch request.uri.path {
+        case "/token": return try await tokenEndpoint(request, from: address)
+        case "/v1/search": return try await search(request, from: address)
+        case "/v1/_ping":
+            // docker search checks the v1 endpoint first; standalone: it signs in here, not at an index.
+            var headers: HTTPFields = [:]
+            headers[HTTPField.Name("X-Docker-Registry-Standalone")!] = "true"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "true")))
+        default: break
+        }
         guard let parsed = RegistryRoute(path: request.uri.path) else {
             throw DistributionError(.unsupported, "no such endpoint: \(request.method) \(request.uri.path.prefix(200))", status: .notFound)
         }

@@ -12,7 +12,7 @@ public struct Strata: AsyncParsableCommand {
         version: version,
         subcommands: [
             Images.self, History.self, Inspect.self, Tag.self, Rmi.self,
-            Import.self, Save.self, Load.self, Pull.self, Push.self, Login.self, Logout.self, Copy.self, Build.self,
+            Import.self, Save.self, Load.self, Pull.self, Push.self, Login.self, Logout.self, Search.self, Copy.self, Build.self,
             Run.self, Create.self, Start.self, Attach.self, ExecCommand.self, Port.self, Stop.self, Kill.self, Rm.self, Ps.self, Logs.self,
             Diff.self, Commit.self, Export.self,
             ImageGroup.self, ContainerGroup.self, VolumeGroup.self, NetworkGroup.self, SystemGroup.self, RegistryGroup.self, ContainerMonitor.self,

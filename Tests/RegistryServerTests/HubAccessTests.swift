@@ -251,6 +251,37 @@ import Testing
         await hub.stop()
     }
 
+    // MARK: search
+
+    @Test func searchAnswersInDockerHubsShapeAndHidesPrivateRepositories() async throws {
+        let hub = try await Hub.start()
+        try hub.storage.setDescription("alice/public", "Public tools for alice")
+        try hub.storage.createRepository("library/alpine-tools", isPrivate: false, description: "Official tools")
+        func search(_ query: String, as user: String? = nil) async throws -> SearchResults {
+            hub.server.authorization = user.map { "Basic " + Data("\($0):\(Self.passwords[$0]!)".utf8).base64EncodedString() }
+            let answer = try await hub.server.request(.GET, "/v1/search?\(query)")
+            #expect(answer.status == 200, "\(answer.text)")
+            return try JSONDecoder().decode(SearchResults.self, from: Data(answer.body))
+        }
+        let anonymous = try await search("q=alice&n=25")
+        #expect(anonymous.results == [SearchResults.Result(name: "alice/public", description: "Public tools for alice", isOfficial: false)])
+        #expect(anonymous.numResults == 1 && anonymous.pageSize == 25 && anonymous.query == "alice")
+        #expect(try await search("q=alice", as: "alice").results.map(\.name) == ["alice/public", "alice/secret"])
+        // Descriptions match too, and an official image is named as Docker names it.
+        let tools = try await search("q=TOOLS")
+        #expect(tools.results.map(\.name) == ["alice/public", "alpine-tools"])
+        #expect(tools.results.first { $0.name == "alpine-tools" }?.isOfficial == true)
+        // Pages.
+        let first = try await search("q=&n=1&page=2")
+        #expect(first.results.count == 1 && first.numPages == first.numResults && first.page == 2)
+        hub.server.authorization = nil
+        #expect(try await hub.server.request(.GET, "/v1/search?q=a&n=0").errorCode == "PAGINATION_NUMBER_INVALID")
+        // The raw JSON keys are Docker Hub's.
+        let raw = try await hub.server.request(.GET, "/v1/search?q=public").text
+        for key in ["\"num_results\"", "\"star_count\"", "\"is_official\"", "\"is_automated\"", "\"description\""] { #expect(raw.contains(key)) }
+        await hub.stop()
+    }
+
     // MARK: the OAuth2 grants docker uses for identity tokens
 
     @Test func aPasswordGrantGivesARefreshTokenThatWorksUntilRevoked() async throws {

@@ -107,6 +107,9 @@ import Testing
             #expect(try docker(["tag", base, other]).status == 0)
             let denied = try docker(["push", other])
             #expect(denied.status != 0 && denied.stderr.contains("bob/docker is in bob's namespace"), "\(denied.stdout)\(denied.stderr)")
+            let search = try docker(["search", "\(hub.registry.host)/base"])
+            #expect(search.status == 0 && search.lines.first.map(CLI.columns)?.prefix(4) == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"], "\(search.stdout)\(search.stderr)")
+            #expect(search.lines.dropFirst().first?.hasPrefix("alice/base ") == true, "\(search.stdout)")
             let logout = try docker(["logout", hub.registry.host])
             #expect(logout.status == 0 && logout.stdout.contains("Removing login credentials for \(hub.registry.host)"), "\(logout.stdout)\(logout.stderr)")
         }
@@ -114,6 +117,29 @@ import Testing
         let wrong = try CLI.run(CLI.which("docker")!, daemon + ["login", "-u", "alice", "--password-stdin", hub.registry.host],
                                 environment: ["DOCKER_CONFIG": config], stdin: Data("wrong-password".utf8))
         #expect(wrong.status != 0 && wrong.stderr.contains("incorrect username or password"), "\(wrong.stderr)")
+        _ = hub.registry.stop()
+    }
+
+    @Test func strataSearchPrintsDockersColumns() throws {
+        let hub = try Hub()
+        let client = Client()
+        #expect(try client.strata(["login", "-u", "alice", "--password-stdin", hub.registry.host], stdin: Data("alice-password".utf8)).status == 0)
+        for name in ["alice/web", "alice/webhooks"] {
+            try client.importBusybox("\(hub.registry.host)/\(name):1")
+            #expect(try client.strata(["push", "\(hub.registry.host)/\(name):1"]).status == 0)
+        }
+        #expect(try hub.admin(["repo", "set-description", "alice/web", "A web server that answers every request with a cheerful hello"]).status == 0)
+        let search = try client.strata(["search", "\(hub.registry.host)/web"])
+        #expect(search.status == 0, "\(search.stderr)")
+        #expect(search.lines == [
+            "NAME             DESCRIPTION                                     STARS     OFFICIAL",
+            "alice/web        A web server that answers every request with…   0         ",
+            "alice/webhooks                                                   0         ",
+        ], "\(search.stdout)")
+        let limited = try client.strata(["search", "--limit", "1", "--format", "{{.Name}}: {{.StarCount}}", "\(hub.registry.host)/web"])
+        #expect(limited.stdout == "alice/web: 0\n", "\(limited.stderr)")
+        let none = try client.strata(["search", "--limit", "0", "\(hub.registry.host)/web"])
+        #expect(none.status != 0 && none.stderr.contains("invalid --limit 0: from 1 to 100"))
         _ = hub.registry.stop()
     }
 
