@@ -41,6 +41,7 @@ extension RegistryResponder {
                 let caller = try await access.signIn(user: user, secret: secret, address: address)
                 return Identity(caller: caller, claims: nil, presented: true, realm: realm)
             } catch let error as StrataError where error.code == .unauthorized {
+                record(RegistryEvent(.loginFailed, actor: user, address: address, detail: error.message))
                 throw challenge(error.message, scope: nil, realm: realm)
             }
         default:

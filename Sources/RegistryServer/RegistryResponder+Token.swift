@@ -17,6 +17,7 @@ extension RegistryResponder {
         let caller: Caller
         var offline = false
         var refreshToken: String?
+        var method = "password"
         let realm = access.realm ?? "\(scheme)://\(request.head.authority ?? "localhost")/token"
         do {
             switch request.method {
@@ -28,7 +29,7 @@ extension RegistryResponder {
                         throw StrataError(.unauthorized, "the token endpoint takes Basic credentials (user:password or user:access-token)")
                     }
                     caller = try await access.signIn(user: user, secret: secret, address: address)
-                    if secret.hasPrefix(AccessToken.loginPrefix) { refreshToken = secret }
+                    if secret.hasPrefix(AccessToken.loginPrefix) { refreshToken = secret; method = "identity token" }
                 } else {
                     caller = .anonymous
                 }
@@ -48,6 +49,7 @@ extension RegistryResponder {
                     }
                     caller = try await access.signIn(user: fields["username"]?.first, secret: token, address: address)
                     refreshToken = token
+                    method = "identity token"
                 case let other:
                     throw DistributionError(.unsupported, "unsupported grant_type \(other.map { "\"\($0.prefix(40))\"" } ?? "(none)"): use password or refresh_token",
                                             status: .badRequest)
@@ -56,6 +58,7 @@ extension RegistryResponder {
                 throw DistributionError(.unsupported, "\(request.method) is not supported on /token")
             }
         } catch let error as StrataError where error.code == .unauthorized {
+            record(RegistryEvent(.loginFailed, actor: Self.claimedUser(request, fields), address: address, detail: error.message))
             var challenge = DistributionError(.unauthorized, error.message)
             challenge.headers[.wwwAuthenticate] = "Basic realm=\"\(realm)\""
             throw challenge
@@ -73,6 +76,12 @@ extension RegistryResponder {
                 try storage.createToken(user: user, kind: .login, scope: caller.scope ?? .delete, repository: caller.repository, parent: parent).secret
             }
         }
+        // A login asks for no scope (docker login, strata login) or for a refresh token; a token
+        // for a pull or a push is part of that pull or push, which the log records itself.
+        if let user = caller.user, asked.isEmpty || offline {
+            if method == "password", let id = caller.tokenID { method = "access token \(id)" }
+            record(RegistryEvent(.login, actor: user, address: address, detail: method))
+        }
         struct Answer: Encodable {
             var token: String
             var access_token: String
@@ -89,6 +98,12 @@ extension RegistryResponder {
         headers[.cacheControl] = "no-store"
         headers[.contentLength] = String(bytes.count)
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// The user a failed sign-in named, for the event log: Basic's user, or the form's.
+    static func claimedUser(_ request: Request, _ fields: [String: [String]]) -> String? {
+        if let header = request.headers[.authorization], let (user, _) = decodeBasic(splitAuthorization(header).value) { return user }
+        return fields["username"]?.first
     }
 
     /// `application/x-www-form-urlencoded` fields, each name with its values in order.

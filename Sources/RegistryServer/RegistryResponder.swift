@@ -101,6 +101,13 @@ public struct RegistryResponder: HTTPResponder {
         try await NIOThreadPool.singleton.runIfActive(body)
     }
 
+    /// Appends to the audit trail. A failure to write it is the server's to report, not the
+    /// client's: what the request did is done.
+    func record(_ event: RegistryEvent) {
+        guard access.mode != .none || event.action != .pull else { return }
+        do { try storage.events.append(event) } catch { logger.error("the event log: \(error)") }
+    }
+
     static func errorResponse(_ error: DistributionError) -> Response {
         var headers = error.headers
         headers[.contentType] = "application/json"
@@ -136,18 +143,28 @@ public struct RegistryResponder: HTTPResponder {
         case (.tags(let name), .get):
             return try tags(name, request)
         case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
-            return try getManifest(name, reference, head: head)
+            let response = try getManifest(name, reference, head: head)
+            if !head {
+                record(RegistryEvent(.pull, actor: identity.caller.user, address: address, repository: name, reference: reference,
+                                     digest: response.headers[.dockerContentDigest]))
+            }
+            return response
         case (.manifest(let name, let reference), .put):
-            return try await putManifest(name, reference, request, pushedBy: identity.caller.user)
+            let response = try await putManifest(name, reference, request, pushedBy: identity.caller.user)
+            record(RegistryEvent(.push, actor: identity.caller.user, address: address, repository: name, reference: reference,
+                                 digest: response.headers[.dockerContentDigest]))
+            return response
         case (.manifest(let name, let reference), .delete):
             let parsed = try ManifestReference(parsing: reference)
             try await blocking { try storage.deleteManifest(name, parsed) }
+            record(RegistryEvent(.delete, actor: identity.caller.user, address: address, repository: name, reference: reference))
             return Response(status: .accepted)
         case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
             return try await getBlob(name, try parseDigest(digest), request, head: head)
         case (.blob(let name, let digest), .delete):
             let parsed = try parseDigest(digest)
             try await blocking { try storage.deleteBlob(name, parsed) }
+            record(RegistryEvent(.delete, actor: identity.caller.user, address: address, repository: name, digest: parsed.description))
             return Response(status: .accepted)
         case (.uploads(let name), .post):
             return try await startUpload(name, request, identity)

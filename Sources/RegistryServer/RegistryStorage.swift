@@ -22,12 +22,15 @@ public final class RegistryStorage: @unchecked Sendable {
     let sessions = UploadSessions()
     /// Passwords checked since the server started (bcrypt is slow on purpose).
     let passwordChecks = PasswordChecks()
+    /// The audit trail, beside the database.
+    public let events: EventLog
 
     public init(root: String) throws {
         self.root = FileSystem.absolutePath(root)
         try FileSystem.createDirectory(self.root)
         content = try ContentStore(root: self.root)
         uploadsDirectory = "\(self.root)/uploads"
+        events = EventLog(path: "\(self.root)/events.jsonl")
         try FileSystem.createDirectory(uploadsDirectory)
         database = try Database(path: "\(self.root)/registry.db")
         try database.migrate(Self.migrations)

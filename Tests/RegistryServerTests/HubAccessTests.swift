@@ -321,6 +321,37 @@ import Testing
         await hub.stop()
     }
 
+    // MARK: the audit trail
+
+    @Test func theEventLogSaysWhoDidWhatFromWhere() async throws {
+        let hub = try await Hub.start()
+        let (token, secret) = try hub.storage.createToken(user: "bob", scope: .read, by: "local:ops")
+        _ = try await hub.token("bob", "wrong-password", scopes: [])
+        try await hub.signIn("bob", secret, scopes: ["repository:alice/public:pull"])
+        #expect(try await hub.server.request(.GET, "/v2/alice/public/manifests/1").status == 200)
+        _ = try await hub.token("alice", "alice-password", scopes: [])
+        try hub.storage.revokeToken(token.id, by: "local:ops")
+        let events = try hub.storage.events.read().events
+        let summary = events.map { "\($0.action.rawValue) \($0.actor ?? "-") \($0.repository ?? "-") \($0.detail ?? "-")" }
+        // The set-up: accounts and repositories by the local operator, then alice's two pushes.
+        #expect(events.prefix(9).map(\.action) == [.userAdd, .userAdd, .userAdd, .organizationAdd, .memberChange,
+                                                   .repositoryCreate, .repositoryCreate, .push, .push], "\(summary)")
+        #expect(events[7].actor == "alice" && events[7].repository == "alice/public" && events[7].reference == "1"
+                && events[7].digest?.hasPrefix("sha256:") == true && events[7].address == "127.0.0.1")
+        // Then this test, in order: a token fetched for a pull is part of the pull, not a login.
+        #expect(Array(summary.dropFirst(9)) == [
+            "token-create local:ops - \(token.id) for bob, scope read",
+            "login-failed bob - incorrect username or password",
+            "pull bob alice/public -",
+            "login alice - password",
+            "token-revoke local:ops - \(token.id)",
+        ], "\(summary)")
+        // No secret is ever written to it.
+        let file = try String(contentsOfFile: hub.storage.events.path, encoding: .utf8)
+        for leaked in [secret, "alice-password", "bob-password", "wrong-password"] { #expect(!file.contains(leaked)) }
+        await hub.stop()
+    }
+
     // MARK: secrets
 
     /// Neither a password nor a token secret reaches the access log (they travel in headers and bodies).

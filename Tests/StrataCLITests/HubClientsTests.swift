@@ -143,6 +143,35 @@ import Testing
         _ = hub.registry.stop()
     }
 
+    @Test func eventsArePrintedAndFollowed() throws {
+        let hub = try Hub()
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: CLI.binary)
+        follower.arguments = ["registry", "events", "--follow", "--root", hub.registry.root]
+        let output = Pipe()
+        follower.standardOutput = output
+        try follower.run()
+        let client = Client()
+        #expect(try client.strata(["login", "-u", "alice", "--password-stdin", hub.registry.host], stdin: Data("alice-password".utf8)).status == 0)
+        try client.importBusybox("\(hub.registry.host)/alice/app:1")
+        #expect(try client.strata(["push", "\(hub.registry.host)/alice/app:1"]).status == 0)
+        // --follow prints the push as it happens.
+        var seen = ""
+        for _ in 0..<100 where !seen.contains(" push alice/app:1 ") {
+            usleep(100_000)
+            seen += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        kill(follower.processIdentifier, SIGTERM)
+        follower.waitUntilExit()
+        #expect(seen.contains(" user-add - (actor=local:"), "\(seen)")
+        #expect(seen.contains(" login - (actor=alice, address=127.0.0.1, detail=password)"), "\(seen)")
+        #expect(seen.contains(" push alice/app:1 (actor=alice, address=127.0.0.1, digest=sha256:"), "\(seen)")
+        let json = try hub.admin(["events", "--format", "json"])
+        let pushes = json.lines.filter { $0.contains("\"action\":\"push\"") }
+        #expect(pushes.count == 1 && pushes[0].contains("\"actor\":\"alice\"") && pushes[0].contains("\"time\":\"20"), "\(json.stdout)")
+        _ = hub.registry.stop()
+    }
+
     /// Private repositories and an admin's push to library/, through the CLI that manages them.
     @Test func privateRepositoriesAndOfficialImages() throws {
         let hub = try Hub()

@@ -89,7 +89,7 @@ extension RegistryStorage {
     }
 
     /// Makes a repository before its first push (a private one, typically). One that exists is an error.
-    public func createRepository(_ name: String, isPrivate: Bool, description: String = "") throws {
+    public func createRepository(_ name: String, isPrivate: Bool, description: String = "", by actor: String = localOperator) throws {
         let name = Self.canonical(name)
         try Self.validate(repository: name)
         try withDatabase { db in
@@ -101,10 +101,12 @@ extension RegistryStorage {
                                [.text(name), .integer(Self.now), .integer(isPrivate ? 1 : 0), .text(description)])
             }
         }
+        try events.append(RegistryEvent(.repositoryCreate, actor: actor, repository: name, detail: isPrivate ? "private" : "public"))
     }
 
-    public func setVisibility(_ name: String, isPrivate: Bool) throws {
+    public func setVisibility(_ name: String, isPrivate: Bool, by actor: String = localOperator) throws {
         try updateRepository(name, "private = ?", .integer(isPrivate ? 1 : 0))
+        try events.append(RegistryEvent(.visibilityChange, actor: actor, repository: Self.canonical(name), detail: isPrivate ? "private" : "public"))
     }
 
     public func setDescription(_ name: String, _ description: String) throws {

@@ -42,16 +42,23 @@ extension RegistryStorage {
     public static let bcryptCost: UInt8 = 10
     static let minimumPasswordLength = 8
 
+    /// Who runs an account command on the server's machine, as the event log names them.
+    public static var localOperator: String {
+        let environment = ProcessInfo.processInfo.environment
+        return "local:" + (environment["SUDO_USER"] ?? environment["USER"] ?? String(getuid()))
+    }
+
     // MARK: users and organisations
 
-    public func addUser(_ name: String, password: String, admin: Bool = false) throws {
+    public func addUser(_ name: String, password: String, admin: Bool = false, by actor: String = localOperator) throws {
         try Self.checkNew(name)
         try Self.checkPassword(password)
         let hash = Bcrypt.hash(password, cost: Self.bcryptCost)
         try insertAccount(Account(name: name, kind: .user, isAdmin: admin), passwordHash: hash)
+        try events.append(RegistryEvent(.userAdd, actor: actor, detail: "\(name)\(admin ? " (admin)" : "")"))
     }
 
-    public func addOrganization(_ name: String, owner: String? = nil) throws {
+    public func addOrganization(_ name: String, owner: String? = nil, by actor: String = localOperator) throws {
         try Self.checkNew(name)
         try withDatabase { db in
             try db.write {
@@ -63,6 +70,7 @@ extension RegistryStorage {
                 }
             }
         }
+        try events.append(RegistryEvent(.organizationAdd, actor: actor, detail: name + (owner.map { " (owner \($0))" } ?? "")))
     }
 
     private func insertAccount(_ account: Account, passwordHash: String?) throws {
@@ -78,7 +86,7 @@ extension RegistryStorage {
                         .integer(account.isAdmin ? 1 : 0), .integer(Int64(account.created.timeIntervalSince1970))])
     }
 
-    public func setPassword(_ name: String, password: String) throws {
+    public func setPassword(_ name: String, password: String, by actor: String = localOperator) throws {
         try Self.checkPassword(password)
         let hash = Bcrypt.hash(password, cost: Self.bcryptCost)
         try withDatabase { db in
@@ -87,6 +95,7 @@ extension RegistryStorage {
                 try db.execute("UPDATE accounts SET password = ? WHERE name = ?", [.text(hash), .text(name)])
             }
         }
+        try events.append(RegistryEvent(.passwordChange, actor: actor, detail: name))
     }
 
     public func setAdmin(_ name: String, _ admin: Bool) throws {
@@ -100,7 +109,7 @@ extension RegistryStorage {
 
     /// Removes a user (with their tokens and memberships) or an organisation. Their repositories
     /// stay, so nothing pushed is lost; only an admin can push to them until the name is taken again.
-    public func removeAccount(_ name: String) throws {
+    public func removeAccount(_ name: String, by actor: String = localOperator) throws {
         let removed = try withDatabase { db in
             try db.write {
                 let found = try !db.query("SELECT 1 FROM accounts WHERE name = ?", [.text(name)]).isEmpty
@@ -109,6 +118,7 @@ extension RegistryStorage {
             }
         }
         guard removed else { throw StrataError(.accountUnknown, "no user or organisation named \(name)") }
+        try events.append(RegistryEvent(.userRemove, actor: actor, detail: name))
     }
 
     public func accounts(kind: Account.Kind? = nil) throws -> [Account] {
@@ -183,12 +193,13 @@ extension RegistryStorage {
                 for (name, hash) in entries { try Self.insert(Account(name: name, kind: .user), passwordHash: hash, in: db) }
             }
         }
+        for (name, _) in entries { try events.append(RegistryEvent(.userAdd, actor: Self.localOperator, detail: "\(name) (from htpasswd)")) }
         return entries.map(\.0)
     }
 
     // MARK: organisation members
 
-    public func setMember(_ organization: String, _ user: String, role: OrganizationRole) throws {
+    public func setMember(_ organization: String, _ user: String, role: OrganizationRole, by actor: String = localOperator) throws {
         try withDatabase { db in
             try db.write {
                 _ = try Self.organization(organization, in: db)
@@ -197,9 +208,10 @@ extension RegistryStorage {
                                [.text(organization), .text(user), .text(role.rawValue)])
             }
         }
+        try events.append(RegistryEvent(.memberChange, actor: actor, detail: "\(user) is a \(role.rawValue) of \(organization)"))
     }
 
-    public func removeMember(_ organization: String, _ user: String) throws {
+    public func removeMember(_ organization: String, _ user: String, by actor: String = localOperator) throws {
         let removed = try withDatabase { db in
             try db.write {
                 _ = try Self.organization(organization, in: db)
@@ -209,6 +221,7 @@ extension RegistryStorage {
             }
         }
         guard removed else { throw StrataError(.accountUnknown, "\(user) is not a member of \(organization)") }
+        try events.append(RegistryEvent(.memberChange, actor: actor, detail: "\(user) left \(organization)"))
     }
 
     public func members(_ organization: String) throws -> [(user: String, role: OrganizationRole)] {
@@ -233,7 +246,7 @@ extension RegistryStorage {
 
     /// Makes a token and returns it with its secret, which is shown once and stored only hashed.
     public func createToken(user: String, kind: AccessToken.Kind = .personal, scope: TokenScope, repository: String? = nil,
-                            expires: Date? = nil, parent: String? = nil) throws -> (token: AccessToken, secret: String) {
+                            expires: Date? = nil, parent: String? = nil, by actor: String = localOperator) throws -> (token: AccessToken, secret: String) {
         if let repository { try Self.validate(repository: repository) }
         var random = SystemRandomNumberGenerator()
         let id = (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &random)) }.joined()
@@ -253,6 +266,11 @@ extension RegistryStorage {
                           expires.map { .integer(Int64($0.timeIntervalSince1970)) } ?? .null])
             }
         }
+        // A login token is part of the login the event log records; a personal one is a change of its own.
+        if kind == .personal {
+            try events.append(RegistryEvent(.tokenCreate, actor: actor, repository: token.repository,
+                                            detail: "\(id) for \(user), scope \(scope.rawValue)\(expires.map { ", expires \(RFC3339.format($0))" } ?? "")"))
+        }
         let prefix = kind == .personal ? AccessToken.prefix : AccessToken.loginPrefix
         return (token, "\(prefix)\(id)_\(secret)")
     }
@@ -268,7 +286,7 @@ extension RegistryStorage {
     }
 
     /// Revokes a token (and the login tokens made from it): it stays listed, as revoked.
-    public func revokeToken(_ id: String) throws {
+    public func revokeToken(_ id: String, by actor: String = localOperator) throws {
         let id = AccessToken.parse(id)?.id ?? id
         let found = try withDatabase { db in
             try db.write {
@@ -279,6 +297,7 @@ extension RegistryStorage {
             }
         }
         guard found else { throw StrataError(.accountUnknown, "no access token with id \(id)") }
+        try events.append(RegistryEvent(.tokenRevoke, actor: actor, detail: id))
     }
 
     private static func token(_ row: Row) -> AccessToken? {

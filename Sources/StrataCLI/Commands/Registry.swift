@@ -10,7 +10,7 @@ struct RegistryGroup: AsyncParsableCommand {
         commandName: "registry",
         abstract: "Run an OCI distribution registry, with Docker Hub's accounts, tokens and namespaces.",
         subcommands: [RegistryServe.self, RegistryGC.self, RegistryCheck.self, RegistryUser.self, RegistryToken.self,
-                      RegistryOrganization.self, RegistryRepository.self]
+                      RegistryOrganization.self, RegistryRepository.self, RegistryEvents.self]
     )
 }
 

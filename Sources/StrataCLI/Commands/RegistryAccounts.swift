@@ -306,3 +306,29 @@ struct RegistryRepository: AsyncParsableCommand {
         }
     }
 }
+
+/// `strata registry events`: the audit trail, as `docker events` prints, or one JSON object per line.
+struct RegistryEvents: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "Show the registry's audit trail: pushes, pulls, deletes, logins, failed logins, token and account changes.")
+    @OptionGroup var registry: RegistryRootOption
+    @Flag(name: .shortAndLong, help: "Keep printing events as they happen, until interrupted.") var follow = false
+    @Option(help: "Output: text (default) or json (one object per line).") var format: String?
+
+    func run() async throws {
+        guard format == nil || format == "json" || format == "text" else {
+            throw StrataError(.invalidArgument, "invalid --format \"\(format!)\": text or json")
+        }
+        let log = try registry.storage().events
+        let encoder = EventLog.encoder
+        var offset: Int64 = 0
+        repeat {
+            let (events, next) = try log.read(from: offset)
+            for event in events {
+                emit(format == "json" ? String(decoding: try encoder.encode(event), as: UTF8.self) + "\n" : event.line + "\n")
+            }
+            offset = next
+            if follow { try await Task.sleep(for: .milliseconds(250)) }
+        } while follow
+    }
+}
