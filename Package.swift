@@ -36,6 +36,8 @@ let package = Package(
         // The Hub: bcrypt for passwords (hummingbird-auth's, OpenBSD's C), JWTs for Docker's token auth.
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        // The Hub's web page, rendered on the server.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // C libraries from Debian: ISA-L (fast gzip inflate/deflate) and zstd.
@@ -85,7 +87,7 @@ let package = Package(
         ]),
         // `strata registry serve`: the distribution spec over ContentStore's blobs and SQLite.
         .target(name: "RegistryServer", dependencies: [
-            "ImageSpec", "ContentStore", "Metadata",
+            "ImageSpec", "ContentStore", "Metadata", "Archive",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -100,6 +102,7 @@ let package = Package(
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Mustache", package: "swift-mustache"),
         ]),
         // Flags in, Docker's words out: every command parses, calls one Engine method, renders.
         .target(name: "StrataCLI", dependencies: [

@@ -68,22 +68,8 @@ extension ImageStore {
     public func history(of image: Image) throws -> [HistoryRow] {
         let config = try self.config(of: image).config
         let layers = try self.layers(of: image)
-        var rows: [HistoryRow] = []
-        var next = 0
-        let history = config.history
-        if history.isEmpty {
-            // No history recorded: one step per layer, as Docker shows it.
-            rows = layers.map { HistoryRow(id: nil, created: config.created, createdBy: "", size: $0.size, comment: "") }
-        } else {
-            for step in history {
-                var size: Int64 = 0
-                if !step.isEmptyLayer, next < layers.count {
-                    size = layers[next].size
-                    next += 1
-                }
-                rows.append(HistoryRow(id: nil, created: step.createdDate, createdBy: step.createdBy ?? "", size: size,
-                                       comment: step.comment ?? ""))
-            }
+        var rows = config.historySteps(layerSizes: layers.map(\.size)).map {
+            HistoryRow(id: nil, created: $0.created, createdBy: $0.createdBy, size: $0.size, comment: $0.comment)
         }
         // Name the steps that are images of their own: this one, and its local ancestors.
         var current: Image? = image

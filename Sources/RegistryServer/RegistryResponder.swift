@@ -123,7 +123,8 @@ public struct RegistryResponder: HTTPResponder {
             var headers: HTTPFields = [:]
             headers[HTTPField.Name("X-Docker-Registry-Standalone")!] = "true"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "true")))
-        default: break
+        default:
+            if let page = try await web(request, from: address) { return page }
         }
         guard let parsed = RegistryRoute(path: request.uri.path) else {
             throw DistributionError(.unsupported, "no such endpoint: \(request.method) \(request.uri.path.prefix(200))", status: .notFound)

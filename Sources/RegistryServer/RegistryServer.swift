@@ -154,12 +154,15 @@ public struct RegistryServer: Sendable {
     /// everyone but anonymous pulls, so `token` is the default only once a user exists.
     public func makeAccess() async throws -> RegistryAccess {
         let mode = try configuration.auth ?? (storage.hasUsers() ? .token : .none)
-        var issuer: TokenIssuer?
+        var issuer: TokenIssuer?, sessions: TokenIssuer?
+        let keyFile = configuration.tokenKey ?? "\(storage.root)/token-signing-key.pem"
         if mode == .token {
-            issuer = try await TokenIssuer(keyFile: configuration.tokenKey ?? "\(storage.root)/token-signing-key.pem",
-                                           service: configuration.tokenService, lifetime: configuration.tokenLifetime)
+            issuer = try await TokenIssuer(keyFile: keyFile, service: configuration.tokenService, lifetime: configuration.tokenLifetime)
         }
-        return RegistryAccess(mode: mode, storage: storage, issuer: issuer, realm: configuration.tokenRealm)
+        if mode != .none {
+            sessions = try await TokenIssuer(keyFile: keyFile, service: "\(configuration.tokenService)-web", lifetime: RegistryResponder.sessionLifetime)
+        }
+        return RegistryAccess(mode: mode, storage: storage, issuer: issuer, sessions: sessions, realm: configuration.tokenRealm)
     }
 
     /// Every connection is a descriptor, and Debian's soft limit of 1,024 would refuse the

@@ -17,13 +17,17 @@ public enum AuthMode: String, Sendable, CaseIterable, Codable {
 public final class RegistryAccess: Sendable {
     public let mode: AuthMode
     public let issuer: TokenIssuer?
+    /// Signs the web page's session cookies (the same key as `issuer`, another audience).
+    public let sessions: TokenIssuer?
     public let throttle: LoginThrottle
     /// The token endpoint's URL when it is not this server's own `/token` (behind a proxy).
     public let realm: String?
     let storage: RegistryStorage
 
-    public init(mode: AuthMode, storage: RegistryStorage, issuer: TokenIssuer?, throttle: LoginThrottle = LoginThrottle(), realm: String? = nil) {
+    public init(mode: AuthMode, storage: RegistryStorage, issuer: TokenIssuer?, sessions: TokenIssuer? = nil,
+                throttle: LoginThrottle = LoginThrottle(), realm: String? = nil) {
         self.mode = mode
+        self.sessions = sessions
         self.storage = storage
         self.issuer = issuer
         self.throttle = throttle

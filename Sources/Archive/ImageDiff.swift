@@ -1,3 +1,5 @@
+import ImageSpec
+
 /// `strata image diff A B`: which layers two images share, then the files B adds (`A`),
 /// changes (`C`) and deletes (`D`) relative to A, with their sizes.
 public struct ImageDiff: Sendable {
@@ -25,6 +27,48 @@ public struct ImageDiff: Sendable {
     public var onlyInSecond: [LayerInfo]
     /// Sorted by path.
     public var changes: [FileChange]
+
+    /// A layer to compare: its diff ID (the digest of its tar), a size to show, and its tar stream.
+    public struct Layer: Sendable {
+        public var diffID: Digest
+        public var size: Int64
+        public var name: String
+        /// The layer's tar, decompressed.
+        public var open: @Sendable () throws -> any ByteReader
+
+        public init(diffID: Digest, size: Int64, name: String, open: @escaping @Sendable () throws -> any ByteReader) {
+            self.diffID = diffID
+            self.size = size
+            self.name = name
+            self.open = open
+        }
+    }
+
+    /// The layers two images share, then B's files against A's, read from the layers' tar
+    /// headers (the shared base once, for both; nothing is unpacked). Both the engine's image
+    /// diff and the registry's web page call this, over their own stores.
+    public static func between(_ a: [Layer], _ b: [Layer]) throws -> ImageDiff {
+        let chainA = ChainID.compute(a.map(\.diffID)), chainB = ChainID.compute(b.map(\.diffID))
+        // Layers are shared while their chain IDs agree: the same layer on the same base.
+        var common = 0
+        while common < min(a.count, b.count), chainA[common] == chainB[common] { common += 1 }
+        func info(_ layer: Layer) -> LayerInfo { LayerInfo(diffID: layer.diffID, size: layer.size) }
+        var base = LayerFileIndex()
+        for layer in a.prefix(common) { try index(layer, into: &base, hashBodies: false) }
+        var left = base, right = base
+        for layer in a.dropFirst(common) { try index(layer, into: &left, hashBodies: true) }
+        for layer in b.dropFirst(common) { try index(layer, into: &right, hashBodies: true) }
+        return ImageDiff(shared: a.prefix(common).map(info), onlyInFirst: a.dropFirst(common).map(info),
+                         onlyInSecond: b.dropFirst(common).map(info), changes: LayerFileIndex.changes(from: left, to: right))
+    }
+
+    private static func index(_ layer: Layer, into index: inout LayerFileIndex, hashBodies: Bool) throws {
+        do {
+            try index.apply(TarReader(try layer.open()), hashBodies: hashBodies)
+        } catch let error as StrataError {
+            throw error.context("layer \(layer.name)")
+        }
+    }
 }
 
 /// The files an image's layers leave, from their tar headers: what each path ends as after
