@@ -10,4 +10,11 @@ public enum DurationText {
         if let value = Double(text), value >= 0 { return value }
         throw StrataError(.invalidArgument, "invalid \(what) \"\(text)\": expected a duration such as 90s, 30m, 1h or 2d")
     }
+
+    /// The other way: `6h`, `30m`, `90s`, `2d`, in the largest unit that divides it.
+    public static func describe(_ seconds: TimeInterval) -> String {
+        let whole = Int(seconds.rounded())
+        for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] where whole >= size && whole % size == 0 { return "\(whole / size)\(unit)" }
+        return "\(whole)s"
+    }
 }

@@ -101,6 +101,22 @@ public struct RegistryResponder: HTTPResponder {
         try await NIOThreadPool.singleton.runIfActive(body)
     }
 
+    /// Counts an anonymous pull against the limit, if one is set, and returns Docker Hub's
+    /// headers saying what is left; past the limit, the pull is refused with 429.
+    private func anonymousPull(_ identity: Identity, from address: String?, counted: Bool) throws -> [(String, String)] {
+        guard let limit = access.pullLimit, identity.caller.user == nil else { return [] }
+        let key = address ?? "-"
+        guard counted else { return limit.headers(remaining: limit.remaining(key)) }
+        guard let remaining = limit.take(key) else {
+            var headers: HTTPFields = [:]
+            for (field, value) in limit.headers(remaining: 0) { headers[HTTPField.Name(field)!] = value }
+            headers[.retryAfter] = String(Int(limit.window))
+            throw DistributionError(.tooManyRequests, "You have reached your pull rate limit as an anonymous user: \(limit.limit) pulls per \(DurationText.describe(limit.window)). Sign in (strata login / docker login) to pull without it",
+                                    headers: headers)
+        }
+        return limit.headers(remaining: remaining)
+    }
+
     /// Appends to the audit trail. A failure to write it is the server's to report, not the
     /// client's: what the request did is done.
     func record(_ event: RegistryEvent) {
@@ -144,7 +160,9 @@ public struct RegistryResponder: HTTPResponder {
         case (.tags(let name), .get):
             return try tags(name, request)
         case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
-            let response = try getManifest(name, reference, head: head)
+            let limitHeaders = try anonymousPull(identity, from: address, counted: !head)
+            var response = try getManifest(name, reference, head: head)
+            for (field, value) in limitHeaders { response.headers[HTTPField.Name(field)!] = value }
             if !head {
                 record(RegistryEvent(.pull, actor: identity.caller.user, address: address, repository: name, reference: reference,
                                      digest: response.headers[.dockerContentDigest]))

@@ -14,10 +14,11 @@ extension RegistryServer.Configuration {
     /// http: { idle-timeout: 60s, shutdown-timeout: 30s }
     /// auth: { mode: token, key: /etc/strata/token-key.pem, realm: https://registry.example.com/token,
     ///         service: registry.example.com, lifetime: 5m }
+    /// limits: { anonymous-pulls: 100/6h }
     /// ```
     public static let fileSettings = ["addr", "root", "tls.certificate", "tls.key", "gc.interval", "gc.grace",
                                       "http.idle-timeout", "http.shutdown-timeout",
-                                      "auth.mode", "auth.key", "auth.realm", "auth.service", "auth.lifetime"]
+                                      "auth.mode", "auth.key", "auth.realm", "auth.service", "auth.lifetime", "limits.anonymous-pulls"]
 
     /// Reads a YAML configuration file over these settings. A key that is not a setting, or a
     /// value of the wrong kind, is an error naming the file and the key: a typo never silently
@@ -66,6 +67,7 @@ extension RegistryServer.Configuration {
         if let realm = values["auth.realm"] { tokenRealm = realm }
         if let service = values["auth.service"] { tokenService = service }
         if let lifetime = try duration("auth.lifetime") { tokenLifetime = lifetime }
+        if let limit = values["limits.anonymous-pulls"] { anonymousPullLimit = limit }
     }
 
     private static func scalar(_ value: Any, _ key: String, _ path: String) throws -> String {

@@ -40,6 +40,8 @@ public struct RegistryServer: Sendable {
         /// The `service` tokens are issued for (the challenge names it, the client echoes it).
         public var tokenService = "strata-registry"
         public var tokenLifetime: TimeInterval = 300
+        /// `100/6h`: anonymous pulls (manifest GETs) allowed per address in a window, as Docker Hub limits them.
+        public var anonymousPullLimit: String?
 
         public init(root: String) { self.root = root }
 
@@ -66,6 +68,7 @@ public struct RegistryServer: Sendable {
         if (configuration.tlsCertificate == nil) != (configuration.tlsKey == nil) {
             throw StrataError(.invalidArgument, "--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
         }
+        if let limit = configuration.anonymousPullLimit { _ = try PullLimit(parsing: limit) }
         self.configuration = configuration
         self.logger = logger
         storage = try RegistryStorage(root: configuration.root)
@@ -162,7 +165,8 @@ public struct RegistryServer: Sendable {
         if mode != .none {
             sessions = try await TokenIssuer(keyFile: keyFile, service: "\(configuration.tokenService)-web", lifetime: RegistryResponder.sessionLifetime)
         }
-        return RegistryAccess(mode: mode, storage: storage, issuer: issuer, sessions: sessions, realm: configuration.tokenRealm)
+        return RegistryAccess(mode: mode, storage: storage, issuer: issuer, sessions: sessions, realm: configuration.tokenRealm,
+                              pullLimit: try configuration.anonymousPullLimit.map(PullLimit.init(parsing:)))
     }
 
     /// Every connection is a descriptor, and Debian's soft limit of 1,024 would refuse the

@@ -465,3 +465,32 @@ import Testing
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
     }
 }
+
+/// Docker Hub's anonymous pull limit.
+@Suite struct PullLimitTests {
+    @Test func anonymousPullsPastTheLimitAreRefusedWithDockerHubsHeaders() async throws {
+        let server = try await TestServer.start { $0.anonymousPullLimit = "2/6h" }
+        _ = try await server.pushImage("alice/app", tag: "1")
+        let head = try await server.request(.HEAD, "/v2/alice/app/manifests/1")
+        #expect(head.header("RateLimit-Limit") == "2;w=21600" && head.header("RateLimit-Remaining") == "2;w=21600")
+        let first = try await server.request(.GET, "/v2/alice/app/manifests/1")
+        #expect(first.status == 200 && first.header("RateLimit-Remaining") == "1;w=21600")
+        #expect(try await server.request(.GET, "/v2/alice/app/manifests/1").header("RateLimit-Remaining") == "0;w=21600")
+        let refused = try await server.request(.GET, "/v2/alice/app/manifests/1")
+        #expect(refused.status == 429 && refused.errorCode == "TOOMANYREQUESTS")
+        #expect(refused.text.contains("You have reached your pull rate limit as an anonymous user: 2 pulls per 6h"))
+        #expect(refused.header("Retry-After") == "21600")
+        await server.stop()
+    }
+
+    @Test(arguments: [("100/6h", 100, 21600.0), ("5/30m", 5, 1800.0)])
+    func limitsParse(_ text: String, _ limit: Int, _ window: Double) throws {
+        let parsed = try PullLimit(parsing: text)
+        #expect(parsed.limit == limit && parsed.window == window)
+    }
+
+    @Test(arguments: ["100", "0/6h", "x/6h", "10/soon"])
+    func badLimitsAreNamed(_ text: String) {
+        #expect(throws: StrataError.self) { try PullLimit(parsing: text) }
+    }
+}

@@ -48,6 +48,26 @@ import Testing
         _ = hub.registry.stop()
     }
 
+    /// A distribution htpasswd file, made by Apache's htpasswd -B, moves over whole.
+    @Test(.enabled(if: CLI.which("htpasswd") != nil))
+    func htpasswdUsersImportAndSignIn() throws {
+        let hub = try Hub()
+        let file = CLI.temporaryDirectory("htpasswd") + "/htpasswd"
+        #expect(try CLI.run(CLI.which("htpasswd")!, ["-Bbc", file, "carol", "carols-password"]).status == 0)
+        #expect(try CLI.run(CLI.which("htpasswd")!, ["-Bb", file, "dave", "daves-password"]).status == 0)
+        let imported = try hub.admin(["user", "add", "--import-htpasswd", file])
+        #expect(imported.stdout == "Imported 2 users from \(file): carol, dave\n", "\(imported.stderr)")
+        let login = try Client().strata(["login", "-u", "dave", "--password-stdin", hub.registry.host], stdin: Data("daves-password".utf8))
+        #expect(login.status == 0, "\(login.stderr)")
+        let users = try hub.admin(["user", "ls"])
+        #expect(users.lines.dropFirst().map { CLI.columns($0).first ?? "" } == ["alice", "bob", "carol", "dave"])
+        // A file that is not bcrypt is refused whole, naming the line.
+        try "erin:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let refused = try hub.admin(["user", "add", "--import-htpasswd", file])
+        #expect(refused.status != 0 && refused.stderr.contains("htpasswd line 1: erin's password is not a bcrypt hash"), "\(refused.stderr)")
+        _ = hub.registry.stop()
+    }
+
     @Test func aRevokedTokenNoLongerSignsIn() throws {
         let hub = try Hub()
         let client = Client()

@@ -23,10 +23,13 @@ public final class RegistryAccess: Sendable {
     /// The token endpoint's URL when it is not this server's own `/token` (behind a proxy).
     public let realm: String?
     let storage: RegistryStorage
+    /// Docker Hub's limit on anonymous pulls, when one is set.
+    public let pullLimit: PullLimit?
 
     public init(mode: AuthMode, storage: RegistryStorage, issuer: TokenIssuer?, sessions: TokenIssuer? = nil,
-                throttle: LoginThrottle = LoginThrottle(), realm: String? = nil) {
+                throttle: LoginThrottle = LoginThrottle(), realm: String? = nil, pullLimit: PullLimit? = nil) {
         self.mode = mode
+        self.pullLimit = pullLimit
         self.sessions = sessions
         self.storage = storage
         self.issuer = issuer

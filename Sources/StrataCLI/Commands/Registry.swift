@@ -34,6 +34,8 @@ struct RegistryServe: AsyncParsableCommand {
     var grace: String?
     @Option(help: ArgumentHelp("How callers sign in: none, basic, or token (Docker's token auth; the default once a user exists).", valueName: "mode"))
     var auth: String?
+    @Option(name: .customLong("anonymous-pull-limit"), help: ArgumentHelp("Anonymous pulls allowed per address, as Docker Hub limits them (e.g. 100/6h); 429 past it.", valueName: "pulls/window"))
+    var anonymousPullLimit: String?
     @Option(help: ArgumentHelp("YAML settings (addr, root, tls.*, gc.*, http.*, auth.mode, auth.key, auth.realm, auth.service, auth.lifetime); flags win over it.", valueName: "file"))
     var config: String?
     @OptionGroup var log: LogOptions
@@ -60,6 +62,7 @@ struct RegistryServe: AsyncParsableCommand {
         if let gcInterval { configuration.gcInterval = try RegistryServer.Configuration.duration(gcInterval, "--gc-interval") }
         if let grace { configuration.gcGrace = try RegistryServer.Configuration.duration(grace, "--grace") }
         if let auth { configuration.auth = try RegistryServer.Configuration.authMode(auth, "--auth") }
+        if let anonymousPullLimit { configuration.anonymousPullLimit = anonymousPullLimit }
         return configuration
     }
 
