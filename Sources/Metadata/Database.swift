@@ -1,5 +1,7 @@
 import CSQLite
+import Foundation
 import ImageSpec
+import Synchronization
 
 /// A SQLite database in WAL mode: many readers, one writer at a time across processes, and a
 /// journal that survives `kill -9` at any instant. Writes go through `write {}`, which takes
@@ -27,9 +29,37 @@ public final class Database {
         // its checkpoint; without one, a WAL of frames already checkpointed stays valid and every
         // process that opens the store first replays all of it (30 ms for 36 MB).
         try execute("PRAGMA journal_size_limit=\(Self.walSizeLimit)")
+        Self.checkpointAtExit(path)
     }
 
     deinit { sqlite3_close_v2(handle) }
+
+    /// Databases this process opened, checkpointed once more as it exits.
+    private static let opened = Mutex<Set<String>>([])
+
+    /// A connection still referenced when the process exits is never closed, so its WAL would be
+    /// left for the next process to replay (a task's closure let go of after `exit`, a signal's
+    /// handler). At exit, a connection of its own checkpoints and truncates each WAL that is not
+    /// empty: safe beside any connection still open, where closing that one would not be.
+    private static func checkpointAtExit(_ path: String) {
+        let first = opened.withLock { opened in
+            defer { opened.insert(path) }
+            return opened.isEmpty
+        }
+        guard first else { return }
+        atexit {
+            for path in Database.opened.withLock({ $0 }) {
+                var status = stat()
+                guard stat(path + "-wal", &status) == 0, status.st_size > 0 else { continue }
+                var handle: OpaquePointer?
+                if sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK {
+                    sqlite3_busy_timeout(handle, 100)
+                    sqlite3_exec(handle, "PRAGMA wal_checkpoint(TRUNCATE)", nil, nil, nil)
+                }
+                sqlite3_close(handle)
+            }
+        }
+    }
 
     /// Runs statements that return no rows.
     public func execute(_ sql: String, _ parameters: [SQLValue] = []) throws {

@@ -10,6 +10,20 @@ public enum ArchiveTarget: Sendable {
     case directory(String)
 }
 
+extension ArchiveTarget {
+    /// A path that is a device or a pipe (`/dev/null`, a FIFO, `/dev/stdout`) is written to as it
+    /// is: renaming a finished file over it would replace the device itself. Returns the target
+    /// to write and the descriptor to close after.
+    func opened() throws -> (target: ArchiveTarget, descriptor: Int32?) {
+        guard case .file(let path) = self else { return (self, nil) }
+        var status = stat()
+        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) != S_IFREG, (status.st_mode & S_IFMT) != S_IFDIR else { return (self, nil) }
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StrataError.posix("cannot open \(path) for writing", errno: errno) }
+        return (.stream(fd), fd)
+    }
+}
+
 /// What `strata save` writes.
 public enum SaveFormat: String, Sendable, CaseIterable {
     /// `docker save`'s layout: manifest.json, repositories, `<config>.json`, `<diff ID>/layer.tar`.
@@ -31,8 +45,10 @@ extension Engine {
     /// transfer pipeline: each image is copied from the store into one archive, blobs they share
     /// written once. A file or directory target appears only complete: a failed save leaves
     /// nothing behind.
-    public func save(_ names: [String], format: SaveFormat = .docker, to target: ArchiveTarget) async throws {
+    public func save(_ names: [String], format: SaveFormat = .docker, to requested: ArchiveTarget) async throws {
         guard !names.isEmpty else { throw StrataError(.invalidArgument, "save needs at least one image") }
+        let (target, descriptor) = try requested.opened()
+        defer { if let descriptor { close(descriptor) } }
         let store = try self.store
         // Each image once, with every name it was asked for by.
         var items: [(image: ImageStore.Image, names: [Reference])] = []
@@ -118,8 +134,10 @@ extension Engine {
     }
 
     /// `strata export` to a target (a stream, or a file renamed into place whole).
-    public func export(_ name: String, to target: ArchiveTarget) throws {
+    public func export(_ name: String, to requested: ArchiveTarget) throws {
         let containers = try self.containers
+        let (target, descriptor) = try requested.opened()
+        defer { if let descriptor { close(descriptor) } }
         switch target {
         case .stream(let fd): try containers.export(name, to: FileWriter(fd: fd, path: "standard output"))
         case .file(let path): try FileSystem.writeAtomically(path) { try containers.export(name, to: $0) }

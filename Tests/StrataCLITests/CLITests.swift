@@ -145,7 +145,7 @@ import Testing
     /// the WAL: the next process opens it with nothing to replay, however many commands came before.
     @Test(arguments: [
         ["tag", "wal/me:1", "wal/me:2"], ["images"], ["inspect", "wal/me:1"], ["history", "wal/me:1"],
-        ["save", "-o", "/dev/null", "wal/me:1"], ["rmi", "wal/me:2"], ["image", "prune", "-f"], ["system", "df"],
+        ["save", "-o", NSTemporaryDirectory() + "strata-wal-\(UUID().uuidString).tar", "wal/me:1"], ["rmi", "wal/me:2"], ["image", "prune", "-f"], ["system", "df"],
     ])
     func everyCommandLeavesTheWALEmpty(_ command: [String]) throws {
         let store = CLI.temporaryDirectory("store-wal")
@@ -161,6 +161,26 @@ import Testing
         let path = store + "/metadata.db-wal"
         guard FileManager.default.fileExists(atPath: path) else { return 0 }
         return try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? -1
+    }
+
+    /// `save -o` to a FIFO (or /dev/null) writes through it: a finished file renamed over it
+    /// would replace the device.
+    @Test func saveWritesIntoAPipeItIsGiven() throws {
+        _ = try importBusybox("fifo/me:1")
+        let fifo = CLI.temporaryDirectory("fifo") + "/archive"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        nonisolated(unsafe) var received = Data()
+        // FileHandle reads a FIFO to its end (FileManager would read its size: 0 bytes).
+        let reader = Thread { received = FileHandle(forReadingAtPath: fifo)?.readDataToEndOfFile() ?? Data() }
+        reader.start()
+        let saved = try CLI.strata(root, ["save", "-o", fifo, "fifo/me:1"])
+        #expect(saved.status == 0, "\(saved.stderr)")
+        while !reader.isFinished { usleep(10_000) }
+        var status = stat()
+        #expect(stat(fifo, &status) == 0 && (status.st_mode & S_IFMT) == S_IFIFO, "the FIFO was replaced")
+        #expect(received.count > 1024 && received.count % 512 == 0)
+        let other = CLI.temporaryDirectory("store-fifo")
+        #expect(try CLI.run(CLI.binary, ["--root", other, "load"], stdin: received).stdout == "Loaded image: fifo/me:1\n")
     }
 
     @Test func loadSaysWhenItTakesANameFromAnotherImage() throws {
