@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "StrataEngine", targets: ["StrataEngine"]),
         // The registry half: an OCI distribution registry over its own storage.
         .library(name: "RegistryServer", targets: ["RegistryServer"]),
+        // S3-compatible object storage: SigV4 signing and the operations the registry's blobs need.
+        .library(name: "ObjectStore", targets: ["ObjectStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -79,6 +81,14 @@ let package = Package(
             "Dockerfile", "ImageSpec", "Archive", "ImageStore", "Snapshots", "Runtime", "Registry", "CLinux",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        // An S3 client over the registry client's HTTP stack; SigV4 over swift-crypto's HMAC.
+        .target(name: "ObjectStore", dependencies: [
+            "ImageSpec", "Registry",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // The use cases, once: pull, push, copy, build, containers, save/load, inspect, image diff.
         .target(name: "StrataEngine", dependencies: [
@@ -158,6 +168,10 @@ let package = Package(
         .testTarget(name: "StrataEngineTests", dependencies: ["StrataEngine", "RegistryTestSupport", "StoreFixtures"]),
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry", "RegistryTestSupport",
                                                     .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "ObjectStoreTests", dependencies: [
+            "ObjectStore", "ImageSpec", "Registry",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], resources: [.copy("Golden")]),
         .testTarget(name: "RegistryServerTests", dependencies: [
             "RegistryServer", "Registry", "ImageSpec",
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),

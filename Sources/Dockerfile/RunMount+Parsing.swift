@@ -1,3 +1,5 @@
+import ImageSpec
+
 extension RunMount {
     /// Parses the CSV value of `--mount` (`type=cache,target=/root/.cache,sharing=locked,ro`).
     static func parse(_ value: String) throws(DockerfileSyntaxError) -> RunMount {
@@ -58,7 +60,7 @@ extension RunMount {
                 guard mount.type == .tmpfs else {
                     throw DockerfileSyntaxError("unexpected key '\(key)' for mount type '\(mount.type.rawValue)'")
                 }
-                guard let bytes = ramInBytes(fieldValue) else {
+                guard let bytes = Units.ramInBytes(fieldValue) else {
                     throw DockerfileSyntaxError("invalid value for \(key): \(fieldValue)")
                 }
                 mount.size = bytes
@@ -115,25 +117,6 @@ extension RunMount {
         case "0", "f", "F", "FALSE", "false", "False": false
         default: nil
         }
-    }
-
-    /// docker/go-units RAMInBytes: "64m", "1.5g", "512kb", "100"; binary multiples.
-    private static func ramInBytes(_ text: String) -> Int64? {
-        var body = Substring(text.lowercased())
-        if body.hasSuffix("ib") {
-            body = body.dropLast(2)
-        } else if body.hasSuffix("b") {
-            body = body.dropLast()
-        }
-        var multiplier = 1.0
-        if let last = body.last, let power = ["k", "m", "g", "t", "p"].firstIndex(of: String(last)) {
-            multiplier = Double(1 << (10 * (power + 1)))
-            body = body.dropLast()
-        }
-        if body.hasSuffix(" ") { body = body.dropLast() }
-        guard !body.isEmpty, body.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-              let number = Double(body) else { return nil }
-        return Int64(number * multiplier)
     }
 
     /// One CSV record as Go's encoding/csv reads it: `"..."` quoting with `""` for a quote.

@@ -59,6 +59,8 @@ public struct StrataError: Error, CustomStringConvertible, Equatable, Sendable {
         case buildFailed = "BUILD_FAILED"
         /// A program Strata runs (cp, a credential helper) failed; its stderr is in the cause.
         case processFailed = "PROCESS_FAILED"
+        /// An S3 object store refused a request; its answer (`S3Error`) is the cause.
+        case objectStore = "OBJECT_STORE"
     }
 
     public var code: Code

@@ -14,6 +14,24 @@ public enum Units {
         return String(format: "%.\(precision)g", value) + units[i]
     }
 
+    /// docker/go-units RAMInBytes, `^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$`: "64m", "1.5g",
+    /// "512kb", "16MiB", "100"; binary multiples. Nil when the text is not a size.
+    public static func ramInBytes(_ text: String) -> Int64? {
+        var body = Substring(text.lowercased())
+        if body.hasSuffix("b") { body = body.dropLast() }
+        if body.hasSuffix("i") { body = body.dropLast() }
+        var multiplier = 1.0
+        if let last = body.last, let power = ["k", "m", "g", "t", "p"].firstIndex(of: String(last)) {
+            multiplier = Double(Int64(1) << (10 * (power + 1)))
+            body = body.dropLast()
+        }
+        if body.hasSuffix(" ") { body = body.dropLast() }
+        guard let first = body.first, first.isNumber, let last = body.last, last.isNumber,
+              body.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), !body.contains(".."),
+              let number = Double(body) else { return nil }
+        return Int64(number * multiplier)
+    }
+
     /// "52 minutes ago", "About an hour ago", "Less than a second ago".
     public static func humanDuration(since date: Date, now: Date = Date()) -> String {
         let d = now.timeIntervalSince(date)

@@ -5,15 +5,10 @@ import ImageSpec
 extension HostConfig {
     /// `32m`, `1g`, `512k`, `1024` (bytes), `2GB`: Docker's RAMInBytes (binary units).
     public static func parseBytes(_ text: String, flag: String) throws -> Int64 {
-        let lower = text.lowercased()
-        let digits = lower.prefix { $0.isNumber || $0 == "." }
-        var unit = lower.dropFirst(digits.count)
-        if unit.count == 2, unit.hasSuffix("b") { unit = unit.dropLast() }
-        let scale: [Substring: Int64] = ["": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50]
-        guard let value = Double(digits), let multiplier = scale[unit], value >= 0 else {
+        guard let bytes = Units.ramInBytes(text) else {
             throw StrataError(.invalidArgument, "invalid argument \"\(text)\" for \"\(flag)\" flag: invalid size: '\(text)'")
         }
-        return Int64(value * Double(multiplier))
+        return bytes
     }
 
     /// `--cpus 1.5`: in billionths of a CPU, at most the machine's.

@@ -5,7 +5,7 @@ import ImageSpec
 
 /// Limits and privileges: Docker's spellings, its checks, and what the runtime spec gets.
 struct HostConfigTests {
-    @Test(arguments: [("32m", Int64(32 << 20)), ("1g", 1 << 30), ("512K", 512 << 10), ("1024", 1024), ("2GB", 2 << 30), ("1.5m", 1_572_864)])
+    @Test(arguments: [("32m", Int64(32 << 20)), ("1g", 1 << 30), ("512K", 512 << 10), ("1024", 1024), ("2GB", 2 << 30), ("1.5m", 1_572_864), ("16MiB", 16 << 20), ("64 k", 64 << 10)])
     func sizes(_ text: String, _ bytes: Int64) throws {
         #expect(try HostConfig.parseBytes(text, flag: "--memory") == bytes)
     }
