@@ -8,7 +8,8 @@ APT_PACKAGES := libisal-dev libzstd-dev libsqlite3-dev pkg-config \
                 busybox-static skopeo umoci runc docker-registry zstd tar \
                 python3 openssl apache2-utils debootstrap \
                 podman containerd docker.io tmux \
-                containernetworking-plugins iproute2 iptables chromium curl
+                containernetworking-plugins iproute2 iptables chromium curl \
+                ceph-mon ceph-osd radosgw ceph-common
 
 # Benchmarks: the peers Strata is measured against, and what builds the workloads.
 BENCH_PACKAGES := docker.io podman buildah skopeo umoci runc debootstrap isal e2fsprogs python3 nginx wrk apache2-utils curl
