@@ -97,7 +97,7 @@ let package = Package(
         ]),
         // `strata registry serve`: the distribution spec over ContentStore's blobs and SQLite.
         .target(name: "RegistryServer", dependencies: [
-            "ImageSpec", "ContentStore", "Metadata", "Archive",
+            "ImageSpec", "ContentStore", "Metadata", "Archive", "Registry",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),

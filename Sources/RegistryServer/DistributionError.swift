@@ -25,6 +25,8 @@ public struct DistributionError: Error, Sendable, CustomStringConvertible {
         case paginationNumberInvalid = "PAGINATION_NUMBER_INVALID"
         /// Not a spec code: the server failed (disk, database); the message says how.
         case internalError = "INTERNAL_ERROR"
+        /// Not a spec code: a pull-through cache has not got it and its upstream cannot be asked.
+        case unavailable = "UNAVAILABLE"
 
         public var status: HTTPResponse.Status {
             switch self {
@@ -34,6 +36,7 @@ public struct DistributionError: Error, Sendable, CustomStringConvertible {
             case .unsupported: return .methodNotAllowed
             case .tooManyRequests: return .tooManyRequests
             case .internalError: return .internalServerError
+            case .unavailable: return .serviceUnavailable
             case .blobUploadInvalid, .digestInvalid, .manifestBlobUnknown, .manifestInvalid, .nameInvalid,
                  .sizeInvalid, .paginationNumberInvalid:
                 return .badRequest

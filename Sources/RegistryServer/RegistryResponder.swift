@@ -48,12 +48,15 @@ public struct RegistryResponder: HTTPResponder {
     let access: RegistryAccess
     /// `http` or `https`: the scheme of the token realm this server names.
     let scheme: String
+    /// Set when this registry mirrors another: pulls fill it, pushes are refused.
+    let cache: PullThroughCache?
     /// Listings answer at most this many entries per page, with a `Link` to the next.
     public static let pageLimit = 1000
 
     public init(storage: RegistryStorage, logger: Logger, zeroCopy: Bool = false, access: RegistryAccess? = nil, scheme: String = "http",
-                accessLog: @escaping @Sendable (AccessRecord) -> Void) {
+                cache: PullThroughCache? = nil, accessLog: @escaping @Sendable (AccessRecord) -> Void) {
         self.storage = storage
+        self.cache = cache
         self.zeroCopy = zeroCopy
         self.access = access ?? .open(storage)
         self.scheme = scheme
@@ -152,6 +155,23 @@ public struct RegistryResponder: HTTPResponder {
         let identity = try await identify(request, from: address)
         try authorize(route, method, identity)
         let head = method == .head
+        if let cache {
+            switch (route, method) {
+            case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
+                if let parsed = try? ManifestReference(parsing: reference) { try await cache.refresh(name, parsed) }
+            case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
+                try await cache.ensureBlob(name, try parseDigest(digest))
+            case (.tags(let name), .get):
+                if let upstream = await cache.tags(name) {
+                    let (limit, last) = try page(request)
+                    let after = upstream.filter { $0 > (last ?? "") }
+                    return try listing("tags", limit == 0 ? [] : Array(after.prefix(limit + 1)), limit: limit, extra: ["name": name], path: "/v2/\(name)/tags/list")
+                }
+            case (.manifest, .put), (.manifest, .delete), (.blob, .delete), (.uploads, _), (.upload, _):
+                throw cache.readOnly
+            default: break
+            }
+        }
         switch (route, method) {
         case (.ping, .get), (.ping, .head):
             return json(Array("{}".utf8), head: head)

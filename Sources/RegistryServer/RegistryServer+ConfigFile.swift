@@ -15,10 +15,12 @@ extension RegistryServer.Configuration {
     /// auth: { mode: token, key: /etc/strata/token-key.pem, realm: https://registry.example.com/token,
     ///         service: registry.example.com, lifetime: 5m }
     /// limits: { anonymous-pulls: 100/6h }
+    /// proxy: { remote: https://registry-1.docker.io, username: me, password: dckr_pat_…, ttl: 5m }
     /// ```
     public static let fileSettings = ["addr", "root", "tls.certificate", "tls.key", "gc.interval", "gc.grace",
                                       "http.idle-timeout", "http.shutdown-timeout",
-                                      "auth.mode", "auth.key", "auth.realm", "auth.service", "auth.lifetime", "limits.anonymous-pulls"]
+                                      "auth.mode", "auth.key", "auth.realm", "auth.service", "auth.lifetime", "limits.anonymous-pulls",
+                                      "proxy.remote", "proxy.username", "proxy.password", "proxy.ttl"]
 
     /// Reads a YAML configuration file over these settings. A key that is not a setting, or a
     /// value of the wrong kind, is an error naming the file and the key: a typo never silently
@@ -68,6 +70,12 @@ extension RegistryServer.Configuration {
         if let service = values["auth.service"] { tokenService = service }
         if let lifetime = try duration("auth.lifetime") { tokenLifetime = lifetime }
         if let limit = values["limits.anonymous-pulls"] { anonymousPullLimit = limit }
+        if let remote = values["proxy.remote"] {
+            proxy = PullThroughCache.Configuration(remote: remote, username: values["proxy.username"], password: values["proxy.password"],
+                                                   ttl: try duration("proxy.ttl") ?? 300)
+        } else if let key = ["proxy.username", "proxy.password", "proxy.ttl"].first(where: { values[$0] != nil }) {
+            throw StrataError(.invalidArgument, "\(path): \(key) needs proxy.remote, the registry to mirror")
+        }
     }
 
     private static func scalar(_ value: Any, _ key: String, _ path: String) throws -> String {

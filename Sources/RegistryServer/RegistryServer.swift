@@ -42,6 +42,8 @@ public struct RegistryServer: Sendable {
         public var tokenLifetime: TimeInterval = 300
         /// `100/6h`: anonymous pulls (manifest GETs) allowed per address in a window, as Docker Hub limits them.
         public var anonymousPullLimit: String?
+        /// Set to mirror another registry (`proxy.remote` …): a pull-through cache, read-only to clients.
+        public var proxy: PullThroughCache.Configuration?
 
         public init(root: String) { self.root = root }
 
@@ -72,6 +74,7 @@ public struct RegistryServer: Sendable {
         self.configuration = configuration
         self.logger = logger
         storage = try RegistryStorage(root: configuration.root)
+        if let proxy = configuration.proxy { _ = try PullThroughCache(proxy, storage: storage) }
     }
 
     /// Ends a running server from outside (a test, a program embedding it) as SIGTERM does:
@@ -108,8 +111,10 @@ public struct RegistryServer: Sendable {
         let tls = configuration.tlsCertificate != nil, zeroCopy = configuration.zeroCopy && !tls
         let access = try await makeAccess()
         logger.notice("authentication: \(access.mode.rawValue)\(access.mode == .token ? ", tokens at \(access.realm ?? "/token")" : "")")
+        let cache = try configuration.proxy.map { try PullThroughCache($0, storage: storage, logger: logger) }
+        if let cache { logger.notice("a pull-through cache of \(cache.remote), tags re-checked after \(DurationText.describe(cache.configuration.ttl))") }
         let responder = RegistryResponder(storage: storage, logger: logger, zeroCopy: zeroCopy, access: access, scheme: tls ? "https" : "http",
-                                          accessLog: accessLog)
+                                          cache: cache, accessLog: accessLog)
         let http = HTTP1Channel.Configuration(idleTimeout: TimeAmount(configuration.idleTimeout))
         var server = HTTPServerBuilder { responder in RegistryHTTP1Channel(responder: responder, configuration: http, zeroCopy: zeroCopy) }
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {

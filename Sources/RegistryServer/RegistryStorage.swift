@@ -159,7 +159,10 @@ public final class RegistryStorage: @unchecked Sendable {
 
     /// Stores a validated manifest and, for a tag, points the tag at it — one transaction, checked
     /// inside it against what the repository holds, so no manifest ever names a blob that is gone.
-    func putManifest(_ repository: String, _ manifest: ValidatedManifest, bytes: [UInt8], tag: String?, pushedBy: String? = nil) throws {
+    /// `requireBlobs: false` is a pull-through cache's copy of an upstream manifest, whose blobs
+    /// come when they are first asked for.
+    func putManifest(_ repository: String, _ manifest: ValidatedManifest, bytes: [UInt8], tag: String?, pushedBy: String? = nil,
+                     requireBlobs: Bool = true) throws {
         try writeUnlessCollecting(manifest.digest) { db in
                 // The bytes are written inside the transaction: a collection cannot find them unreferenced.
                 if !content.contains(manifest.digest) {
@@ -169,14 +172,14 @@ public final class RegistryStorage: @unchecked Sendable {
                     try ingest.commit(expected: manifest.digest, expectedSize: Int64(bytes.count))
                 }
                 try Self.ensureRepository(repository, in: db)
-                for blob in manifest.blobs {
+                for blob in manifest.blobs where requireBlobs {
                     let present = try Self.linkedSize(blob, in: repository, db: db) != nil
                     guard present, content.contains(blob) else {
                         throw DistributionError(.manifestBlobUnknown, "blob \(blob) named by the manifest is not in repository \(repository): push it first",
                                                 detail: blob.description)
                     }
                 }
-                for child in manifest.manifests {
+                for child in manifest.manifests where requireBlobs {
                     let present = try !db.query("SELECT 1 FROM manifests WHERE repository = ? AND digest = ?",
                                                 [.text(repository), .text(child.description)]).isEmpty
                     guard present else {

@@ -36,7 +36,9 @@ struct RegistryServe: AsyncParsableCommand {
     var auth: String?
     @Option(name: .customLong("anonymous-pull-limit"), help: ArgumentHelp("Anonymous pulls allowed per address, as Docker Hub limits them (e.g. 100/6h); 429 past it.", valueName: "pulls/window"))
     var anonymousPullLimit: String?
-    @Option(help: ArgumentHelp("YAML settings (addr, root, tls.*, gc.*, http.*, auth.mode, auth.key, auth.realm, auth.service, auth.lifetime); flags win over it.", valueName: "file"))
+    @Option(name: .customLong("proxy-remote"), help: ArgumentHelp("Mirror this registry as a pull-through cache (e.g. https://registry-1.docker.io); its credentials go in the config file's proxy.username and proxy.password.", valueName: "url"))
+    var proxyRemote: String?
+    @Option(help: ArgumentHelp("YAML settings (addr, root, tls.*, gc.*, http.*, auth.mode, auth.key, auth.realm, auth.service, auth.lifetime, limits.anonymous-pulls, proxy.remote, proxy.username, proxy.password, proxy.ttl); flags win over it.", valueName: "file"))
     var config: String?
     @OptionGroup var log: LogOptions
 
@@ -63,6 +65,11 @@ struct RegistryServe: AsyncParsableCommand {
         if let grace { configuration.gcGrace = try RegistryServer.Configuration.duration(grace, "--grace") }
         if let auth { configuration.auth = try RegistryServer.Configuration.authMode(auth, "--auth") }
         if let anonymousPullLimit { configuration.anonymousPullLimit = anonymousPullLimit }
+        if let proxyRemote {
+            var proxy = configuration.proxy ?? PullThroughCache.Configuration(remote: proxyRemote)
+            proxy.remote = proxyRemote
+            configuration.proxy = proxy
+        }
         return configuration
     }
 
