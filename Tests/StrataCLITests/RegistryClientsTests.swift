@@ -29,14 +29,14 @@ final class Daemon {
 
     /// Debian's dockerd on a socket of its own, trusting `insecureRegistry` over plain HTTP, with
     /// its networking off; returns it and the `docker` arguments that reach it.
-    static func dockerd(insecureRegistry: String) throws -> (Daemon, [String]) {
+    static func dockerd(insecureRegistry: String, arguments: [String] = []) throws -> (Daemon, [String]) {
         let dir = CLI.temporaryDirectory("dockerd")
         let socket = "\(dir)/docker.sock"
         let dockerd = try Daemon("/usr/sbin/dockerd", [
             "--data-root", "\(dir)/data", "--exec-root", "\(dir)/exec", "--pidfile", "\(dir)/docker.pid", "-H", "unix://\(socket)",
             "--iptables=false", "--ip-masq=false", "--bridge=none", "--insecure-registry", insecureRegistry,
             "--containerd-namespace", "strata-test-docker", "--containerd-plugins-namespace", "strata-test-docker-plugins",
-        ], log: "\(dir).log")
+        ] + arguments, log: "\(dir).log")
         let docker = ["-H", "unix://\(socket)"]
         try dockerd.wait(60) { try CLI.run(CLI.which("docker")!, docker + ["version"]).status == 0 }
         return (dockerd, docker)
