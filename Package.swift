@@ -97,7 +97,7 @@ let package = Package(
         ]),
         // `strata registry serve`: the distribution spec over ContentStore's blobs and SQLite.
         .target(name: "RegistryServer", dependencies: [
-            "ImageSpec", "ContentStore", "Metadata", "Archive", "Registry",
+            "ImageSpec", "ContentStore", "Metadata", "Archive", "Registry", "ObjectStore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -144,7 +144,7 @@ let package = Package(
         // An OCI distribution registry and a CONNECT proxy that run inside a test process, with
         // fault injection; shared by the tests of Registry, Transfer and the CLI.
         .target(name: "RegistryTestSupport", dependencies: [
-            "ImageSpec", "Registry",
+            "ImageSpec", "Registry", "ObjectStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -169,11 +169,11 @@ let package = Package(
         .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry", "RegistryTestSupport",
                                                     .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "ObjectStoreTests", dependencies: [
-            "ObjectStore", "ImageSpec", "Registry",
+            "ObjectStore", "ImageSpec", "Registry", "RegistryTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
         ], resources: [.copy("Golden")]),
         .testTarget(name: "RegistryServerTests", dependencies: [
-            "RegistryServer", "Registry", "ImageSpec",
+            "RegistryServer", "Registry", "ImageSpec", "ObjectStore", "RegistryTestSupport",
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),

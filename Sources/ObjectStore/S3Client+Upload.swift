@@ -16,13 +16,15 @@ extension S3Client {
     /// upload of `configuration.partSize` parts, `concurrency` of them in flight. The object is
     /// visible only once whole; on any failure (the body's, the store's, a cancellation) the
     /// multipart upload is aborted, so no part of it is left or seen.
-    public func upload<Body: AsyncSequence & Sendable>(_ key: String, from body: Body, concurrency: Int = 4) async throws -> Uploaded
+    /// `expected`: the digest the bytes must have; on a mismatch nothing becomes visible
+    /// (`.digestMismatch`).
+    public func upload<Body: AsyncSequence & Sendable>(_ key: String, from body: Body, expected: ImageSpec.Digest? = nil,
+                                                       concurrency: Int = 4) async throws -> Uploaded
     where Body.Element == ByteBuffer {
         let partSize = configuration.partSize
         var hash = SHA256()
         var size: Int64 = 0
         var pending: [UInt8] = []
-        pending.reserveCapacity(partSize)
         var iterator = body.makeAsyncIterator()
 
         /// Fills `pending` up to a part; false when the body has ended.
@@ -36,12 +38,22 @@ extension S3Client {
             return true
         }
 
+        /// The digest of all the bytes, once they are all read; a mismatch with `expected` throws.
+        func finished() throws -> Uploaded {
+            let uploaded = Uploaded(size: size, digest: try ImageSpec.Digest(algorithm: .sha256, encoded: Data(hash.finalize()).hex))
+            if let expected, expected != uploaded.digest {
+                throw StrataError(.digestMismatch, "the bytes for \(key) hash to \(uploaded.digest), not \(expected): nothing was stored")
+            }
+            return uploaded
+        }
         var more = try await fill()
         if !more {
+            let uploaded = try finished()
             try await put(key, pending)
-            return Uploaded(size: size, digest: try ImageSpec.Digest(algorithm: .sha256, encoded: Data(hash.finalize()).hex))
+            return uploaded
         }
         let id = try await startMultipart(key)
+        var uploaded: Uploaded?
         do {
             var parts: [Part] = []
             try await withThrowingTaskGroup(of: Part.self) { group in
@@ -65,13 +77,19 @@ extension S3Client {
                 }
                 for try await done in group { parts.append(done) }
             }
-            try await completeMultipart(key, uploadID: id, parts: parts.sorted { $0.number < $1.number })
+            uploaded = try finished()
+            do {
+                try await completeMultipart(key, uploadID: id, parts: parts.sorted { $0.number < $1.number })
+            } catch let error as StrataError where error.cause(as: S3Error.self)?.code == "NoSuchUpload" {
+                // A completion whose answer was lost, retried: done if the object is there whole.
+                guard try await head(key)?.size == size else { throw error }
+            }
         } catch {
             // Best effort, and not cancelled with the task: a failed upload leaves no parts behind.
             await Task.detached { try? await self.abortMultipart(key, uploadID: id) }.value
             throw error
         }
-        return Uploaded(size: size, digest: try ImageSpec.Digest(algorithm: .sha256, encoded: Data(hash.finalize()).hex))
+        return uploaded!
     }
 
     /// The multipart uploads begun under `prefix` and not completed or aborted: what a crash

@@ -33,6 +33,8 @@ public final class S3Client: Sendable {
         public var size: Int64
         /// Without quotes. A multipart object's is not an MD5 (`…-3`).
         public var etag: String
+        /// When it was written, by the store's clock (listings only).
+        public var modified: Date? = nil
     }
 
     public struct Part: Sendable, Equatable, Codable {
@@ -136,7 +138,8 @@ public final class S3Client: Sendable {
             let record = String(record)
             guard let key = S3XML.value("Key", in: record), key.hasPrefix(configuration.prefix) else { return nil }
             return Object(key: String(key.dropFirst(configuration.prefix.count)), size: Int64(S3XML.value("Size", in: record) ?? "") ?? 0,
-                          etag: (S3XML.value("ETag", in: record) ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+                          etag: (S3XML.value("ETag", in: record) ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\"")),
+                          modified: S3XML.value("LastModified", in: record).flatMap(Self.parseTimestamp))
         }
         let truncated = S3XML.value("IsTruncated", in: text) == "true"
         return (objects, truncated ? S3XML.value("NextContinuationToken", in: text) : nil)
@@ -186,8 +189,9 @@ public final class S3Client: Sendable {
     /// The scheme and host to send to, the `Host` header, and the decoded path of `key` (nil: the bucket).
     func target(_ key: String?) -> (String, String, String) {
         let url = URL(string: configuration.endpoint)!
-        let port = url.port.map { ":\($0)" } ?? ""
         let scheme = url.scheme ?? "https"
+        // A scheme's default port is not part of the Host a client sends, so it is not signed either.
+        let port = url.port.flatMap { (scheme == "https" && $0 == 443) || (scheme == "http" && $0 == 80) ? nil : ":\($0)" } ?? ""
         let object = key.map { configuration.prefix + $0 } ?? ""
         if configuration.pathStyle {
             return ("\(scheme)://\(url.host!)\(port)", "\(url.host!)\(port)", "/\(configuration.bucket)" + (key == nil ? "" : "/\(object)"))
@@ -207,19 +211,24 @@ public final class S3Client: Sendable {
         if let body { request.headers.append(("Content-Length", String(body.count))) }
         // Signed once: a retry comes within minutes, and S3 accepts a signature for 15.
         let authorization = signer.sign(&request, payloadHash: payloadHash, date: clock())
-        var fields = HTTPHeaders(request.headers.filter { $0.0 != "Host" && $0.0 != "Content-Length" })
+        // The Host signed is the Host sent (the HTTP client would write its own otherwise, without
+        // an IPv6 address's brackets); the Content-Length is the body's, as the client writes it.
+        var fields = HTTPHeaders(request.headers.filter { $0.0 != "Content-Length" })
         fields.add(name: "Authorization", value: authorization)
+        let buffer = body.map { ByteBuffer(bytes: $0) }
         let response: HTTPClientResponse
         do {
+            // S3 asks for another try with 500 InternalError as well as 503 SlowDown.
             response = try await transport.send(HTTPMethod(rawValue: method), base + request.target, headers: fields,
-                                                body: body.map { bytes in { @Sendable in .bytes(ByteBuffer(bytes: bytes)) } },
-                                                timeout: Self.timeout)
+                                                body: buffer.map { buffer in { @Sendable in .bytes(buffer) } },
+                                                timeout: Self.timeout, alsoRetrying: [500])
         } catch let failure as ConnectionFailure {
             throw StrataError(.unreachable, "cannot reach the object store at \(configuration.endpoint) (\(method) \(resource)): \(failure.reason)", cause: failure)
         }
         let status = Int(response.status.code)
         let wantsBody = readBody || status >= 300
-        let collected = wantsBody ? Array(buffer: try await response.body.collect(upTo: 1 << 20)) : []
+        // A listing of 1,000 long keys is well under 16 MiB.
+        let collected = wantsBody ? Array(buffer: try await response.body.collect(upTo: 16 << 20)) : []
         let answer = Answer(headers: response.headers, body: response.body, collected: collected)
         let text = answer.text
         // CopyObject and CompleteMultipartUpload can fail after their 200, with an <Error> body.
@@ -231,6 +240,13 @@ public final class S3Client: Sendable {
             throw StrataError.objectStore(error, endpoint: configuration.endpoint)
         }
         return answer
+    }
+
+    /// `2026-12-07T12:00:00.000Z`, with or without the fraction.
+    static func parseTimestamp(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = text.contains(".") ? [.withInternetDateTime, .withFractionalSeconds] : [.withInternetDateTime]
+        return formatter.date(from: text)
     }
 
     static func etag(_ headers: HTTPHeaders) -> String {

@@ -36,7 +36,7 @@ public struct S3Configuration: Sendable, Equatable {
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`. `what` names the
     /// settings' place in errors.
     public init(settings: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment,
-                what: String = "storage.s3") throws {
+                what: String = "storage") throws {
         for key in settings.keys.sorted() where !Self.settingNames.contains(key) {
             throw StrataError(.invalidArgument, "\(what).\(key) is not a setting; the settings are \(Self.settingNames.joined(separator: ", "))")
         }
@@ -55,8 +55,8 @@ public struct S3Configuration: Sendable, Equatable {
         let region = value("region", ["AWS_REGION", "AWS_DEFAULT_REGION"]) ?? "us-east-1"
         let endpoint = value("endpoint", ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]) ?? "https://s3.\(region).amazonaws.com"
         guard let url = URL(string: endpoint), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil,
-              url.path.isEmpty || url.path == "/", url.query == nil else {
-            throw StrataError(.invalidArgument, "invalid \(what).endpoint \"\(endpoint)\": expected http(s)://host[:port], with no path")
+              url.path.isEmpty || url.path == "/", url.query == nil, url.user == nil, url.password == nil else {
+            throw StrataError(.invalidArgument, "invalid \(what).endpoint \"\(endpoint)\": expected http(s)://host[:port], with no path (and no credentials: they go in access-key and secret-key)")
         }
         var pathStyle = settings["endpoint"] != nil || environment["AWS_ENDPOINT_URL_S3"] != nil || environment["AWS_ENDPOINT_URL"] != nil
         if let text = settings["path-style"] {
@@ -73,7 +73,9 @@ public struct S3Configuration: Sendable, Equatable {
         var prefix = settings["prefix"] ?? ""
         if !prefix.isEmpty && !prefix.hasSuffix("/") { prefix += "/" }
         self.init(endpoint: endpoint, region: region, bucket: bucket, prefix: prefix,
-                  credentials: SigV4.Credentials(accessKey: access, secretKey: secret, sessionToken: value("session-token", ["AWS_SESSION_TOKEN"])),
+                  // A session token belongs to the keys it came with: the environment's only with the environment's keys.
+                  credentials: SigV4.Credentials(accessKey: access, secretKey: secret,
+                                                 sessionToken: settings["session-token"] ?? (settings["access-key"] == nil ? environment["AWS_SESSION_TOKEN"] : nil)),
                   pathStyle: pathStyle, partSize: partSize)
     }
 

@@ -35,14 +35,14 @@ public struct S3Error: Error, Sendable, Equatable, RetryClassifying, CustomStrin
     /// What a user does about it, for the codes a misconfiguration produces.
     var advice: String? {
         switch code {
-        case "NoSuchBucket": return "the bucket does not exist: create it, or correct storage.s3.bucket"
-        case "InvalidAccessKeyId": return "the object store does not know this access key: check storage.s3.access-key or AWS_ACCESS_KEY_ID"
-        case "SignatureDoesNotMatch": return "the secret key is wrong: check storage.s3.secret-key or AWS_SECRET_ACCESS_KEY"
+        case "NoSuchBucket": return "the bucket does not exist: create it, or correct storage.bucket"
+        case "InvalidAccessKeyId": return "the object store does not know this access key: check storage.access-key or AWS_ACCESS_KEY_ID"
+        case "SignatureDoesNotMatch": return "the secret key is wrong: check storage.secret-key or AWS_SECRET_ACCESS_KEY"
         case "RequestTimeTooSkewed":
             return "this machine's clock differs from the object store's by more than 15 minutes: set the clock right (NTP), then try again"
         case "AccessDenied": return "the credentials may not do this: grant them access to the bucket"
         case "AuthorizationHeaderMalformed", "InvalidRegion", "IllegalLocationConstraintException":
-            return "the region is wrong: set storage.s3.region to the bucket's region"
+            return "the region is wrong: set storage.region to the bucket's region"
         default: return nil
         }
     }

@@ -9,7 +9,7 @@ import Foundation
 /// Paths and query items are given decoded and encoded once here, as S3 wants (a generic AWS
 /// service would encode the path twice; S3 is the only service Strata talks to).
 public struct SigV4: Sendable, Equatable {
-    public struct Credentials: Sendable, Equatable {
+    public struct Credentials: Sendable, Equatable, CustomStringConvertible {
         public var accessKey: String
         public var secretKey: String
         /// A temporary credential's token (`AWS_SESSION_TOKEN`), sent as `X-Amz-Security-Token`.
@@ -20,6 +20,9 @@ public struct SigV4: Sendable, Equatable {
             self.secretKey = secretKey
             self.sessionToken = sessionToken
         }
+
+        /// The access key only: a secret printed by accident (a failed test, a log line) stays one.
+        public var description: String { "Credentials(accessKey: \(accessKey), secretKey: <hidden>\(sessionToken == nil ? "" : ", sessionToken: <hidden>"))" }
     }
 
     /// The parts of a request that are signed.

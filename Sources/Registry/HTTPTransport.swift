@@ -92,7 +92,7 @@ public final class HTTPTransport: Sendable {
     /// body threw; `CancellationError` when the task was cancelled.
     public func send(_ method: HTTPMethod, _ url: String, headers: HTTPHeaders = [:], body: BodyFactory? = nil,
                      verifyCertificates: Bool = true, timeout: TimeAmount, retryConnectionFailures: Bool = true,
-                     policy: RetryPolicy? = nil) async throws -> HTTPClientResponse {
+                     policy: RetryPolicy? = nil, alsoRetrying statuses: Set<Int> = []) async throws -> HTTPClientResponse {
         let policy = policy ?? configuration.retry
         var attempt = 0
         while true {
@@ -125,11 +125,11 @@ public final class HTTPTransport: Sendable {
             markAnswered(url)
             let code = Int(response.status.code)
             logger.debug("\(method.rawValue) \(Self.loggable(url)) → \(code) \(response.status.reasonPhrase) (\(Self.milliseconds(since: started)) ms\(proxy.map { ", via proxy \($0)" } ?? ""))")
-            guard RegistryResponseError.isRetryable(status: code) else { return response }
+            guard RegistryResponseError.isRetryable(status: code) || statuses.contains(code) else { return response }
             // Read the answer: it says why (and for how long), and frees the connection.
             let bytes = (try? await response.body.collect(upTo: 1 << 16)).map { Array(buffer: $0) } ?? []
             let answer = RegistryResponseError(status: code, method: method.rawValue, url: url, headers: response.headers, body: bytes)
-            guard answer.isRetryable, attempt < policy.retries else {
+            guard answer.isRetryable || statuses.contains(code), attempt < policy.retries else {
                 return HTTPClientResponse(version: response.version, status: response.status, headers: response.headers,
                                           body: .bytes(ByteBuffer(bytes: bytes)))
             }

@@ -251,12 +251,19 @@ extension RegistryClient {
 /// Given the whole file's digest (`expected`), the bytes are hashed as they go and the last buffer
 /// is handed over only when they match: a damaged blob is never sent whole, so no registry can
 /// accept it.
-struct FileChunks: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
+public struct FileChunks: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
     let path: String
     let offset: Int64
     let length: Int64
     var expected: Digest? = nil
+
+    public init(path: String, offset: Int64 = 0, length: Int64, expected: Digest? = nil) {
+        self.path = path
+        self.offset = offset
+        self.length = length
+        self.expected = expected
+    }
 
     /// An open descriptor, closed once, when it is done with or forgotten.
     final class OpenFile {
@@ -269,7 +276,7 @@ struct FileChunks: AsyncSequence, Sendable {
         deinit { close() }
     }
 
-    struct AsyncIterator: AsyncIteratorProtocol {
+    public struct AsyncIterator: AsyncIteratorProtocol {
         let path: String
         var file: OpenFile?
         var position: Int64
@@ -277,7 +284,7 @@ struct FileChunks: AsyncSequence, Sendable {
         let expected: Digest?
         var digester: Digester?
 
-        mutating func next() async throws -> ByteBuffer? {
+        public mutating func next() async throws -> ByteBuffer? {
             guard left > 0 else {
                 file?.close()
                 file = nil
@@ -315,7 +322,7 @@ struct FileChunks: AsyncSequence, Sendable {
     }
 
     /// Each iteration (a retried request's too) starts the hash afresh.
-    func makeAsyncIterator() -> AsyncIterator {
+    public func makeAsyncIterator() -> AsyncIterator {
         let whole = offset == 0 && expected != nil
         return AsyncIterator(path: path, position: offset, left: length, expected: whole ? expected : nil,
                              digester: whole ? Digester(expected!.algorithm) : nil)

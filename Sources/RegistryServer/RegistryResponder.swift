@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import ImageSpec
 import Logging
+import ObjectStore
 import NIOCore
 import NIOPosix
 
@@ -158,8 +159,22 @@ public struct RegistryResponder: HTTPResponder {
         if let cache {
             switch (route, method) {
             case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
+                // Past the anonymous limit, refused before the upstream is asked on its behalf.
+                if !head, let limit = access.pullLimit, identity.caller.user == nil, limit.remaining(address ?? "-") <= 0 {
+                    _ = try anonymousPull(identity, from: address, counted: true)
+                }
                 if let parsed = try? ManifestReference(parsing: reference) { try await cache.refresh(name, parsed) }
-            case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
+            case (.blob(let name, let digest), .head):
+                let parsed = try parseDigest(digest)
+                if let size = try await cache.sizeForHEAD(name, parsed) {
+                    var headers: HTTPFields = [:]
+                    headers[.contentLength] = String(size)
+                    headers[.dockerContentDigest] = parsed.description
+                    headers[.contentType] = "application/octet-stream"
+                    return Response(status: .ok, headers: headers)
+                }
+                try await cache.ensureBlob(name, parsed)
+            case (.blob(let name, let digest), .get):
                 try await cache.ensureBlob(name, try parseDigest(digest))
             case (.tags(let name), .get):
                 if let upstream = await cache.tags(name) {
@@ -181,7 +196,7 @@ public struct RegistryResponder: HTTPResponder {
             return try tags(name, request)
         case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
             let limitHeaders = try anonymousPull(identity, from: address, counted: !head)
-            var response = try getManifest(name, reference, head: head)
+            var response = try await getManifest(name, reference, head: head)
             for (field, value) in limitHeaders { response.headers[HTTPField.Name(field)!] = value }
             if !head {
                 record(RegistryEvent(.pull, actor: identity.caller.user, address: address, repository: name, reference: reference,
@@ -253,6 +268,9 @@ public struct RegistryResponder: HTTPResponder {
         }
         headers[.contentLength] = String(range.count)
         if head { return Response(status: status, headers: headers) }
+        if let objectStore = storage.objectStore {
+            return try await objectStoreBlob(objectStore, digest, range: range, status: status, headers: headers)
+        }
         let path = storage.content.path(for: digest)
         let served = range
         // A damaged blob is never served: a file of the wrong length fails the request at once;
@@ -295,6 +313,30 @@ public struct RegistryResponder: HTTPResponder {
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)
+    }
+
+    /// A blob kept in an S3 bucket: a redirect to a presigned URL (`redirect: true`, so the bytes
+    /// go from the store to the client), else its bytes relayed as they come from the store.
+    private func objectStoreBlob(_ objectStore: S3Client, _ digest: Digest, range: Range<Int64>, status: HTTPResponse.Status,
+                                 headers: HTTPFields) async throws -> Response {
+        var headers = headers
+        if storage.redirectBlobs, let url = storage.presignedBlobURL(digest) {
+            var redirect: HTTPFields = [:]
+            redirect[.location] = url
+            redirect[.dockerContentDigest] = digest.description
+            redirect[.contentLength] = "0"
+            return Response(status: .temporaryRedirect, headers: redirect)
+        }
+        guard !range.isEmpty else { return Response(status: status, headers: headers) }
+        let (object, body) = try await objectStore.get(RegistryStorage.objectKey(digest), range: range.lowerBound...(range.upperBound - 1))
+        guard object.size == Int64(range.count) else {
+            throw StrataError.damagedBlob(digest, "the object store sent \(object.size) bytes where \(range.count) were asked for")
+        }
+        headers[.contentLength] = String(range.count)
+        return Response(status: status, headers: headers, body: ResponseBody(contentLength: range.count) { writer in
+            for try await buffer in body { try await writer.write(buffer) }
+            try await writer.finish(nil)
+        })
     }
 
     /// The file's bytes in `range`, 1 MiB at a time, so memory stays flat whatever the blob's size.
@@ -364,7 +406,7 @@ public struct RegistryResponder: HTTPResponder {
             do {
                 upload = try await storage.append(upload, body: request.body, start: nil, expectedLength: try expectedLength(request, range: nil))
                 let arrived = upload
-                _ = try await blocking { try storage.completeUpload(arrived, digest: digest) }
+                _ = try await storage.finishUpload(arrived, digest: digest)
             } catch {
                 try? storage.cancelUpload(upload)
                 throw error
@@ -386,7 +428,7 @@ public struct RegistryResponder: HTTPResponder {
             upload = try await storage.append(upload, body: request.body, start: range?.start, expectedLength: length)
         }
         let arrived = upload
-        _ = try await blocking { try storage.completeUpload(arrived, digest: digest) }
+        _ = try await storage.finishUpload(arrived, digest: digest)
         return Self.blobCreated(name, digest)
     }
 
@@ -428,7 +470,7 @@ public struct RegistryResponder: HTTPResponder {
 
     // MARK: manifests
 
-    private func getManifest(_ name: String, _ reference: String, head: Bool) throws -> Response {
+    private func getManifest(_ name: String, _ reference: String, head: Bool) async throws -> Response {
         // A reference that is no tag or digest names nothing: 404, as the conformance suite expects.
         guard let parsed = try? ManifestReference(parsing: reference), let manifest = try storage.manifest(name, parsed) else {
             throw DistributionError(.manifestUnknown, "manifest \(reference.prefix(200)) is not in repository \(name)")
@@ -439,7 +481,7 @@ public struct RegistryResponder: HTTPResponder {
         headers[.contentLength] = String(manifest.size)
         headers[.eTag] = "\"\(manifest.digest)\""
         if head { return Response(status: .ok, headers: headers) }
-        let bytes = try storage.content.read(manifest.digest, limit: ValidatedManifest.maxBytes)
+        let bytes = try await storage.readBlob(manifest.digest, limit: ValidatedManifest.maxBytes)
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
@@ -460,7 +502,7 @@ public struct RegistryResponder: HTTPResponder {
         let manifest = try ValidatedManifest(bytes: bytes, contentType: request.headers[.contentType], reference: digest)
         var tag: String?
         if case .tag(let t) = reference { tag = t }
-        try await blocking { [tag] in try storage.putManifest(name, manifest, bytes: bytes, tag: tag, pushedBy: pushedBy) }
+        try await storage.storeManifest(name, manifest, bytes: bytes, tag: tag, pushedBy: pushedBy)
         var headers: HTTPFields = [:]
         headers[.location] = "/v2/\(name)/manifests/\(manifest.digest)"
         headers[.dockerContentDigest] = manifest.digest.description

@@ -1,5 +1,6 @@
 import Foundation
 import ImageSpec
+import ObjectStore
 import Yams
 
 extension RegistryServer.Configuration {
@@ -16,11 +17,14 @@ extension RegistryServer.Configuration {
     ///         service: registry.example.com, lifetime: 5m }
     /// limits: { anonymous-pulls: 100/6h }
     /// proxy: { remote: https://registry-1.docker.io, username: me, password: dckr_pat_…, ttl: 5m }
+    /// storage: { driver: s3, endpoint: http://127.0.0.1:7480, region: default, bucket: registry,
+    ///            prefix: hub, access-key: …, secret-key: …, redirect: true }
     /// ```
     public static let fileSettings = ["addr", "root", "tls.certificate", "tls.key", "gc.interval", "gc.grace",
                                       "http.idle-timeout", "http.shutdown-timeout",
                                       "auth.mode", "auth.key", "auth.realm", "auth.service", "auth.lifetime", "limits.anonymous-pulls",
-                                      "proxy.remote", "proxy.username", "proxy.password", "proxy.ttl"]
+                                      "proxy.remote", "proxy.username", "proxy.password", "proxy.ttl", "storage.driver", "storage.redirect"]
+        + S3Configuration.settingNames.map { "storage.\($0)" }
 
     /// Reads a YAML configuration file over these settings. A key that is not a setting, or a
     /// value of the wrong kind, is an error naming the file and the key: a typo never silently
@@ -70,17 +74,40 @@ extension RegistryServer.Configuration {
         if let service = values["auth.service"] { tokenService = service }
         if let lifetime = try duration("auth.lifetime") { tokenLifetime = lifetime }
         if let limit = values["limits.anonymous-pulls"] { anonymousPullLimit = limit }
-        if let remote = values["proxy.remote"] {
-            proxy = PullThroughCache.Configuration(remote: remote, username: values["proxy.username"], password: values["proxy.password"],
-                                                   ttl: try duration("proxy.ttl") ?? 300)
-        } else if let key = ["proxy.username", "proxy.password", "proxy.ttl"].first(where: { values[$0] != nil }) {
-            throw StrataError(.invalidArgument, "\(path): \(key) needs proxy.remote, the registry to mirror")
+        try loadStorage(values, path)
+        // A remote may come from --proxy-remote instead; the server says if none does.
+        if ["proxy.remote", "proxy.username", "proxy.password", "proxy.ttl"].contains(where: { values[$0] != nil }) {
+            proxy = PullThroughCache.Configuration(remote: values["proxy.remote"] ?? "", username: values["proxy.username"],
+                                                   password: values["proxy.password"], ttl: try duration("proxy.ttl") ?? 300)
+        }
+    }
+
+    /// `storage.driver` (filesystem, the default, or s3) and the bucket's settings.
+    private mutating func loadStorage(_ values: [String: String], _ path: String) throws {
+        let s3Keys = S3Configuration.settingNames.map { "storage.\($0)" }
+        switch values["storage.driver"] ?? "filesystem" {
+        case "filesystem":
+            if let key = (s3Keys + ["storage.redirect"]).first(where: { values[$0] != nil }) {
+                throw StrataError(.invalidArgument, "\(path): \(key) is a setting of storage.driver s3, and the driver is filesystem")
+            }
+            objectStore = nil
+        case "s3":
+            var settings: [String: String] = [:]
+            for key in S3Configuration.settingNames { settings[key] = values["storage.\(key)"] }
+            do { objectStore = try S3Configuration(settings: settings) } catch let error as StrataError { throw error.context(path) }
+            if let text = values["storage.redirect"] {
+                guard let flag = Bool(text) else { throw StrataError(.invalidArgument, "\(path): invalid storage.redirect \"\(text)\": expected true or false") }
+                redirectBlobs = flag
+            }
+        case let other:
+            throw StrataError(.invalidArgument, "\(path): invalid storage.driver \"\(other)\": expected filesystem or s3")
         }
     }
 
     private static func scalar(_ value: Any, _ key: String, _ path: String) throws -> String {
         switch value {
         case let text as String: return text
+        case let flag as Bool: return String(flag)
         case let number as Int: return String(number)
         case let number as Double: return String(number)
         default: throw StrataError(.invalidArgument, "\(path): \(key) must be a single value, not \(type(of: value))")

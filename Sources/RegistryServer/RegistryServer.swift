@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import ObjectStore
 import ServiceLifecycle
 
 /// `strata registry serve`: an OCI distribution registry over a `RegistryStorage`, on Hummingbird
@@ -44,6 +45,15 @@ public struct RegistryServer: Sendable {
         public var anonymousPullLimit: String?
         /// Set to mirror another registry (`proxy.remote` …): a pull-through cache, read-only to clients.
         public var proxy: PullThroughCache.Configuration?
+        /// Set to keep blobs in an S3 bucket (`storage: {driver: s3, …}`) rather than under `root`.
+        public var objectStore: S3Configuration?
+        /// With `objectStore`: answer blob GETs with a presigned URL (`storage.redirect`).
+        public var redirectBlobs = false
+
+        /// The storage these settings describe (the bucket's client included).
+        public func openStorage() throws -> RegistryStorage {
+            try RegistryStorage(root: root, objectStore: objectStore.map { S3Client($0) }, redirectBlobs: redirectBlobs)
+        }
 
         public init(root: String) { self.root = root }
 
@@ -73,7 +83,8 @@ public struct RegistryServer: Sendable {
         if let limit = configuration.anonymousPullLimit { _ = try PullLimit(parsing: limit) }
         self.configuration = configuration
         self.logger = logger
-        storage = try RegistryStorage(root: configuration.root)
+        storage = try configuration.openStorage()
+        try storage.checkBlobStore()
         if let proxy = configuration.proxy { _ = try PullThroughCache(proxy, storage: storage) }
     }
 
@@ -110,6 +121,11 @@ public struct RegistryServer: Sendable {
         Self.raiseDescriptorLimit()
         let tls = configuration.tlsCertificate != nil, zeroCopy = configuration.zeroCopy && !tls
         let access = try await makeAccess()
+        if let objectStore = storage.objectStore {
+            // A wrong key, secret, bucket or clock is said now, not at the first push.
+            try await objectStore.checkBucket()
+            logger.notice("blobs in \(objectStore.configuration.endpoint)/\(objectStore.configuration.bucket)/\(objectStore.configuration.prefix)\(storage.redirectBlobs ? ", GETs redirected to it" : "")")
+        }
         logger.notice("authentication: \(access.mode.rawValue)\(access.mode == .token ? ", tokens at \(access.realm ?? "/token")" : "")")
         let cache = try configuration.proxy.map { try PullThroughCache($0, storage: storage, logger: logger) }
         if let cache { logger.notice("a pull-through cache of \(cache.remote), tags re-checked after \(DurationText.describe(cache.configuration.ttl))") }
@@ -140,7 +156,7 @@ public struct RegistryServer: Sendable {
                     try? await Task.sleep(for: .seconds(interval))
                     if Task.isCancelled { break }
                     do {
-                        let report = try await NIOThreadPool.singleton.runIfActive { try storage.collectGarbage(grace: grace) }
+                        let report = try await storage.collect(grace: grace)
                         logger.notice("garbage collection: \(report.blobs.count) blobs, \(report.bytes) bytes, \(report.uploads) abandoned uploads")
                     } catch {
                         logger.error("garbage collection failed: \(error)")

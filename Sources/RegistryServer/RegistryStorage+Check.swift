@@ -14,6 +14,10 @@ extension RegistryStorage {
     /// so the next push uploads it again; leftovers are removed. A manifest whose blobs are lost
     /// is reported, never deleted: pushing its image again mends it.
     public func check(repair: Bool = false) throws -> StoreCheckReport {
+        try checkBlobStore()
+        if let objectStore {
+            throw StrataError(.invalidArgument, "registry check reads blobs from the filesystem; this registry keeps them in \(objectStore.configuration.endpoint)/\(objectStore.configuration.bucket), which it cannot check yet")
+        }
         let lock = try FileLock(path: "\(root)/registry-gc.lock", mode: .exclusive)
         defer { withExtendedLifetime(lock) {} }
         var report = StoreCheckReport(root: root, repair: repair)

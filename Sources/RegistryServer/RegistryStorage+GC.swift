@@ -32,6 +32,8 @@ extension RegistryStorage {
     /// idle for longer are abandoned.
     public func collectGarbage(grace: TimeInterval = 3600, deleteUntagged: Bool = false, dryRun: Bool = false,
                                uploadTTL: TimeInterval = 86_400) throws -> CollectionReport {
+        try checkBlobStore()
+        precondition(objectStore == nil, "collectGarbage of an object store's blobs is collectGarbageInObjectStore")
         let lock = try FileLock(path: "\(root)/registry-gc.lock", mode: .exclusive)
         defer { withExtendedLifetime(lock) {} }
         let now = Date().timeIntervalSince1970
@@ -70,7 +72,7 @@ extension RegistryStorage {
     }
 
     /// Manifests no tag points at and no other manifest names, pushed before `cutoff`.
-    private static func deleteUntagged(before cutoff: Int64, in db: Database, dryRun: Bool) throws -> Int {
+    static func deleteUntagged(before cutoff: Int64, in db: Database, dryRun: Bool) throws -> Int {
         let rows = try db.query("""
             SELECT m.repository, m.digest FROM manifests m
             WHERE m.pushed <= ?
@@ -87,7 +89,7 @@ extension RegistryStorage {
         return rows.count
     }
 
-    private static func expireUploads(before cutoff: Int64, in db: Database, dryRun: Bool, directory: String) throws -> Int {
+    static func expireUploads(before cutoff: Int64, in db: Database, dryRun: Bool, directory: String) throws -> Int {
         let ids = try db.query("SELECT id FROM uploads WHERE started <= ?", [.integer(cutoff)]).compactMap { $0.string(0) }
         guard !dryRun else { return ids.count }
         for id in ids {

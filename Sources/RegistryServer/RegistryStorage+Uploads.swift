@@ -4,6 +4,7 @@ import HTTPTypes
 import ImageSpec
 import Metadata
 import NIOCore
+import NIOPosix
 
 /// The hash state of upload sessions this process is writing, so each byte is hashed once, as it
 /// arrives: the closing PUT verifies without reading the file again. After a restart a session's
@@ -152,13 +153,7 @@ extension RegistryStorage {
             throw DistributionError(.blobUploadInvalid, "upload \(upload.id) is busy with another request")
         }
         defer { sessions.release(upload.id) }
-        let current = try self.upload(upload.repository, upload.id)
-        let actual = digest.algorithm == .sha256 ? try hashState(current).digester.finalize()
-                                                  : try hashFile(uploadPath(upload.id), digest.algorithm).digester.finalize()
-        guard actual == digest else {
-            try cancelUpload(current)
-            throw DistributionError(.digestInvalid, "uploaded content has digest \(actual), not \(digest); the upload is discarded")
-        }
+        let current = try verifiedUpload(upload, digest: digest)
         // Flushed first, outside the lock; published and linked in one transaction.
         try FileSystem.syncFile(uploadPath(upload.id))
         try writeUnlessCollecting(digest) { db in
@@ -166,6 +161,38 @@ extension RegistryStorage {
             try Self.link(digest, size: current.length, into: upload.repository, in: db)
             try db.execute("DELETE FROM uploads WHERE id = ?", [.text(upload.id)])
         }
+        sessions.set(upload.id, nil)
+        return current.length
+    }
+
+    /// The session, its bytes checked against `digest` (sha256 from the state kept while they
+    /// arrived; another algorithm by one read of the file). A wrong digest ends the session.
+    func verifiedUpload(_ upload: Upload, digest: Digest) throws -> Upload {
+        let current = try self.upload(upload.repository, upload.id)
+        let actual = digest.algorithm == .sha256 ? try hashState(current).digester.finalize()
+                                                  : try hashFile(uploadPath(upload.id), digest.algorithm).digester.finalize()
+        guard actual == digest else {
+            try cancelUpload(current)
+            throw DistributionError(.digestInvalid, "uploaded content has digest \(actual), not \(digest); the upload is discarded")
+        }
+        return current
+    }
+
+    /// Completes a session wherever blobs are kept: on the thread pool into the content store,
+    /// or up to the object store.
+    public func finishUpload(_ upload: Upload, digest: Digest) async throws -> Int64 {
+        guard objectStore != nil else {
+            return try await NIOThreadPool.singleton.runIfActive { try self.completeUpload(upload, digest: digest) }
+        }
+        guard sessions.claim(upload.id) else {
+            throw DistributionError(.blobUploadInvalid, "upload \(upload.id) is busy with another request")
+        }
+        defer { sessions.release(upload.id) }
+        let current = try verifiedUpload(upload, digest: digest)
+        try await publishToObjectStore(file: uploadPath(upload.id), digest: digest, size: current.length, into: upload.repository) { db in
+            try db.execute("DELETE FROM uploads WHERE id = ?", [.text(upload.id)])
+        }
+        unlink(uploadPath(upload.id))
         sessions.set(upload.id, nil)
         return current.length
     }

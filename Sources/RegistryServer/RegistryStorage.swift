@@ -2,6 +2,7 @@ import ContentStore
 import Foundation
 import ImageSpec
 import Metadata
+import ObjectStore
 
 /// What a registry holds, on one machine: blobs once across every repository, in the content
 /// store's `blobs/<algorithm>/<hex>` (the same verified layout as the image store's), and in
@@ -24,8 +25,15 @@ public final class RegistryStorage: @unchecked Sendable {
     let passwordChecks = PasswordChecks()
     /// The audit trail, beside the database.
     public let events: EventLog
+    /// Where blob bytes live when not in `content`: an S3 bucket (`storage: {driver: s3}`).
+    /// The database, upload sessions in progress and the audit trail stay under `root`.
+    public let objectStore: S3Client?
+    /// Blob GETs answered with a presigned URL of the object store, so clients download from it.
+    public let redirectBlobs: Bool
 
-    public init(root: String) throws {
+    public init(root: String, objectStore: S3Client? = nil, redirectBlobs: Bool = false) throws {
+        self.objectStore = objectStore
+        self.redirectBlobs = redirectBlobs
         self.root = FileSystem.absolutePath(root)
         try FileSystem.createDirectory(self.root)
         content = try ContentStore(root: self.root)
@@ -61,6 +69,7 @@ public final class RegistryStorage: @unchecked Sendable {
         """,
         gcMigration,
         accountsMigration,
+        leaseMigration,
     ]
 
     func withDatabase<T>(_ body: (Database) throws -> T) throws -> T {
@@ -92,7 +101,8 @@ public final class RegistryStorage: @unchecked Sendable {
     public func blobSize(_ repository: String, _ digest: Digest) throws -> Int64? {
         let size = try withDatabase { try Self.linkedSize(digest, in: repository, db: $0) }
         // The record without the file would be a lie: a blob GC removed meanwhile is unknown.
-        guard let size, content.contains(digest) else { return nil }
+        // (An object store's blob is linked only once its object is whole, and unlinked before it goes.)
+        guard let size, objectStore != nil || content.contains(digest) else { return nil }
         return size
     }
 
@@ -113,7 +123,7 @@ public final class RegistryStorage: @unchecked Sendable {
     /// One transaction, so a collection cannot take the blob between the check and the link.
     public func mount(_ digest: Digest, from source: String, into repository: String) throws -> Bool {
         try writeUnlessCollecting(digest) { db in
-            guard let size = try Self.linkedSize(digest, in: source, db: db), content.contains(digest) else { return false }
+            guard let size = try Self.linkedSize(digest, in: source, db: db), objectStore != nil || content.contains(digest) else { return false }
             try Self.link(digest, size: size, into: repository, in: db)
             return true
         }
@@ -162,10 +172,12 @@ public final class RegistryStorage: @unchecked Sendable {
     /// `requireBlobs: false` is a pull-through cache's copy of an upstream manifest, whose blobs
     /// come when they are first asked for.
     func putManifest(_ repository: String, _ manifest: ValidatedManifest, bytes: [UInt8], tag: String?, pushedBy: String? = nil,
-                     requireBlobs: Bool = true) throws {
+                     requireBlobs: Bool = true, lease: BlobLease? = nil) throws {
         try writeUnlessCollecting(manifest.digest) { db in
-                // The bytes are written inside the transaction: a collection cannot find them unreferenced.
-                if !content.contains(manifest.digest) {
+                // The bytes are written inside the transaction: a collection cannot find them
+                // unreferenced. (In an object store they were written before it, under a lease.)
+                if let lease { try lease.release(in: db) }
+                if objectStore == nil && !content.contains(manifest.digest) {
                     let ingest = try content.ingest(manifest.digest.algorithm)
                     try ingest.write(bytes)
                     try ingest.finish()
@@ -174,7 +186,7 @@ public final class RegistryStorage: @unchecked Sendable {
                 try Self.ensureRepository(repository, in: db)
                 for blob in manifest.blobs where requireBlobs {
                     let present = try Self.linkedSize(blob, in: repository, db: db) != nil
-                    guard present, content.contains(blob) else {
+                    guard present, objectStore != nil || content.contains(blob) else {
                         throw DistributionError(.manifestBlobUnknown, "blob \(blob) named by the manifest is not in repository \(repository): push it first",
                                                 detail: blob.description)
                     }

@@ -5,6 +5,7 @@ import NIOCore
 import Registry
 import Testing
 @testable import ObjectStore
+import RegistryTestSupport
 
 /// The client against a real S3 server (Ceph's RADOS Gateway on loopback): every operation the
 /// registry uses, and the answer to each way of getting the store wrong.
@@ -96,7 +97,7 @@ struct S3ClientTests {
         await #expect { try await s3.put("blobs/a", [1]) } throws: { error in
             let e = error as? StrataError
             return e?.code == .objectStore && e?.cause(as: S3Error.self)?.code == "SignatureDoesNotMatch"
-                && e?.message.contains("the secret key is wrong: check storage.s3.secret-key or AWS_SECRET_ACCESS_KEY") == true
+                && e?.message.contains("the secret key is wrong: check storage.secret-key or AWS_SECRET_ACCESS_KEY") == true
         }
     }
 
@@ -114,7 +115,7 @@ struct S3ClientTests {
             let e = error as? StrataError
             return e?.cause(as: S3Error.self)?.code == "NoSuchBucket"
                 && e?.message.hasPrefix("object store \(s3.configuration.endpoint) refused GET no-such-bucket: NoSuchBucket") == true
-                && e?.message.hasSuffix("the bucket does not exist: create it, or correct storage.s3.bucket") == true
+                && e?.message.hasSuffix("the bucket does not exist: create it, or correct storage.bucket") == true
         }
         await #expect { try await s3.put("blobs/a", [1]) } throws: { ($0 as? StrataError)?.cause(as: S3Error.self)?.code == "NoSuchBucket" }
     }

@@ -86,6 +86,29 @@ struct PullThroughCacheTests {
         await mirror.stop()
     }
 
+    @Test func aBlobCachedForOneRepositoryIsNotShownThroughAnother() async throws {
+        let upstream = try await TestServer.start()
+        let layer = Array("team-b's layer \(UUID())".utf8)
+        _ = try await upstream.pushImage("team/b", tag: "1", layer: layer)
+        _ = try await upstream.pushImage("team/a", tag: "1")
+        let mirror = try await Self.mirror(of: upstream, ttl: 3600)
+        let digest = Digest.sha256(of: layer)
+        // A HEAD is answered from the upstream's HEAD: nothing is fetched for it.
+        let head = try await mirror.request(.HEAD, "/v2/team/b/blobs/\(digest)")
+        #expect(head.status == 200 && head.header("Content-Length") == String(layer.count))
+        #expect(Self.blobGETs(upstream) == 0)
+        #expect(try await mirror.request(.GET, "/v2/team/b/blobs/\(digest)").body == layer)
+        // team/a at the upstream has no such blob: neither has it here, though the bytes are stored.
+        let through = try await mirror.request(.GET, "/v2/team/a/blobs/\(digest)")
+        #expect(through.status == 404 && through.errorCode == "BLOB_UNKNOWN", "\(through.text)")
+        // One that the upstream's team/a does have is linked without moving its bytes again.
+        _ = try await upstream.request(.POST, "/v2/team/a/blobs/uploads/?mount=\(digest)&from=team/b")
+        #expect(try await mirror.request(.GET, "/v2/team/a/blobs/\(digest)").body == layer)
+        #expect(Self.blobGETs(upstream) == 1)
+        await upstream.stop()
+        await mirror.stop()
+    }
+
     @Test func theUpstreamsCredentialsNeverReachAClient() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("strata-upstream-\(UUID().uuidString)").path
         let accounts = try RegistryStorage(root: root)
@@ -118,7 +141,9 @@ struct PullThroughCacheTests {
     }
 
     @Test(arguments: [
-        ("proxy:\n  remote: ftp://x\n", "invalid proxy.remote \"ftp://x\": expected http(s)://host[:port], the upstream registry"),
+        ("proxy:\n  remote: ftp://x\n", "invalid proxy.remote \"ftp://x\": expected http(s)://host[:port], the upstream registry (its credentials go in proxy.username and proxy.password)"),
+        ("proxy:\n  remote: https://me:pw@x\n", "invalid proxy.remote \"https://me:pw@x\": expected http(s)://host[:port], the upstream registry (its credentials go in proxy.username and proxy.password)"),
+        ("proxy:\n  ttl: 5m\n", "the proxy settings need proxy.remote (or --proxy-remote): the registry to mirror"),
         ("proxy:\n  remote: http://x\n  username: me\n", "proxy.username needs proxy.password: the upstream's password or access token"),
     ])
     func badProxySettingsAreNamed(_ yaml: String, _ message: String) throws {
@@ -127,12 +152,5 @@ struct PullThroughCacheTests {
         var configuration = RegistryServer.Configuration(root: FileManager.default.temporaryDirectory.appendingPathComponent("strata-proxy-\(UUID().uuidString)").path)
         try configuration.load(file: path)
         #expect(throws: StrataError(.invalidArgument, message)) { try RegistryServer(configuration: configuration) }
-    }
-
-    @Test func aProxySettingWithoutARemoteIsNamed() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("proxy-\(UUID().uuidString).yaml").path
-        try "proxy:\n  ttl: 5m\n".write(toFile: path, atomically: true, encoding: .utf8)
-        var configuration = RegistryServer.Configuration(root: "/nonexistent")
-        #expect(throws: StrataError(.invalidArgument, "\(path): proxy.ttl needs proxy.remote, the registry to mirror")) { try configuration.load(file: path) }
     }
 }

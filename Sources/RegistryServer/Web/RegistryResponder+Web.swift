@@ -117,7 +117,7 @@ extension RegistryResponder {
             "name": name, "display": Self.display(name), "reference": reference, "digest": stored.digest.description,
             "mediaType": stored.mediaType, "pullSuffix": reference.contains(":") ? "@\(reference)" : ":\(reference)",
         ]
-        let bytes = try storage.content.read(stored.digest, limit: ValidatedManifest.maxBytes)
+        let bytes = try await storage.readBlob(stored.digest, limit: ValidatedManifest.maxBytes)
         if MediaType(stored.mediaType).isIndex {
             let index = try JSONCoding.decode(Index.self, from: Data(bytes), what: "index \(stored.digest)")
             let sizes = try await blocking { [self] in try index.manifests.map { try summarize($0.digest).size } }
@@ -128,7 +128,7 @@ extension RegistryResponder {
             return try await page("image", title: "\(Self.display(name)):\(reference)", request, values, viewer: viewer)
         }
         let manifest = try Manifest.decode(bytes)
-        let config = try ImageConfig.decode(try storage.content.read(manifest.config.digest))
+        let config = try ImageConfig.decode(try await storage.readBlob(manifest.config.digest))
         // Which other tags of this repository use each layer.
         let others = try await blocking { [self] in
             try storage.taggedManifests(name).filter { $0.digest != stored.digest }.map { ($0.tag, try layerDigests(of: $0.digest)) }
@@ -249,9 +249,9 @@ extension RegistryResponder {
 
     /// An image's size (its config and layers; an index's children together) and platforms.
     private func summarize(_ digest: Digest) throws -> (size: Int64, platforms: [String]) {
-        let bytes = try storage.content.read(digest, limit: ValidatedManifest.maxBytes)
+        let bytes = try storage.readBlobWaiting(digest, limit: ValidatedManifest.maxBytes)
         if let manifest = try? Manifest.decode(bytes) {
-            let platform = (try? ImageConfig.decode(try storage.content.read(manifest.config.digest)))?.platform.description
+            let platform = (try? ImageConfig.decode(try storage.readBlobWaiting(manifest.config.digest)))?.platform.description
             return (manifest.config.size + manifest.layers.map(\.size).reduce(0, +), platform.map { [$0] } ?? [])
         }
         let index = try JSONCoding.decode(Index.self, from: Data(bytes), what: "index \(digest)")
@@ -260,29 +260,29 @@ extension RegistryResponder {
     }
 
     private func layerDigests(of digest: Digest) throws -> Set<Digest> {
-        guard let manifest = try? Manifest.decode(try storage.content.read(digest, limit: ValidatedManifest.maxBytes)) else { return [] }
+        guard let manifest = try? Manifest.decode(try storage.readBlobWaiting(digest, limit: ValidatedManifest.maxBytes)) else { return [] }
         return Set(manifest.layers.map(\.digest))
     }
 
     /// A tag's layers for the image diff: an index's linux/amd64 image (or its first).
     private func diffLayers(_ name: String, _ tag: String) throws -> [ImageDiff.Layer]? {
         guard let reference = try? ManifestReference(parsing: tag), var stored = try storage.manifest(name, reference) else { return nil }
-        var bytes = try storage.content.read(stored.digest, limit: ValidatedManifest.maxBytes)
+        var bytes = try storage.readBlobWaiting(stored.digest, limit: ValidatedManifest.maxBytes)
         if MediaType(stored.mediaType).isIndex {
             let index = try JSONCoding.decode(Index.self, from: Data(bytes), what: "index \(stored.digest)")
             guard let child = index.manifests.first(where: { $0.platform?.os == "linux" && $0.platform?.architecture == "amd64" }) ?? index.manifests.first else { return nil }
             stored = RegistryStorage.StoredManifest(digest: child.digest, mediaType: child.mediaType.rawValue, size: child.size)
-            bytes = try storage.content.read(child.digest, limit: ValidatedManifest.maxBytes)
+            bytes = try storage.readBlobWaiting(child.digest, limit: ValidatedManifest.maxBytes)
         }
         let manifest = try Manifest.decode(bytes)
-        let diffIDs = try ImageConfig.decode(try storage.content.read(manifest.config.digest)).rootfs.diffIDs
+        let diffIDs = try ImageConfig.decode(try storage.readBlobWaiting(manifest.config.digest)).rootfs.diffIDs
         guard diffIDs.count == manifest.layers.count else {
             throw StrataError(.invalidJSON, "\(name):\(tag) names \(manifest.layers.count) layers but its config \(diffIDs.count) diff IDs")
         }
-        let content = storage.content
+        let storage = self.storage
         return zip(manifest.layers, diffIDs).map { layer, diffID in
             ImageDiff.Layer(diffID: diffID, size: layer.size, name: layer.digest.short) {
-                try Codecs.decompressing(try content.open(layer.digest), as: layer.mediaType.layerCompression ?? .none)
+                try Codecs.decompressing(try storage.openBlobWaiting(layer.digest), as: layer.mediaType.layerCompression ?? .none)
             }
         }
     }

@@ -87,6 +87,8 @@ struct RegistryGC: AsyncParsableCommand {
         abstract: "Delete blobs no manifest names (and, with --delete-untagged, manifests no tag names), while the registry runs.")
 
     @Option(help: ArgumentHelp("Registry storage (as for serve).", valueName: "dir")) var root: String?
+    @Option(help: ArgumentHelp("The YAML settings the registry is served with (its storage: a bucket's blobs are collected there).", valueName: "file"))
+    var config: String?
     @Flag(name: .customLong("dry-run"), help: "Say what would be deleted; delete nothing.") var dryRun = false
     @Flag(name: .customLong("delete-untagged"), help: "Also delete manifests that no tag and no index names.") var deleteUntagged = false
     @Option(help: ArgumentHelp("How old an unreferenced blob or untagged manifest must be.", valueName: "duration")) var grace = "1h"
@@ -94,8 +96,11 @@ struct RegistryGC: AsyncParsableCommand {
 
     func run() async throws {
         try log.bootstrap()
-        let storage = try RegistryStorage(root: root ?? RegistryServe.defaultRoot)
-        let report = try storage.collectGarbage(grace: try RegistryServer.Configuration.duration(grace, "--grace"), deleteUntagged: deleteUntagged, dryRun: dryRun)
+        var configuration = RegistryServer.Configuration(root: RegistryServe.defaultRoot)
+        if let config { try configuration.load(file: config) }
+        if let root { configuration.root = root }
+        let storage = try configuration.openStorage()
+        let report = try await storage.collect(grace: try RegistryServer.Configuration.duration(grace, "--grace"), deleteUntagged: deleteUntagged, dryRun: dryRun)
         let verb = dryRun ? "would delete" : "deleted"
         for digest in report.blobs { emit("\(verb) blob \(digest)\n") }
         emit("\(verb) \(report.blobs.count) blobs (\(Units.humanSize(report.bytes))), \(report.manifests) untagged manifests, \(report.uploads) abandoned uploads\n")

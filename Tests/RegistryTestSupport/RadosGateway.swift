@@ -1,28 +1,27 @@
 import Foundation
 import ObjectStore
-import Testing
 
 /// Ceph's RADOS Gateway, the real S3 server Debian has: a one-node cluster (one monitor, one OSD
 /// on a sparse file) and radosgw on 127.0.0.1, started once per test process by
 /// Tests/Support/s3/radosgw.py and stopped by PID when the process exits (or, should it crash,
 /// by the script's watchdog).
-final class RadosGateway: Sendable {
-    struct Started: Decodable {
-        var endpoint: String
-        var access_key: String
-        var secret_key: String
-        var region: String
-        var pids: [Int32]
+public final class RadosGateway: Sendable {
+    public struct Started: Decodable, Sendable {
+        public var endpoint: String
+        public var access_key: String
+        public var secret_key: String
+        public var region: String
+        public var pids: [Int32]
     }
 
-    let directory: String
-    let started: Started
+    public let directory: String
+    public let started: Started
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Support/s3/radosgw.py").path
-    static var installed: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/radosgw") }
+    public static var installed: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/radosgw") }
 
     /// The process's gateway, started at first use; the error says why it could not start.
-    static let shared: Result<RadosGateway, any Error> = Result {
+    public static let shared: Result<RadosGateway, any Error> = Result {
         let gateway = try RadosGateway()
         atexit { RadosGateway.stopShared() }
         return gateway
@@ -32,7 +31,7 @@ final class RadosGateway: Sendable {
         if case .success(let gateway) = shared { gateway.stop() }
     }
 
-    init() throws {
+    public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-radosgw-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let (status, stdout, stderr) = try Self.run(["start", directory], environment: ["STRATA_S3_WATCH_PID": "\(getpid())"])
@@ -42,13 +41,13 @@ final class RadosGateway: Sendable {
         self.started = started
     }
 
-    func stop() {
+    public func stop() {
         _ = try? Self.run(["stop", directory])
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// A client of a bucket of its own (created), so tests never see each other's keys.
-    func client(bucket: String? = nil, secret: String? = nil, accessKey: String? = nil, clock: @escaping @Sendable () -> Date = { Date() },
+    public func client(bucket: String? = nil, secret: String? = nil, accessKey: String? = nil, clock: @escaping @Sendable () -> Date = { Date() },
                 create: Bool = true) async throws -> S3Client {
         let name = bucket ?? "t-\(UUID().uuidString.lowercased().prefix(18))"
         let configuration = S3Configuration(endpoint: started.endpoint, region: started.region, bucket: name, prefix: "registry/",
@@ -76,6 +75,6 @@ final class RadosGateway: Sendable {
     }
 }
 
-struct RadosGatewayFailure: Error, CustomStringConvertible {
-    var description: String
+public struct RadosGatewayFailure: Error, CustomStringConvertible {
+    public var description: String
 }

@@ -1,0 +1,137 @@
+import AsyncHTTPClient
+import Foundation
+import ImageSpec
+import NIOCore
+import ObjectStore
+import RegistryServer
+import RegistryTestSupport
+import Testing
+
+/// `storage: {driver: s3}`: the registry's blobs in a bucket of a real S3 server (Ceph's RADOS
+/// Gateway on loopback), the database under the root.
+@Suite(.enabled(if: RadosGateway.installed, "radosgw is not installed (make deps installs it)"))
+struct ObjectStoreRegistryTests {
+    static func bucket() async throws -> S3Client {
+        try await RadosGateway.shared.get().client()
+    }
+
+    static func server(_ s3: S3Client, redirect: Bool = false, root: String? = nil) async throws -> TestServer {
+        try await TestServer.start(root: root) {
+            $0.objectStore = s3.configuration
+            $0.redirectBlobs = redirect
+        }
+    }
+
+    static func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) } }
+
+    @Test func blobsGoToTheBucketAndComeBackWholeAndByRange() async throws {
+        let s3 = try await Self.bucket()
+        let server = try await Self.server(s3)
+        let manifest = try await server.pushImage("team/app", tag: "1")
+        #expect(try await server.request(.GET, "/v2/team/app/manifests/1").body == manifest)
+
+        // A chunked upload larger than a part: a multipart upload of the bucket.
+        let big = Self.pattern(12 << 20)
+        let start = try await server.request(.POST, "/v2/team/app/blobs/uploads/")
+        var location = try #require(start.header("Location"))
+        for (index, chunk) in [big[..<(7 << 20)], big[(7 << 20)...]].enumerated() {
+            let from = index == 0 ? 0 : 7 << 20
+            let patch = try await server.request(.PATCH, location, headers: [("Content-Range", "\(from)-\(from + chunk.count - 1)"),
+                                                                             ("Content-Type", "application/octet-stream")], body: Array(chunk))
+            #expect(patch.status == 202, "\(patch.text)")
+            location = try #require(patch.header("Location"))
+        }
+        let digest = Digest.sha256(of: big)
+        let put = try await server.request(.PUT, "\(location)?digest=\(digest)")
+        #expect(put.status == 201, "\(put.text)")
+        #expect(try await server.request(.GET, "/v2/team/app/blobs/\(digest)").body == big)
+        let ranged = try await server.request(.GET, "/v2/team/app/blobs/\(digest)", headers: [("Range", "bytes=5242870-5242889")])
+        #expect(ranged.status == 206 && ranged.body == Array(big[5_242_870...5_242_889]))
+        #expect(try await server.request(.HEAD, "/v2/team/app/blobs/\(digest)").header("Content-Length") == String(big.count))
+
+        // In the bucket under the prefix, content-addressed; nothing under the root's blobs/.
+        let keys = try await s3.listAll(prefix: "blobs/").map(\.key)
+        #expect(keys.contains("blobs/sha256/\(digest.encoded)") && keys.contains("blobs/sha256/\(Digest.sha256(of: manifest).encoded)"))
+        #expect(try await s3.unfinishedUploads(prefix: "").isEmpty)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: "\(server.root)/blobs/sha256")) ?? [] == [])
+        await server.stop()
+    }
+
+    @Test func aManifestNamingABlobNotPushedIsRefusedAndNothingIsVisible() async throws {
+        let s3 = try await Self.bucket()
+        let server = try await Self.server(s3)
+        let config = try await server.pushBlob("team/app", Array(#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.utf8))
+        let missing = Digest.sha256(of: Array("never pushed".utf8))
+        let manifest = TestServer.manifest(config: (config, 80), layers: [(missing, 12)])
+        let put = try await server.request(.PUT, "/v2/team/app/manifests/1", headers: [("Content-Type", MediaType.ociManifest.rawValue)], body: manifest)
+        #expect(put.status == 400 && put.errorCode == "MANIFEST_BLOB_UNKNOWN")
+        #expect(try await server.request(.GET, "/v2/team/app/manifests/1").status == 404)
+        await server.stop()
+    }
+
+    @Test func withRedirectClientsDownloadFromTheBucket() async throws {
+        let s3 = try await Self.bucket()
+        let server = try await Self.server(s3, redirect: true)
+        let layer = Self.pattern(300_000)
+        _ = try await server.pushImage("team/app", tag: "1", layer: layer)
+        // Asked without following redirects: the registry's own answer.
+        let direct = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        defer { _ = direct.shutdown() }
+        let get = try await direct.execute(HTTPClientRequest(url: "\(server.base)/v2/team/app/blobs/\(Digest.sha256(of: layer))"), timeout: .seconds(30))
+        #expect(get.status.code == 307)
+        let location = get.headers.first(name: "Location") ?? ""
+        #expect(location.hasPrefix(s3.configuration.endpoint) && location.contains("X-Amz-Signature="), "\(location)")
+        let fetched = try await direct.execute(HTTPClientRequest(url: location), timeout: .seconds(30))
+        let bytes = Array(buffer: try await fetched.body.collect(upTo: 1 << 20))
+        #expect(fetched.status.code == 200 && bytes == layer)
+        // A client that follows redirects gets the bytes from the bucket.
+        let followed = try await server.request(.GET, "/v2/team/app/blobs/\(Digest.sha256(of: layer))")
+        #expect(followed.status == 200 && followed.body == layer && followed.header("x-amz-request-id") != nil)
+        // Manifests are still served by the registry.
+        #expect(try await server.request(.GET, "/v2/team/app/manifests/1").status == 200)
+        await server.stop()
+    }
+
+    @Test func garbageCollectionDeletesUnreferencedObjectsOnly() async throws {
+        let s3 = try await Self.bucket()
+        let server = try await Self.server(s3)
+        let layer = Array("kept \(UUID())".utf8)
+        _ = try await server.pushImage("team/app", tag: "1", layer: layer)
+        let orphan = try await server.pushBlob("team/app", Array("orphan \(UUID())".utf8))
+        let storage = try RegistryStorage(root: server.root, objectStore: s3)
+        // Within the grace period, nothing goes.
+        #expect(try await storage.collect(grace: 3600).blobs.isEmpty)
+        try await Task.sleep(for: .seconds(2))
+        let report = try await storage.collect(grace: 1)
+        #expect(report.blobs == [orphan])
+        #expect(try await s3.head("blobs/sha256/\(orphan.encoded)") == nil)
+        #expect(try await s3.head("blobs/sha256/\(Digest.sha256(of: layer).encoded)") != nil)
+        #expect(try await server.request(.GET, "/v2/team/app/blobs/\(orphan)").status == 404)
+        #expect(try await server.request(.GET, "/v2/team/app/blobs/\(Digest.sha256(of: layer))").body == layer)
+        await server.stop()
+    }
+
+    @Test func aRegistryIsNotOpenedOverAnotherBlobStore() async throws {
+        let s3 = try await Self.bucket()
+        let server = try await Self.server(s3)
+        _ = try await server.pushImage("team/app", tag: "1")
+        await server.stop()
+        // Its database links blobs in the bucket: served from the filesystem, every one would be missing.
+        let configuration = RegistryServer.Configuration(root: server.root)
+        #expect(throws: StrataError(.invalidArgument, "this registry's blobs are in s3 \(s3.configuration.endpoint)/\(s3.configuration.bucket)/registry/, not in \(server.root)/blobs: give the storage settings it was served with (--config)")) {
+            try RegistryServer(configuration: configuration)
+        }
+    }
+
+    @Test func wrongCredentialsStopTheServerBeforeItListens() async throws {
+        var s3 = try await Self.bucket().configuration
+        s3.credentials.secretKey = "wrong"
+        var configuration = RegistryServer.Configuration(root: FileManager.default.temporaryDirectory.appendingPathComponent("strata-s3-\(UUID().uuidString)").path)
+        configuration.port = 0
+        configuration.objectStore = s3
+        let server = try RegistryServer(configuration: configuration)
+        await #expect { try await server.run(handlingSignals: false, accessLog: { _ in }) } throws: { error in
+            (error as? StrataError)?.message.contains("the secret key is wrong") == true
+        }
+    }
+}
