@@ -9,7 +9,7 @@ import Testing
 
 /// `storage: {driver: s3}`: the registry's blobs in a bucket of a real S3 server (Ceph's RADOS
 /// Gateway on loopback), the database under the root.
-@Suite(.enabled(if: RadosGateway.installed, "radosgw is not installed (make deps installs it)"))
+@Suite(.serialized, .enabled(if: RadosGateway.installed, "radosgw is not installed (make deps installs it)"))
 struct ObjectStoreRegistryTests {
     static func bucket() async throws -> S3Client {
         try await RadosGateway.shared.get().client()

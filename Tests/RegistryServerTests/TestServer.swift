@@ -87,7 +87,8 @@ final class TestServer: @unchecked Sendable {
             request.headers.add(name: "Authorization", value: authorization)
         }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        // Generous: the whole suite runs at once on two cores, beside an object store.
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
         let collected = try await response.body.collect(upTo: 64 << 20)
         return Answer(status: Int(response.status.code), headers: response.headers, body: Array(collected.readableBytesView))
     }

@@ -64,7 +64,8 @@ struct EnginePullTests {
             #expect(error is CancellationError || (error as? StrataError)?.code == .cancelled, "\(error)")
         }
         #expect(registry.requests.contains { $0.path.hasSuffix(stalled) })
-        #expect(Date().timeIntervalSince(started) < 15, "a stalled layer would hold the pull for minutes")
+        // Well under the 120 s a stalled read would take, with room for a loaded machine.
+        #expect(Date().timeIntervalSince(started) < 60, "a stalled layer would hold the pull for minutes")
         let store = try engine.store
         #expect(try store.images().isEmpty)
         #expect(try store.tags().isEmpty)
