@@ -37,14 +37,16 @@ extension RegistryStorage {
     func blobStoreProblem() throws -> String? {
         try withDatabase { db in
             try db.write {
-                let recorded = try db.query("SELECT value FROM settings WHERE key = 'blob-store'").first?.string(0)
+                // A registry from before the setting kept its blobs on the filesystem.
+                let row = try db.query("SELECT value FROM settings WHERE key = 'blob-store'").first?.string(0)
+                let there = row ?? "filesystem"
                 let linked = try !db.query("SELECT 1 FROM repository_blobs LIMIT 1").isEmpty
-                if recorded == blobStoreName { return nil }
-                guard linked else {
-                    try db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('blob-store', ?)", [.text(blobStoreName)])
+                if there == blobStoreName || !linked {
+                    if row != blobStoreName {
+                        try db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('blob-store', ?)", [.text(blobStoreName)])
+                    }
                     return nil
                 }
-                let there = recorded ?? "filesystem"
                 return "this registry's blobs are in \(there == "filesystem" ? "\(root)/blobs" : there), not in \(blobStoreName == "filesystem" ? "\(root)/blobs" : blobStoreName): give the storage settings it was served with (--config)"
             }
         }

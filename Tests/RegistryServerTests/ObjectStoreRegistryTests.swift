@@ -135,3 +135,20 @@ struct ObjectStoreRegistryTests {
         }
     }
 }
+
+/// Where a registry's blobs are is recorded once; a registry from before that is a filesystem one.
+struct BlobStoreSettingTests {
+    @Test func aRegistryFromBeforeTheSettingOpensAsTheFilesystemOneItIs() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("strata-old-\(UUID().uuidString)").path
+        // Blobs linked by the storage alone, as an older server left them: no setting recorded.
+        let storage = try RegistryStorage(root: root)
+        let bytes = Array("an old blob".utf8)
+        let upload = try storage.startUpload("team/old")
+        let body = AsyncStream<ByteBuffer> { $0.yield(ByteBuffer(bytes: bytes)); $0.finish() }
+        let arrived = try await storage.append(upload, body: body, start: nil, expectedLength: nil)
+        _ = try storage.completeUpload(arrived, digest: Digest.sha256(of: bytes))
+        #expect(try storage.blobSize("team/old", Digest.sha256(of: bytes)) == Int64(bytes.count))
+        _ = try RegistryServer(configuration: RegistryServer.Configuration(root: root))
+        #expect(try await storage.collect(grace: 3600).blobs.isEmpty)
+    }
+}
