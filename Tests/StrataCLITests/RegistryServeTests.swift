@@ -47,6 +47,21 @@ final class StrataRegistry {
 
     deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
+    /// Busybox imported by one client, pushed as `demo/app:1` and pulled by another, which must
+    /// get the pushed digest: the two clients, the name and that digest.
+    func pushAndPullBusybox() throws -> (a: Client, b: Client, name: String, digest: String) {
+        let a = Client(), b = Client()
+        let name = "\(host)/demo/app:1"
+        try a.importBusybox(name)
+        let push = try a.strata(["push", name])
+        guard push.status == 0, let pushed = push.lines.last?.split(separator: " ").dropFirst(2).first.map(String.init) else {
+            throw TestFailure("push failed: \(push.stderr)")
+        }
+        let pull = try b.strata(["pull", name])
+        guard pull.status == 0, pull.lines.contains("Digest: \(pushed)") else { throw TestFailure("pull failed: \(pull.stdout)\(pull.stderr)") }
+        return (a, b, name, pushed)
+    }
+
     var accessLog: [String] {
         ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init).filter { $0.contains("\" ") }
     }
@@ -55,16 +70,7 @@ final class StrataRegistry {
 @Suite(.serialized) struct RegistryServeTests {
     @Test func strataAndSkopeoPushAndPullTheSameDigests() throws {
         let registry = try StrataRegistry()
-        let a = Client(), b = Client()
-        let name = "\(registry.host)/demo/app:1"
-        try a.importBusybox(name)
-        let push = try a.strata(["push", name])
-        #expect(push.status == 0, "\(push.stderr)")
-        let pushed = try #require(push.lines.last?.split(separator: " ").dropFirst(2).first.map(String.init))
-
-        let pull = try b.strata(["pull", name])
-        #expect(pull.status == 0, "\(pull.stderr)")
-        #expect(pull.lines.contains("Digest: \(pushed)"))
+        let (a, b, name, pushed) = try registry.pushAndPullBusybox()
         #expect(try a.layers(name) == b.layers(name))
 
         if CLI.which("skopeo") != nil {

@@ -23,14 +23,7 @@ struct S3RegistryServeTests {
               redirect: \(redirect)
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let registry = try StrataRegistry(["--config", config])
-        let a = Client(), b = Client()
-        let name = "\(registry.host)/demo/app:1"
-        try a.importBusybox(name)
-        let push = try a.strata(["push", name])
-        #expect(push.status == 0, "\(push.stderr)")
-        let pushed = try #require(push.lines.last?.split(separator: " ").dropFirst(2).first.map(String.init))
-        let pull = try b.strata(["pull", name])
-        #expect(pull.status == 0 && pull.lines.contains("Digest: \(pushed)"), "\(pull.stdout)\(pull.stderr)")
+        let (a, b, name, _) = try registry.pushAndPullBusybox()
         #expect(try a.layers(name) == b.layers(name))
         #expect(try await bucket.listAll(prefix: "blobs/sha256/").count >= 3)
 
