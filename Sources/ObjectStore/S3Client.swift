@@ -54,8 +54,7 @@ public final class S3Client: Sendable {
             let response = try await send("HEAD", key: key)
             return Object(key: key, size: Int64(response.headers.first(name: "Content-Length") ?? "") ?? 0, etag: Self.etag(response.headers))
         } catch let error as StrataError where error.cause(as: S3Error.self)?.status == 404 {
-            // A HEAD's 404 has no body to tell a missing key from a missing bucket.
-            if error.cause(as: S3Error.self)?.code == "NoSuchBucket" { throw error }
+            // A HEAD's 404 has no body to tell a missing key from a missing bucket (`checkBucket` does).
             return nil
         }
     }

@@ -33,46 +33,65 @@ extension RegistryStorage {
     public func collectGarbage(grace: TimeInterval = 3600, deleteUntagged: Bool = false, dryRun: Bool = false,
                                uploadTTL: TimeInterval = 86_400) throws -> CollectionReport {
         try checkBlobStore()
-        precondition(objectStore == nil, "collectGarbage of an object store's blobs is collectGarbageInObjectStore")
+        precondition(objectStore == nil, "an object store's blobs are collected by collect(grace:)")
         let lock = try FileLock(path: "\(root)/registry-gc.lock", mode: .exclusive)
         defer { withExtendedLifetime(lock) {} }
+        let onDisk = content.list()
+        let report = try mark(onDisk, grace: grace, deleteUntagged: deleteUntagged, dryRun: dryRun, uploadTTL: uploadTTL) { digest in
+            var st = stat()
+            guard stat(self.content.path(for: digest), &st) == 0 else { return nil }
+            return (Int64(st.st_size), Int64(st.st_mtim.tv_sec))
+        }
+        guard !dryRun else { return report }
+        for digest in report.blobs { content.delete(digest) }
+        try forgetCollected()
+        return report
+    }
+
+    /// Step 1, wherever the blobs are: of the `stored` digests, those no manifest names, that are
+    /// no manifest themselves, unleased, and whose links and bytes (`age`: size and modification
+    /// time, nil when gone) are older than `grace` lose their links and go into `gc_deleting`, in
+    /// one transaction that also deletes untagged manifests and abandons idle upload sessions.
+    func mark(_ stored: [Digest], grace: TimeInterval, deleteUntagged: Bool, dryRun: Bool, uploadTTL: TimeInterval,
+              age: (Digest) -> (size: Int64, modified: Int64)?) throws -> CollectionReport {
         let now = Date().timeIntervalSince1970
         let cutoff = Int64(now - grace)
         var report = CollectionReport()
-        let onDisk = content.list()
-        let candidates: [(Digest, Int64)] = try withDatabase { db in
+        let chosen: [(Digest, Int64)] = try withDatabase { db in
             try db.write {
                 if deleteUntagged { report.manifests = try Self.deleteUntagged(before: cutoff, in: db, dryRun: dryRun) }
-                let referenced = Set(try db.query("SELECT digest FROM manifest_references UNION SELECT digest FROM manifests")
-                                        .compactMap { $0.string(0) })
-                let fresh = Set(try db.query("SELECT digest FROM repository_blobs WHERE added > ?", [.integer(cutoff)])
-                                   .compactMap { $0.string(0) })
+                let kept = Set(try db.query("""
+                    SELECT digest FROM manifest_references UNION SELECT digest FROM manifests
+                    UNION SELECT digest FROM repository_blobs WHERE added > ? UNION SELECT digest FROM blob_leases WHERE expires > ?
+                    """, [.integer(cutoff), .integer(Self.now)]).compactMap { $0.string(0) })
                 var chosen: [(Digest, Int64)] = []
-                for digest in onDisk where !referenced.contains(digest.description) && !fresh.contains(digest.description) {
-                    var st = stat()
-                    guard stat(content.path(for: digest), &st) == 0, Int64(st.st_mtim.tv_sec) <= cutoff else { continue }
-                    chosen.append((digest, Int64(st.st_size)))
+                for digest in stored where !kept.contains(digest.description) {
+                    guard let (size, modified) = age(digest), modified <= cutoff else { continue }
+                    chosen.append((digest, size))
                 }
                 if !dryRun {
                     for (digest, _) in chosen {
                         try db.execute("DELETE FROM repository_blobs WHERE digest = ?", [.text(digest.description)])
                         try db.execute("INSERT OR IGNORE INTO gc_deleting (digest) VALUES (?)", [.text(digest.description)])
                     }
+                    try db.execute("DELETE FROM blob_leases WHERE expires <= ?", [.integer(Self.now)])
                 }
                 report.uploads = try Self.expireUploads(before: Int64(now - uploadTTL), in: db, dryRun: dryRun, directory: uploadsDirectory)
                 return chosen
             }
         }
-        report.blobs = candidates.map(\.0)
-        report.bytes = candidates.reduce(0) { $0 + $1.1 }
-        guard !dryRun else { return report }
-        for (digest, _) in candidates { content.delete(digest) }
-        try withDatabase { db in try db.write { try db.execute("DELETE FROM gc_deleting") } }
+        report.blobs = chosen.map(\.0)
+        report.bytes = chosen.reduce(0) { $0 + $1.1 }
         return report
     }
 
+    /// Step 3: the marked blobs are gone.
+    func forgetCollected() throws {
+        try withDatabase { db in try db.write { try db.execute("DELETE FROM gc_deleting") } }
+    }
+
     /// Manifests no tag points at and no other manifest names, pushed before `cutoff`.
-    static func deleteUntagged(before cutoff: Int64, in db: Database, dryRun: Bool) throws -> Int {
+    private static func deleteUntagged(before cutoff: Int64, in db: Database, dryRun: Bool) throws -> Int {
         let rows = try db.query("""
             SELECT m.repository, m.digest FROM manifests m
             WHERE m.pushed <= ?
@@ -89,7 +108,7 @@ extension RegistryStorage {
         return rows.count
     }
 
-    static func expireUploads(before cutoff: Int64, in db: Database, dryRun: Bool, directory: String) throws -> Int {
+    private static func expireUploads(before cutoff: Int64, in db: Database, dryRun: Bool, directory: String) throws -> Int {
         let ids = try db.query("SELECT id FROM uploads WHERE started <= ?", [.integer(cutoff)]).compactMap { $0.string(0) }
         guard !dryRun else { return ids.count }
         for id in ids {

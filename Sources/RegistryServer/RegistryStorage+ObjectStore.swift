@@ -160,7 +160,7 @@ extension RegistryStorage {
     /// the objects (each older than `grace` by the store's clock, unreferenced, unlinked for as
     /// long, and unleased).
     public func collect(grace: TimeInterval = 3600, deleteUntagged: Bool = false, dryRun: Bool = false,
-                                            uploadTTL: TimeInterval = 86_400) async throws -> CollectionReport {
+                        uploadTTL: TimeInterval = 86_400) async throws -> CollectionReport {
         guard let objectStore else {
             return try await NIOThreadPool.singleton.runIfActive {
                 try self.collectGarbage(grace: grace, deleteUntagged: deleteUntagged, dryRun: dryRun, uploadTTL: uploadTTL)
@@ -169,51 +169,27 @@ extension RegistryStorage {
         try checkBlobStore()
         let lock = try FileLock(path: "\(root)/registry-gc.lock", mode: .exclusive)
         defer { withExtendedLifetime(lock) {} }
-        let now = Date().timeIntervalSince1970
-        let cutoff = Int64(now - grace)
-        let objects = try await objectStore.listAll(prefix: "blobs/")
-        let (candidates, manifests, uploads): ([(Digest, Int64)], Int, Int) = try await NIOThreadPool.singleton.runIfActive {
-            try self.withDatabase { db in
-                try db.write {
-                    let manifests = deleteUntagged ? try Self.deleteUntagged(before: cutoff, in: db, dryRun: dryRun) : 0
-                    let referenced = Set(try db.query("SELECT digest FROM manifest_references UNION SELECT digest FROM manifests").compactMap { $0.string(0) })
-                    let fresh = Set(try db.query("SELECT digest FROM repository_blobs WHERE added > ?", [.integer(cutoff)]).compactMap { $0.string(0) })
-                    let leased = Set(try db.query("SELECT digest FROM blob_leases WHERE expires > ?", [.integer(Self.now)]).compactMap { $0.string(0) })
-                    var chosen: [(Digest, Int64)] = []
-                    for object in objects {
-                        let parts = object.key.split(separator: "/")
-                        guard parts.count == 3, let digest = try? Digest(algorithm: DigestAlgorithm(rawValue: String(parts[1])) ?? .sha256, encoded: String(parts[2])),
-                              digest.algorithm.rawValue == parts[1] else { continue }
-                        let name = digest.description
-                        guard !referenced.contains(name), !fresh.contains(name), !leased.contains(name),
-                              let modified = object.modified, Int64(modified.timeIntervalSince1970) <= cutoff else { continue }
-                        chosen.append((digest, object.size))
-                    }
-                    if !dryRun {
-                        for (digest, _) in chosen {
-                            try db.execute("DELETE FROM repository_blobs WHERE digest = ?", [.text(digest.description)])
-                            try db.execute("INSERT OR IGNORE INTO gc_deleting (digest) VALUES (?)", [.text(digest.description)])
-                        }
-                        try db.execute("DELETE FROM blob_leases WHERE expires <= ?", [.integer(Self.now)])
-                    }
-                    let uploads = try Self.expireUploads(before: Int64(now - uploadTTL), in: db, dryRun: dryRun, directory: self.uploadsDirectory)
-                    return (chosen, manifests, uploads)
-                }
-            }
+        var ages: [Digest: (size: Int64, modified: Int64)] = [:]
+        for object in try await objectStore.listAll(prefix: "blobs/") {
+            let parts = object.key.split(separator: "/")
+            guard parts.count == 3, let algorithm = DigestAlgorithm(rawValue: String(parts[1])),
+                  let digest = try? Digest(algorithm: algorithm, encoded: String(parts[2])), let modified = object.modified else { continue }
+            ages[digest] = (object.size, Int64(modified.timeIntervalSince1970))
         }
-        var report = CollectionReport(manifests: manifests, uploads: uploads)
-        report.blobs = candidates.map(\.0)
-        report.bytes = candidates.reduce(0) { $0 + $1.1 }
+        let listed = ages
+        let report = try await NIOThreadPool.singleton.runIfActive {
+            try self.mark(Array(listed.keys), grace: grace, deleteUntagged: deleteUntagged, dryRun: dryRun, uploadTTL: uploadTTL) { listed[$0] }
+        }
         guard !dryRun else { return report }
         var failure: (any Error)?
-        for (digest, _) in candidates {
+        for digest in report.blobs {
             do { try await objectStore.delete(Self.objectKey(digest)) } catch {
                 failure = failure ?? error
             }
         }
         // Forgotten even after a failed delete: an object left is unlinked, and the next
         // collection takes it; an upload of its digest meanwhile uploads it again.
-        try await NIOThreadPool.singleton.runIfActive { try self.withDatabase { db in try db.write { try db.execute("DELETE FROM gc_deleting") } } }
+        try await NIOThreadPool.singleton.runIfActive { try self.forgetCollected() }
         if let failure { throw failure }
         return report
     }

@@ -40,7 +40,8 @@ import Testing
     @Test(.enabled(if: CLI.which("ctr") != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/containerd") && getuid() == 0))
     func containerdsHostsTomlPullsThroughItAndRuns() throws {
         let (upstream, mirror, digest) = try Self.upstreamAndMirror()
-        let dir = CLI.temporaryDirectory("containerd-mirror")
+        let (containerd, ctr, dir) = try Daemon.containerd()
+        defer { withExtendedLifetime(containerd) {} }
         // What docs/registry-nodes.md tells a node to write.
         let hosts = "\(dir)/certs.d/docker.io"
         try FileManager.default.createDirectory(atPath: hosts, withIntermediateDirectories: true)
@@ -50,11 +51,6 @@ import Testing
             [host."http://\(mirror.host)"]
               capabilities = ["pull", "resolve"]
             """.write(toFile: "\(hosts)/hosts.toml", atomically: true, encoding: .utf8)
-        let socket = "\(dir)/containerd.sock"
-        let containerd = try Daemon("/usr/bin/containerd", ["--root", "\(dir)/root", "--state", "\(dir)/state", "--address", socket],
-                                    log: "\(dir).log")
-        let ctr = ["--address", socket, "--namespace", "strata-test"]
-        try containerd.wait(30) { try CLI.run(CLI.which("ctr")!, ctr + ["version"]).status == 0 }
         let reference = "docker.io/library/busybox:1"
         let pull = try CLI.run(CLI.which("ctr")!, ctr + ["images", "pull", "--hosts-dir", "\(dir)/certs.d", reference])
         #expect(pull.status == 0, "\(pull.stdout)\(pull.stderr)")

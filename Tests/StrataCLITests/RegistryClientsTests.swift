@@ -42,6 +42,18 @@ final class Daemon {
         return (dockerd, docker)
     }
 
+    /// Debian's containerd on a socket of its own; returns it, the `ctr` arguments that reach it
+    /// and its directory (where a test may put `certs.d`).
+    static func containerd() throws -> (Daemon, ctr: [String], dir: String) {
+        let dir = CLI.temporaryDirectory("containerd")
+        let socket = "\(dir)/containerd.sock"
+        let containerd = try Daemon("/usr/bin/containerd", ["--root", "\(dir)/root", "--state", "\(dir)/state", "--address", socket],
+                                    log: "\(dir).log")
+        let ctr = ["--address", socket, "--namespace", "strata-test"]
+        try containerd.wait(30) { try CLI.run(CLI.which("ctr")!, ctr + ["version"]).status == 0 }
+        return (containerd, ctr, dir)
+    }
+
     static var dockerAvailable: Bool {
         FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd") && CLI.which("docker") != nil && getuid() == 0
     }
@@ -97,12 +109,8 @@ final class Daemon {
     @Test(.enabled(if: CLI.which("ctr") != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/containerd") && getuid() == 0))
     func containerdPulls() throws {
         let (registry, name, digest) = try Self.pushedImage()
-        let dir = CLI.temporaryDirectory("containerd")
-        let socket = "\(dir)/containerd.sock"
-        let containerd = try Daemon("/usr/bin/containerd", ["--root", "\(dir)/root", "--state", "\(dir)/state", "--address", socket],
-                                    log: "\(dir).log")
-        let ctr = [ "--address", socket, "--namespace", "strata-test"]
-        try containerd.wait(30) { try CLI.run(CLI.which("ctr")!, ctr + ["version"]).status == 0 }
+        let (containerd, ctr, _) = try Daemon.containerd()
+        defer { withExtendedLifetime(containerd) {} }
         let pull = try CLI.run(CLI.which("ctr")!, ctr + ["images", "pull", "--plain-http", name])
         #expect(pull.status == 0, "\(pull.stdout)\(pull.stderr)")
         let list = try CLI.run(CLI.which("ctr")!, ctr + ["images", "ls"])
