@@ -156,13 +156,12 @@ public struct RegistryResponder: HTTPResponder {
         let identity = try await identify(request, from: address)
         try authorize(route, method, identity)
         let head = method == .head
+        // An anonymous pull is counted (or refused) before any work is done for it, a cache's fetch from its upstream included.
+        var limitHeaders: [(String, String)] = []
+        if case .manifest = route, method == .get || head { limitHeaders = try anonymousPull(identity, from: address, counted: !head) }
         if let cache {
             switch (route, method) {
             case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
-                // Past the anonymous limit, refused before the upstream is asked on its behalf.
-                if !head, let limit = access.pullLimit, identity.caller.user == nil, limit.remaining(address ?? "-") <= 0 {
-                    _ = try anonymousPull(identity, from: address, counted: true)
-                }
                 if let parsed = try? ManifestReference(parsing: reference) { try await cache.refresh(name, parsed) }
             case (.blob(let name, let digest), .head):
                 let parsed = try parseDigest(digest)
@@ -195,7 +194,6 @@ public struct RegistryResponder: HTTPResponder {
         case (.tags(let name), .get):
             return try tags(name, request)
         case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
-            let limitHeaders = try anonymousPull(identity, from: address, counted: !head)
             var response = try await getManifest(name, reference, head: head)
             for (field, value) in limitHeaders { response.headers[HTTPField.Name(field)!] = value }
             if !head {
@@ -319,7 +317,6 @@ public struct RegistryResponder: HTTPResponder {
     /// go from the store to the client), else its bytes relayed as they come from the store.
     private func objectStoreBlob(_ objectStore: S3Client, _ digest: Digest, range: Range<Int64>, status: HTTPResponse.Status,
                                  headers: HTTPFields) async throws -> Response {
-        var headers = headers
         if storage.redirectBlobs, let url = storage.presignedBlobURL(digest) {
             var redirect: HTTPFields = [:]
             redirect[.location] = url
@@ -332,7 +329,6 @@ public struct RegistryResponder: HTTPResponder {
         guard object.size == Int64(range.count) else {
             throw StrataError.damagedBlob(digest, "the object store sent \(object.size) bytes where \(range.count) were asked for")
         }
-        headers[.contentLength] = String(range.count)
         return Response(status: status, headers: headers, body: ResponseBody(contentLength: range.count) { writer in
             for try await buffer in body { try await writer.write(buffer) }
             try await writer.finish(nil)
