@@ -12,7 +12,7 @@ import RegistryTestSupport
 // Serialized: an object store on two cores is slow enough without all its tests at once.
 @Suite(.serialized, .enabled(if: RadosGateway.installed, "radosgw is not installed (make deps installs it)"))
 struct S3ClientTests {
-    static func gateway() throws -> RadosGateway { try RadosGateway.shared.get() }
+    static func gateway() async throws -> RadosGateway { try await RadosGateway.shared() }
 
     static func pattern(_ count: Int, seed: UInt8 = 0) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 12)) &+ seed }
@@ -92,7 +92,7 @@ struct S3ClientTests {
     // MARK: faults: each a clear error naming what to fix
 
     @Test func aWrongSecretSaysSo() async throws {
-        let gateway = try Self.gateway()
+        let gateway = try await Self.gateway()
         let good = try await gateway.client()
         let s3 = try await gateway.client(bucket: good.configuration.bucket, secret: "wrong", create: false)
         await #expect { try await s3.put("blobs/a", [1]) } throws: { error in
@@ -122,7 +122,7 @@ struct S3ClientTests {
     }
 
     @Test func aSkewedClockIsNamed() async throws {
-        let gateway = try Self.gateway()
+        let gateway = try await Self.gateway()
         let good = try await gateway.client()
         let s3 = try await gateway.client(bucket: good.configuration.bucket, clock: { Date().addingTimeInterval(-3600) }, create: false)
         await #expect { try await s3.put("blobs/a", [1]) } throws: { error in
@@ -155,7 +155,7 @@ struct S3ClientTests {
 }
 
 /// Streaming uploads: parts cut from any buffers, nothing visible until whole, nothing left on failure.
-@Suite(.serialized, .enabled(if: RadosGateway.installed, "radosgw is not installed (make deps installs it)"))
+@Suite(.serialized, .blocking, .enabled(if: RadosGateway.installed, "radosgw is not installed (make deps installs it)"))
 struct S3UploadTests {
     struct Failure: Error {}
 
@@ -203,7 +203,7 @@ struct S3UploadTests {
 
     @Test func anObjectStoreThatGoesAwayMidUploadIsAClearError() async throws {
         // A gateway of its own, stopped while the parts go up.
-        let gateway = try RadosGateway()
+        let gateway = try await RadosGateway.start()
         defer { gateway.stop() }
         let s3 = try await gateway.client()
         let bytes = S3ClientTests.pattern(4 * S3Configuration.minimumPartSize)

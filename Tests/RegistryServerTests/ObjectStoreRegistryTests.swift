@@ -12,7 +12,7 @@ import Testing
 @Suite(.serialized, .enabled(if: RadosGateway.installed, "radosgw is not installed (make deps installs it)"))
 struct ObjectStoreRegistryTests {
     static func bucket() async throws -> S3Client {
-        try await RadosGateway.shared.get().client()
+        try await RadosGateway.shared().client()
     }
 
     static func server(_ s3: S3Client, redirect: Bool = false, root: String? = nil) async throws -> TestServer {

@@ -1,5 +1,6 @@
 import Foundation
 import ObjectStore
+import Synchronization
 
 /// Ceph's RADOS Gateway, the real S3 server Debian has: a one-node cluster (one monitor, one OSD
 /// on a sparse file) and radosgw on 127.0.0.1, started once per test process by
@@ -21,17 +22,22 @@ public final class RadosGateway: Sendable {
     public static var installed: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/radosgw") }
 
     /// The process's gateway, started at first use; the error says why it could not start.
-    public static let shared: Result<RadosGateway, any Error> = Result {
-        let gateway = try RadosGateway()
-        atexit { RadosGateway.stopShared() }
+    public static func shared() async throws -> RadosGateway { try await sharedStart.value }
+
+    private static let sharedStart = Task {
+        let gateway = try await RadosGateway.start()
+        running.withLock { $0 = gateway }
+        atexit { RadosGateway.running.withLock { $0 }?.stop() }
         return gateway
     }
 
-    static func stopShared() {
-        if case .success(let gateway) = shared { gateway.stop() }
-    }
+    private static let running = Mutex<RadosGateway?>(nil)
 
-    public init() throws {
+    /// A gateway of the caller's own. Starting takes seconds (a monitor, an OSD, the gateway), so it
+    /// waits on a thread of its own, never on the cooperative pool every in-process test shares.
+    public static func start() async throws -> RadosGateway { try await onThreadOfItsOwn { try RadosGateway() } }
+
+    private init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-radosgw-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let (status, stdout, stderr) = try Self.run(["start", directory], environment: ["STRATA_S3_WATCH_PID": "\(getpid())"])

@@ -4,7 +4,7 @@ import RegistryTestSupport
 import Testing
 
 /// `ADD <url>` goes through the registry client's HTTP stack: its proxy rules, retries and errors.
-struct BuildDownloadTests {
+@Suite(.blocking) struct BuildDownloadTests {
     static func context(_ dockerfile: String) throws -> String {
         let dir = CLI.temporaryDirectory("add-context")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -1,9 +1,10 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// `strata build` end to end: Docker's step lines, the cache and its miss reasons, .dockerignore,
 /// history, multi-stage builds, and failures that leave nothing behind.
-@Suite(.serialized) struct BuildTests {
+@Suite(.blocking, .serialized) struct BuildTests {
     let root = CLI.temporaryDirectory("build-store")
 
     func strata(_ arguments: [String], stdin: Data? = nil) throws -> CLI.Result { try CLI.strata(root, arguments, stdin: stdin) }
@@ -176,7 +177,7 @@ import Testing
 
 /// The fixture Dockerfiles in Tests/Fixtures/build, which together use every instruction and
 /// most flags: built, run, inspected.
-@Suite(.serialized, .enabled(if: canRun)) struct FixtureBuildTests {
+@Suite(.blocking, .serialized, .enabled(if: canRun)) struct FixtureBuildTests {
     let root = CLI.temporaryDirectory("fixture-store")
     static let fixtures = "\(CLI.packageRoot)/Tests/Fixtures/build"
 
@@ -348,7 +349,7 @@ final class FileServer {
 
 /// A build on a real distribution: a Debian base made by debootstrap (cached across runs), and a
 /// RUN that installs a package with apt-get. Skipped, saying why, when no Debian mirror answers.
-@Suite(.serialized, .enabled(if: canRun)) struct DebianBuildTests {
+@Suite(.blocking, .serialized, .enabled(if: canRun)) struct DebianBuildTests {
     @Test func aptGetInstallsAPackage() throws {
         let root = CLI.temporaryDirectory("debian-store")
         let tar = CLI.temporaryDirectory("debian") + ".tar"

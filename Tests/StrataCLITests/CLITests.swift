@@ -1,8 +1,9 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// The `strata` binary end to end: Docker's output shapes, exit codes, and the store after errors.
-@Suite(.serialized) struct CLITests {
+@Suite(.blocking, .serialized) struct CLITests {
     let root = CLI.temporaryDirectory("store")
 
     func importBusybox(_ name: String = "demo/busybox:latest", _ extra: [String] = []) throws -> String {

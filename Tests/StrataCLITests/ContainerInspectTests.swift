@@ -1,8 +1,9 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// `inspect` of a container: Docker's keys, and what the container was made with.
-@Suite(.serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
+@Suite(.blocking, .serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
 struct ContainerInspectTests {
     let root = CLI.temporaryDirectory("container-inspect")
 

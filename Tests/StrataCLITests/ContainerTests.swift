@@ -1,8 +1,9 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// Containers end to end through the real runtime (runc), for each storage driver this host has.
-@Suite(.serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
+@Suite(.blocking, .serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
 struct ContainerTests {
     static var drivers: [String] {
         // Overlay needs a kernel that mounts it here; copy works everywhere.

@@ -1,10 +1,11 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// What a build makes, next to what Docker 20.10's classic builder makes from the same Dockerfile:
 /// history lines (golden, against ../shared/reference/docker-20.10), configs, and the files COPY
 /// and WORKDIR write — found by building real-world Dockerfiles with both builders.
-@Suite(.serialized, .enabled(if: canRun)) struct DockerParityBuildTests {
+@Suite(.blocking, .serialized, .enabled(if: canRun)) struct DockerParityBuildTests {
     let root = CLI.temporaryDirectory("parity-store")
 
     func strata(_ arguments: [String], environment: [String: String] = [:]) throws -> CLI.Result {

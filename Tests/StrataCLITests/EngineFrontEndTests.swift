@@ -1,9 +1,10 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// The library and the CLI over it: a program that uses only `StrataEngine`, and what every
 /// front end must keep — a relative root, interrupts that leave nothing, logs without secrets.
-@Suite(.serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
+@Suite(.blocking, .serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
 struct EngineFrontEndTests {
     let root = CLI.temporaryDirectory("store")
 

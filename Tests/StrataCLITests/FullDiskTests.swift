@@ -1,10 +1,11 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// The store (and a registry's) on a small tmpfs: load, pull, build, commit and a push's receiving
 /// end run out of space. Each fails saying so, leaves a store `system check` calls clean, and works
 /// once space is freed (the tmpfs grown).
-@Suite(.serialized, .enabled(if: canRun)) struct FullDiskTests {
+@Suite(.blocking, .serialized, .enabled(if: canRun)) struct FullDiskTests {
     /// A tmpfs of `megabytes`, unmounted when the test is done.
     final class SmallDisk {
         let path = CLI.temporaryDirectory("small-disk")

@@ -1,10 +1,11 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// Every fuzz target replays its committed corpus — the seeds and each input that once crashed
 /// it — through the same code libFuzzer drives (`make fuzz`), without the fuzzer: a crash fixed
 /// stays fixed.
-struct FuzzCorpusTests {
+@Suite(.blocking) struct FuzzCorpusTests {
     static let targets = ["tar", "gzip", "zstd", "dockerfile", "dockerignore", "reference", "manifest", "gotemplate",
                           "www-authenticate", "registry-route", "registry-upload"]
 

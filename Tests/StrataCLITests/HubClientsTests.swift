@@ -1,10 +1,11 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// The Hub's sign-in against the real clients: docker (Debian's dockerd), podman, skopeo and
 /// Strata itself, each with a password and with an access token, and each refusal as the user
 /// sees it.
-@Suite(.serialized) struct HubClientsTests {
+@Suite(.blocking, .serialized) struct HubClientsTests {
     /// A token-auth registry with alice (a user) and an access token of hers with write scope.
     struct Hub {
         let registry: StrataRegistry

@@ -1,9 +1,10 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// What a user does with a container after `pull`: stdin, a terminal, `exec`, and the files
 /// every container has (/etc/hosts on every network, /etc/mtab).
-@Suite(.serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
+@Suite(.blocking, .serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
 struct InteractiveTests {
     let root = CLI.temporaryDirectory("interactive")
 

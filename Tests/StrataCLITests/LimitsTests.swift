@@ -1,8 +1,9 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// Limits and privileges seen from inside a container, run by runc on this host's cgroups.
-@Suite(.serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
+@Suite(.blocking, .serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
 struct LimitsTests {
     let root = CLI.temporaryDirectory("limits")
 

@@ -1,11 +1,12 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// `strata registry serve --proxy-remote` as the nodes of a cluster use a mirror: docker's
 /// `registry-mirrors` and containerd's `hosts.toml` send their Docker Hub pulls to it. The
 /// "Docker Hub" here is a Strata registry on loopback holding `library/busybox`, which Strata
 /// built and pushed; once it is stopped, what the mirror has cached still pulls.
-@Suite(.serialized) struct MirrorClientsTests {
+@Suite(.blocking, .serialized) struct MirrorClientsTests {
     /// The upstream with `library/busybox:1`, and a mirror of it; the pushed manifest's digest.
     static func upstreamAndMirror() throws -> (upstream: StrataRegistry, mirror: StrataRegistry, digest: String) {
         let upstream = try StrataRegistry()

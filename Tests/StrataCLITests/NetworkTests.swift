@@ -1,9 +1,10 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// The bridge network, Docker's default: an address per container, published ports reached
 /// from the host on loopback and on the bridge, and nothing left after the container.
-@Suite(.serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0
+@Suite(.blocking, .serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0
                              && FileManager.default.isExecutableFile(atPath: "/usr/lib/cni/bridge")))
 struct NetworkTests {
     let root = CLI.temporaryDirectory("network")

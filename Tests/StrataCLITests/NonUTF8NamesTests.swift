@@ -1,4 +1,5 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 // File names that are not UTF-8 end to end: Latin-1, where "é" is the single byte 0xE9. Paths
@@ -50,7 +51,7 @@ private func shellName(_ name: String) -> String {
 /// import (an image whose files have Latin-1 names) → run (a container that reads one, makes
 /// others, deletes one) → diff → commit → save → umoci unpack, load into another store, export:
 /// every name arrives as the bytes it was made with.
-@Suite(.serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
+@Suite(.blocking, .serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
 struct NonUTF8NamesTests {
     let root = CLI.temporaryDirectory("store")
     let work = CLI.temporaryDirectory("work")

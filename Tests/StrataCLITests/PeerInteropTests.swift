@@ -1,8 +1,9 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// Interop with real peers: skopeo and umoci read what `strata save` writes, and strata loads what skopeo writes.
-@Suite(.serialized) struct PeerInteropTests {
+@Suite(.blocking, .serialized) struct PeerInteropTests {
     let root = CLI.temporaryDirectory("store")
     let work = CLI.temporaryDirectory("work")
 

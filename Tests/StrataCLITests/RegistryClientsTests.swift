@@ -1,4 +1,5 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// A daemon a test starts (containerd, dockerd), logging to a file, stopped by PID.
@@ -68,7 +69,7 @@ final class Daemon {
 
 /// The registry's real clients — podman, containerd's ctr (what Kubernetes nodes pull with) and
 /// docker — against `strata registry serve`, each getting the digests Strata pushed.
-@Suite(.serialized) struct RegistryClientsTests {
+@Suite(.blocking, .serialized) struct RegistryClientsTests {
     /// An image pushed by Strata: the registry, its reference and the manifest digest.
     static func pushedImage() throws -> (StrataRegistry, String, String) {
         let registry = try StrataRegistry()

@@ -1,4 +1,5 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// A real registry (Debian's docker-registry, the distribution reference implementation) on
@@ -62,7 +63,7 @@ func skopeo(_ arguments: [String]) throws -> CLI.Result { try CLI.run(CLI.which(
 
 let canRun = CLI.which("runc") != nil && getuid() == 0
 
-@Suite(.serialized, .enabled(if: TestRegistry.available)) struct RegistryInteropTests {
+@Suite(.blocking, .serialized, .enabled(if: TestRegistry.available)) struct RegistryInteropTests {
     @Test func pushPullAndRunThroughARegistry() throws {
         let registry = try TestRegistry("plain")
         let a = Client()

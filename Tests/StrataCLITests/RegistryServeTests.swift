@@ -1,4 +1,5 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// `strata registry serve` as a separate process on 127.0.0.1 (a free port), stopped by PID.
@@ -67,7 +68,7 @@ final class StrataRegistry {
     }
 }
 
-@Suite(.serialized) struct RegistryServeTests {
+@Suite(.blocking, .serialized) struct RegistryServeTests {
     @Test func strataAndSkopeoPushAndPullTheSameDigests() throws {
         let registry = try StrataRegistry()
         let (a, b, name, pushed) = try registry.pushAndPullBusybox()

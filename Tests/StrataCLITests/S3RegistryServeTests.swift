@@ -4,11 +4,11 @@ import Testing
 
 /// `strata registry serve --config` with `storage: {driver: s3}` over Ceph's RADOS Gateway on
 /// loopback: Strata and skopeo push and pull through it, with and without `redirect`.
-@Suite(.serialized, .enabled(if: RadosGateway.installed, "radosgw is not installed (make deps installs it)"))
+@Suite(.blocking, .serialized, .enabled(if: RadosGateway.installed, "radosgw is not installed (make deps installs it)"))
 struct S3RegistryServeTests {
     @Test(arguments: [false, true])
     func strataAndSkopeoPushAndPullThroughABucket(redirect: Bool) async throws {
-        let gateway = try RadosGateway.shared.get()
+        let gateway = try await RadosGateway.shared()
         let bucket = try await gateway.client()
         let config = CLI.temporaryDirectory("s3-config") + ".yaml"
         try """

@@ -1,9 +1,10 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// Credentials never show: not in errors, not in logs, not in `--debug` output, however a
 /// command ends. `-p` on the command line warns, as Docker's CLI does.
-@Suite(.serialized, .enabled(if: TestRegistry.available)) struct SecretsTests {
+@Suite(.blocking, .serialized, .enabled(if: TestRegistry.available)) struct SecretsTests {
     static let password = "s3cret"
     static let basic = Data("strata:s3cret".utf8).base64EncodedString()
 

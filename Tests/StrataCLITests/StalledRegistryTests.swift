@@ -4,7 +4,7 @@ import Testing
 
 /// A registry that stops answering mid-pull: the pull gives up after the user's timeout
 /// (`STRATA_REGISTRY_TIMEOUT`) and its retries, says so, and stores nothing.
-struct StalledRegistryTests {
+@Suite(.blocking) struct StalledRegistryTests {
     @Test func aStalledBlobTimesOutAsTheUserSet() async throws {
         let registry = try await InProcessRegistry.start()
         let image = try TestImage.random(layerSizes: [4096])

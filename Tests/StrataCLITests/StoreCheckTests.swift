@@ -1,8 +1,9 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// `strata system check` on stores damaged on purpose, and damage caught where a blob is read.
-@Suite(.serialized, .enabled(if: canRun)) struct StoreCheckTests {
+@Suite(.blocking, .serialized, .enabled(if: canRun)) struct StoreCheckTests {
     func check(_ client: Client, _ flags: [String] = []) throws -> CLI.Result { try client.strata(["system", "check"] + flags) }
 
     func blobPath(_ client: Client, _ digest: String) -> String {

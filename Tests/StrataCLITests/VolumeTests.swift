@@ -1,9 +1,10 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// Volumes as a user meets them: named ones that outlive containers, binds, tmpfs, an image's
 /// `VOLUME`, and `system df` counting them.
-@Suite(.serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
+@Suite(.blocking, .serialized, .enabled(if: CLI.which("runc") != nil && getuid() == 0))
 struct VolumeTests {
     let root = CLI.temporaryDirectory("volumes")
 

@@ -1,11 +1,12 @@
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// The registry's web page in a real browser (Debian's headless Chromium, driven over the
 /// DevTools pipe by Tests/Support/web/chromium-page.py): the HTML a user gets, at desktop and
 /// phone widths, without JavaScript. Screenshots go to $STRATA_TEST_OUTPUT (else a temporary
 /// directory), never into the repository.
-@Suite(.serialized, .enabled(if: CLI.which("chromium") != nil && CLI.which("curl") != nil))
+@Suite(.blocking, .serialized, .enabled(if: CLI.which("chromium") != nil && CLI.which("curl") != nil))
 struct WebPageTests {
     static let output: String = {
         let directory = ProcessInfo.processInfo.environment["STRATA_TEST_OUTPUT"].map { $0 + "/web" } ?? CLI.temporaryDirectory("web-screenshots")
