@@ -38,6 +38,8 @@ let package = Package(
         // The Hub: bcrypt for passwords (hummingbird-auth's, OpenBSD's C), JWTs for Docker's token auth.
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        // Registry metadata shared by replicas: PostgreSQL's own Swift client, on SwiftNIO like the rest.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // The Hub's web page, rendered on the server.
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
@@ -96,8 +98,16 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // `strata registry serve`: the distribution spec over ContentStore's blobs and SQLite.
+        // The registry's metadata in PostgreSQL, for replicas that share one database.
+        .target(name: "PostgresMetadata", dependencies: [
+            "ImageSpec", "Metadata",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "RegistryServer", dependencies: [
-            "ImageSpec", "ContentStore", "Metadata", "Archive", "Registry", "ObjectStore",
+            "ImageSpec", "ContentStore", "Metadata", "PostgresMetadata", "Archive", "Registry", "ObjectStore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -144,7 +154,7 @@ let package = Package(
         // An OCI distribution registry and a CONNECT proxy that run inside a test process, with
         // fault injection; shared by the tests of Registry, Transfer and the CLI.
         .target(name: "RegistryTestSupport", dependencies: [
-            "ImageSpec", "Registry", "ObjectStore",
+            "ImageSpec", "Registry", "ObjectStore", "PostgresMetadata",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -173,7 +183,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ], resources: [.copy("Golden")]),
         .testTarget(name: "RegistryServerTests", dependencies: [
-            "RegistryServer", "Registry", "ImageSpec", "ObjectStore", "RegistryTestSupport",
+            "RegistryServer", "Registry", "ImageSpec", "ObjectStore", "RegistryTestSupport", "PostgresMetadata", "Metadata",
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -36,6 +36,9 @@ public struct StrataError: Error, CustomStringConvertible, Equatable, Sendable {
         case invalidArgument = "INVALID_ARGUMENT"
         case io = "IO"
         case database = "DATABASE"
+        /// A metadata database server (a registry's PostgreSQL) could not be reached, or is
+        /// restarting: the request changed nothing, and can be tried again.
+        case databaseUnavailable = "DATABASE_UNAVAILABLE"
         case conflict = "CONFLICT"
         /// Interrupted (Ctrl-C, SIGTERM, a cancelled task): nothing half-made was left visible.
         case cancelled = "CANCELLED"

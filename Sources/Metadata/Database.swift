@@ -6,7 +6,7 @@ import Synchronization
 /// A SQLite database in WAL mode: many readers, one writer at a time across processes, and a
 /// journal that survives `kill -9` at any instant. Writes go through `write {}`, which takes
 /// the write lock up front (BEGIN IMMEDIATE) so two processes never deadlock upgrading a read.
-public final class Database {
+public final class Database: SQLDatabase {
     private var handle: OpaquePointer?
     public let path: String
     /// What a WAL is cut back to when a checkpoint lets it start again: SQLite's checkpoint size.
@@ -121,6 +121,13 @@ public final class Database {
         return try body()
     }
 
+    public var location: String { path }
+
+    /// A lock file beside the database, `NAME.lock`.
+    public func exclusiveLock(_ name: String) throws -> AnyObject {
+        try FileLock(path: (path as NSString).deletingLastPathComponent + "/\(name).lock", mode: .exclusive)
+    }
+
     public var userVersion: Int {
         Int((try? query("PRAGMA user_version").first?.int(0)) ?? 0)
     }
@@ -179,6 +186,7 @@ extension SQLValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
 
 public struct Row: Sendable {
     public let values: [SQLValue]
+    public init(values: [SQLValue]) { self.values = values }
     public func string(_ i: Int) -> String? { if case .text(let s) = values[i] { return s }; return nil }
     public func int(_ i: Int) -> Int64? {
         switch values[i] {

@@ -98,9 +98,12 @@ public enum Schema {
 }
 
 extension Database {
+    /// The image store's schema.
+    public func migrate() throws { try migrate(Schema.migrations) }
+
     /// Brings the schema up to date, once, under the write lock: the image store's by default,
     /// or another database's own list (the registry server's).
-    public func migrate(_ migrations: [String] = Schema.migrations) throws {
+    public func migrate(_ migrations: [String]) throws {
         if userVersion == migrations.count { return }
         try write {
             let current = userVersion

@@ -82,6 +82,8 @@ public struct DistributionError: Error, Sendable, CustomStringConvertible {
         case .unauthorized: self.init(.unauthorized, error.message)
         case .denied: self.init(.denied, error.message)
         case .tooManyRequests: self.init(.tooManyRequests, error.message)
+        // 503: clients (docker's push among them) try again, and by then another connection may serve.
+        case .databaseUnavailable: self.init(.unavailable, error.message)
         // The operator's remedy is in the server's log; a client is told only that this copy is bad.
         case .damagedBlob: self.init(.internalError, "this registry's copy of the content is damaged: it is not served, and the server logged it")
         default: self.init(.internalError, error.message)

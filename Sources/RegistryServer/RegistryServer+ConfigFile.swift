@@ -1,6 +1,7 @@
 import Foundation
 import ImageSpec
 import ObjectStore
+import PostgresMetadata
 import Yams
 
 extension RegistryServer.Configuration {
@@ -19,11 +20,13 @@ extension RegistryServer.Configuration {
     /// proxy: { remote: https://registry-1.docker.io, username: me, password: dckr_pat_…, ttl: 5m }
     /// storage: { driver: s3, endpoint: http://127.0.0.1:7480, region: default, bucket: registry,
     ///            prefix: hub, access-key: …, secret-key: …, redirect: true }
+    /// metadata: { driver: postgres, url: postgres://strata:…@127.0.0.1:5432/registry }
     /// ```
     public static let fileSettings = ["addr", "root", "tls.certificate", "tls.key", "gc.interval", "gc.grace",
                                       "http.idle-timeout", "http.shutdown-timeout",
                                       "auth.mode", "auth.key", "auth.realm", "auth.service", "auth.lifetime", "limits.anonymous-pulls",
-                                      "proxy.remote", "proxy.username", "proxy.password", "proxy.ttl", "storage.driver", "storage.redirect"]
+                                      "proxy.remote", "proxy.username", "proxy.password", "proxy.ttl", "storage.driver", "storage.redirect",
+                                      "metadata.driver", "metadata.url"]
         + S3Configuration.settingNames.map { "storage.\($0)" }
 
     /// Reads a YAML configuration file over these settings. A key that is not a setting, or a
@@ -75,6 +78,7 @@ extension RegistryServer.Configuration {
         if let lifetime = try duration("auth.lifetime") { tokenLifetime = lifetime }
         if let limit = values["limits.anonymous-pulls"] { anonymousPullLimit = limit }
         try loadStorage(values, path)
+        try loadMetadata(values, path)
         // A remote may come from --proxy-remote instead; the server says if none does.
         if ["proxy.remote", "proxy.username", "proxy.password", "proxy.ttl"].contains(where: { values[$0] != nil }) {
             proxy = PullThroughCache.Configuration(remote: values["proxy.remote"] ?? "", username: values["proxy.username"],
@@ -101,6 +105,24 @@ extension RegistryServer.Configuration {
             }
         case let other:
             throw StrataError(.invalidArgument, "\(path): invalid storage.driver \"\(other)\": expected filesystem or s3")
+        }
+    }
+
+    /// `metadata.driver`: sqlite (the default, under the root) or postgres, at `metadata.url`.
+    private mutating func loadMetadata(_ values: [String: String], _ path: String) throws {
+        switch values["metadata.driver"] ?? "sqlite" {
+        case "sqlite":
+            if values["metadata.url"] != nil {
+                throw StrataError(.invalidArgument, "\(path): metadata.url is a setting of metadata.driver postgres, and the driver is sqlite")
+            }
+            metadata = .sqlite
+        case "postgres":
+            guard let url = values["metadata.url"] else {
+                throw StrataError(.invalidArgument, "\(path): metadata.driver postgres needs metadata.url (postgres://USER:PASSWORD@HOST:PORT/DATABASE)")
+            }
+            do { metadata = .postgres(try PostgresURL(parsing: url)) } catch let error as StrataError { throw error.context(path) }
+        case let other:
+            throw StrataError(.invalidArgument, "\(path): invalid metadata.driver \"\(other)\": expected sqlite or postgres")
         }
     }
 

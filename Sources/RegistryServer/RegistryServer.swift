@@ -49,10 +49,12 @@ public struct RegistryServer: Sendable {
         public var objectStore: S3Configuration?
         /// With `objectStore`: answer blob GETs with a presigned URL (`storage.redirect`).
         public var redirectBlobs = false
+        /// Where the metadata is: SQLite under `root`, or a PostgreSQL database (`metadata: {driver: postgres, url: …}`).
+        public var metadata = RegistryMetadata.sqlite
 
         /// The storage these settings describe (the bucket's client included).
         public func openStorage() throws -> RegistryStorage {
-            try RegistryStorage(root: root, objectStore: objectStore.map { S3Client($0) }, redirectBlobs: redirectBlobs)
+            try RegistryStorage(root: root, objectStore: objectStore.map { S3Client($0) }, redirectBlobs: redirectBlobs, metadata: metadata)
         }
 
         public init(root: String) { self.root = root }
@@ -126,6 +128,7 @@ public struct RegistryServer: Sendable {
             try await objectStore.checkBucket()
             logger.notice("blobs in \(objectStore.configuration.endpoint)/\(objectStore.configuration.bucket)/\(objectStore.configuration.prefix)\(storage.redirectBlobs ? ", GETs redirected to it" : "")")
         }
+        if case .postgres(let url) = storage.metadata { logger.notice("metadata in \(url)") }
         logger.notice("authentication: \(access.mode.rawValue)\(access.mode == .token ? ", tokens at \(access.realm ?? "/token")" : "")")
         let cache = try configuration.proxy.map { try PullThroughCache($0, storage: storage, logger: logger) }
         if let cache { logger.notice("a pull-through cache of \(cache.remote), tags re-checked after \(DurationText.describe(cache.configuration.ttl))") }

@@ -29,7 +29,7 @@ extension RegistryStorage {
     func setTag(_ repository: String, _ tag: String, to digest: Digest) throws {
         try withDatabase { db in
             try db.write {
-                try db.execute("INSERT OR REPLACE INTO tags (repository, tag, digest, updated) VALUES (?, ?, ?, ?)",
+                try db.execute(Self.setTagSQL,
                                [.text(repository), .text(tag), .text(digest.description), .integer(Self.now)])
             }
         }

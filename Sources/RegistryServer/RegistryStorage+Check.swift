@@ -18,7 +18,7 @@ extension RegistryStorage {
         if let objectStore {
             throw StrataError(.invalidArgument, "registry check reads blobs from the filesystem; this registry keeps them in \(objectStore.configuration.endpoint)/\(objectStore.configuration.bucket), which it cannot check yet")
         }
-        let lock = try FileLock(path: "\(root)/registry-gc.lock", mode: .exclusive)
+        let lock = try collectionLock()
         defer { withExtendedLifetime(lock) {} }
         var report = StoreCheckReport(root: root, repair: repair)
         let state = try withDatabase { try CheckedState(db: $0) }
@@ -135,7 +135,7 @@ private struct CheckedState {
     var uploads: [String] = []
     var collecting: Set<Digest> = []
 
-    init(db: Database) throws {
+    init(db: any SQLDatabase) throws {
         func digest(_ row: Row, _ column: Int) -> Digest? { row.string(column).flatMap { try? Digest(parsing: $0) } }
         repositories = Int(try db.query("SELECT count(*) FROM repositories").first?.int(0) ?? 0)
         manifests = try db.query("SELECT repository, digest FROM manifests ORDER BY repository, digest").compactMap { row in
@@ -156,7 +156,7 @@ private struct CheckedState {
     }
 
     /// Whether any repository links, or any manifest is or names, `digest`: the one rule for a stray blob.
-    static func isNamed(_ digest: Digest, in db: Database) throws -> Bool {
+    static func isNamed(_ digest: Digest, in db: any SQLDatabase) throws -> Bool {
         let d = SQLValue.text(digest.description)
         return try !db.query("""
             SELECT 1 FROM repository_blobs WHERE digest = ?1 UNION ALL SELECT 1 FROM manifests WHERE digest = ?1

@@ -34,7 +34,7 @@ extension RegistryStorage {
                                uploadTTL: TimeInterval = 86_400) throws -> CollectionReport {
         try checkBlobStore()
         precondition(objectStore == nil, "an object store's blobs are collected by collect(grace:)")
-        let lock = try FileLock(path: "\(root)/registry-gc.lock", mode: .exclusive)
+        let lock = try collectionLock()
         defer { withExtendedLifetime(lock) {} }
         let onDisk = content.list()
         let report = try mark(onDisk, grace: grace, deleteUntagged: deleteUntagged, dryRun: dryRun, uploadTTL: uploadTTL) { digest in
@@ -72,7 +72,7 @@ extension RegistryStorage {
                 if !dryRun {
                     for (digest, _) in chosen {
                         try db.execute("DELETE FROM repository_blobs WHERE digest = ?", [.text(digest.description)])
-                        try db.execute("INSERT OR IGNORE INTO gc_deleting (digest) VALUES (?)", [.text(digest.description)])
+                        try db.execute("INSERT INTO gc_deleting (digest) VALUES (?) ON CONFLICT DO NOTHING", [.text(digest.description)])
                     }
                     try db.execute("DELETE FROM blob_leases WHERE expires <= ?", [.integer(Self.now)])
                 }
@@ -91,7 +91,7 @@ extension RegistryStorage {
     }
 
     /// Manifests no tag points at and no other manifest names, pushed before `cutoff`.
-    private static func deleteUntagged(before cutoff: Int64, in db: Database, dryRun: Bool) throws -> Int {
+    private static func deleteUntagged(before cutoff: Int64, in db: any SQLDatabase, dryRun: Bool) throws -> Int {
         let rows = try db.query("""
             SELECT m.repository, m.digest FROM manifests m
             WHERE m.pushed <= ?
@@ -108,7 +108,7 @@ extension RegistryStorage {
         return rows.count
     }
 
-    private static func expireUploads(before cutoff: Int64, in db: Database, dryRun: Bool, directory: String) throws -> Int {
+    private static func expireUploads(before cutoff: Int64, in db: any SQLDatabase, dryRun: Bool, directory: String) throws -> Int {
         let ids = try db.query("SELECT id FROM uploads WHERE started <= ?", [.integer(cutoff)]).compactMap { $0.string(0) }
         guard !dryRun else { return ids.count }
         for id in ids {
@@ -116,6 +116,8 @@ extension RegistryStorage {
             // A session written to recently is alive, whenever it started.
             if stat("\(directory)/\(id)", &st) == 0, Int64(st.st_mtim.tv_sec) > cutoff { continue }
             try db.execute("DELETE FROM uploads WHERE id = ?", [.text(id)])
+            // An object store's chunks: their objects go with the collection's sweep.
+            try db.execute("DELETE FROM upload_chunks WHERE upload = ?", [.text(id)])
             unlink("\(directory)/\(id)")
         }
         return ids.count
@@ -123,7 +125,7 @@ extension RegistryStorage {
 
     /// Runs `body` in a write transaction, again while a collection is deleting `digest` (an
     /// upload or manifest must not publish over a file about to be unlinked).
-    func writeUnlessCollecting<T>(_ digest: Digest, _ body: (Database) throws -> T) throws -> T {
+    func writeUnlessCollecting<T>(_ digest: Digest, _ body: (any SQLDatabase) throws -> T) throws -> T {
         for _ in 0..<600 {
             let result: T? = try withDatabase { db in
                 try db.write {

@@ -43,7 +43,7 @@ extension RegistryStorage {
                 let linked = try !db.query("SELECT 1 FROM repository_blobs LIMIT 1").isEmpty
                 if there == blobStoreName || !linked {
                     if row != blobStoreName {
-                        try db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('blob-store', ?)", [.text(blobStoreName)])
+                        try db.execute("INSERT INTO settings (key, value) VALUES ('blob-store', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [.text(blobStoreName)])
                     }
                     return nil
                 }
@@ -66,7 +66,7 @@ extension RegistryStorage {
     struct BlobLease: Sendable {
         var id: String
         var digest: Digest
-        func release(in db: Database) throws {
+        func release(in db: any SQLDatabase) throws {
             try db.execute("DELETE FROM blob_leases WHERE id = ?", [.text(id)])
         }
     }
@@ -87,19 +87,27 @@ extension RegistryStorage {
     /// Uploads a verified file as the object of `digest` (unless the bucket has it whole already),
     /// then links it into `repository` in one transaction with `also`.
     func publishToObjectStore(file: String, digest: Digest, size: Int64, into repository: String,
-                              also: @escaping @Sendable (Database) throws -> Void = { _ in }) async throws {
+                              also: @escaping @Sendable (any SQLDatabase) throws -> Void = { _ in }) async throws {
+        guard let objectStore else { preconditionFailure("publishToObjectStore without an object store") }
+        try await publishToObjectStore(digest: digest, size: size, into: repository, store: { key in
+            // Hashed again as it goes: a file damaged since it was verified never becomes the object.
+            let stored = try await objectStore.upload(key, from: FileChunks(path: file, length: size, expected: digest), expected: digest)
+            guard stored.digest == digest, stored.size == size else {
+                try? await objectStore.delete(key)
+                throw StrataError(.digestMismatch, "blob \(digest) reached the object store as \(stored.digest) (\(stored.size) bytes)")
+            }
+        }, also: also)
+    }
+
+    /// Makes the object of a verified `digest` with `store` (unless the bucket has it whole
+    /// already), under a lease, then links it into `repository` in one transaction with `also`.
+    func publishToObjectStore(digest: Digest, size: Int64, into repository: String, store: @Sendable (String) async throws -> Void,
+                              also: @escaping @Sendable (any SQLDatabase) throws -> Void) async throws {
         guard let objectStore else { preconditionFailure("publishToObjectStore without an object store") }
         let lease = try await NIOThreadPool.singleton.runIfActive { try self.takeLease(digest) }
         do {
             let key = Self.objectKey(digest)
-            if try await objectStore.head(key)?.size != size {
-                // Hashed again as it goes: a file damaged since it was verified never becomes the object.
-                let stored = try await objectStore.upload(key, from: FileChunks(path: file, length: size, expected: digest), expected: digest)
-                guard stored.digest == digest, stored.size == size else {
-                    try? await objectStore.delete(key)
-                    throw StrataError(.digestMismatch, "blob \(digest) reached the object store as \(stored.digest) (\(stored.size) bytes)")
-                }
-            }
+            if try await objectStore.head(key)?.size != size { try await store(key) }
             try await NIOThreadPool.singleton.runIfActive {
                 try self.withDatabase { db in
                     try db.write {
@@ -167,7 +175,7 @@ extension RegistryStorage {
             }
         }
         try checkBlobStore()
-        let lock = try FileLock(path: "\(root)/registry-gc.lock", mode: .exclusive)
+        let lock = try collectionLock()
         defer { withExtendedLifetime(lock) {} }
         var ages: [Digest: (size: Int64, modified: Int64)] = [:]
         for object in try await objectStore.listAll(prefix: "blobs/") {
@@ -190,6 +198,7 @@ extension RegistryStorage {
         // Forgotten even after a failed delete: an object left is unlinked, and the next
         // collection takes it; an upload of its digest meanwhile uploads it again.
         try await NIOThreadPool.singleton.runIfActive { try self.forgetCollected() }
+        do { _ = try await sweepUploadObjects(dryRun: false, in: objectStore) } catch { failure = failure ?? error }
         if let failure { throw failure }
         return report
     }

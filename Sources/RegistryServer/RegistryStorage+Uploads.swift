@@ -35,12 +35,14 @@ extension RegistryStorage {
 
     func uploadPath(_ id: String) -> String { "\(uploadsDirectory)/\(id)" }
 
-    /// Opens a session: a row and an empty file.
+    /// Opens a session: a row and an empty file (in an object store's registry, the row only).
     public func startUpload(_ repository: String) throws -> Upload {
         let id = UUID().uuidString.lowercased()
-        let fd = open(uploadPath(id), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StrataError.posix("cannot create upload \(id)", errno: errno) }
-        close(fd)
+        if objectStore == nil {
+            let fd = open(uploadPath(id), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw StrataError.posix("cannot create upload \(id)", errno: errno) }
+            close(fd)
+        }
         try withDatabase { db in
             try db.write {
                 try Self.ensureRepository(repository, in: db)
@@ -57,6 +59,9 @@ extension RegistryStorage {
         guard let row, row.string(0) == repository else {
             throw DistributionError(.blobUploadUnknown, "upload \(id.prefix(100)) is not known in repository \(repository)")
         }
+        if objectStore != nil {
+            return Upload(id: id, repository: repository, length: try withDatabase { try Self.chunkedLength(id, in: $0) })
+        }
         var st = stat()
         guard stat(uploadPath(id), &st) == 0 else {
             throw DistributionError(.blobUploadUnknown, "upload \(id) has lost its data; start it again")
@@ -70,12 +75,13 @@ extension RegistryStorage {
     /// Appends a request body to a session. `start`, from `Content-Range`, must be the session's
     /// length (else 416); `expectedLength`, from `Content-Length`, must be what arrives (else the
     /// bytes that did arrive stay, and the client resumes from them).
-    public func append<Body: AsyncSequence>(_ upload: Upload, body: Body, start: Int64?, expectedLength: Int64?) async throws -> Upload
+    public func append<Body: AsyncSequence & Sendable>(_ upload: Upload, body: Body, start: Int64?, expectedLength: Int64?) async throws -> Upload
     where Body.Element == ByteBuffer {
         guard sessions.claim(upload.id) else {
             throw DistributionError(.blobUploadInvalid, "upload \(upload.id) is busy with another request")
         }
         defer { sessions.release(upload.id) }
+        if let objectStore { return try await appendChunk(upload, body: body, start: start, expectedLength: expectedLength, to: objectStore) }
         let current = try self.upload(upload.repository, upload.id)
         if let start, start != current.length {
             throw DistributionError(.blobUploadInvalid, "chunk starts at byte \(start), but the upload has \(current.length) bytes: send the chunk that starts at \(current.length)",
@@ -181,25 +187,24 @@ extension RegistryStorage {
     /// Completes a session wherever blobs are kept: on the thread pool into the content store,
     /// or up to the object store.
     public func finishUpload(_ upload: Upload, digest: Digest) async throws -> Int64 {
-        guard objectStore != nil else {
+        guard let objectStore else {
             return try await NIOThreadPool.singleton.runIfActive { try self.completeUpload(upload, digest: digest) }
         }
         guard sessions.claim(upload.id) else {
             throw DistributionError(.blobUploadInvalid, "upload \(upload.id) is busy with another request")
         }
         defer { sessions.release(upload.id) }
-        let current = try verifiedUpload(upload, digest: digest)
-        try await publishToObjectStore(file: uploadPath(upload.id), digest: digest, size: current.length, into: upload.repository) { db in
-            try db.execute("DELETE FROM uploads WHERE id = ?", [.text(upload.id)])
-        }
-        unlink(uploadPath(upload.id))
-        sessions.set(upload.id, nil)
-        return current.length
+        return try await finishChunkedUpload(upload, digest: digest, in: objectStore)
     }
 
-    /// Ends a session and deletes its bytes.
+    /// Ends a session and deletes its bytes (an object store's chunks go with the next collection's sweep).
     public func cancelUpload(_ upload: Upload) throws {
-        try withDatabase { try $0.execute("DELETE FROM uploads WHERE id = ?", [.text(upload.id)]) }
+        try withDatabase { db in
+            try db.write {
+                try db.execute("DELETE FROM upload_chunks WHERE upload = ?", [.text(upload.id)])
+                try db.execute("DELETE FROM uploads WHERE id = ?", [.text(upload.id)])
+            }
+        }
         unlink(uploadPath(upload.id))
         sessions.set(upload.id, nil)
     }

@@ -3,6 +3,7 @@ import Foundation
 import ImageSpec
 import Metadata
 import ObjectStore
+import PostgresMetadata
 
 /// What a registry holds, on one machine: blobs once across every repository, in the content
 /// store's `blobs/<algorithm>/<hex>` (the same verified layout as the image store's), and in
@@ -16,8 +17,10 @@ public final class RegistryStorage: @unchecked Sendable {
     /// Blobs hashed and found whole since the server started: served without hashing again.
     let verifiedBlobs = VerifiedBlobs()
     let uploadsDirectory: String
-    private let database: Database
-    /// SQLite handles are not shared between threads: every statement runs under this lock.
+    private let database: any SQLDatabase
+    /// Where the metadata is: SQLite under `root`, or a PostgreSQL database the replicas share.
+    public let metadata: RegistryMetadata
+    /// A database handle is not shared between threads: every statement runs under this lock.
     private let lock = NSLock()
     /// Upload sessions being written by this process (hash state, and one writer at a time).
     let sessions = UploadSessions()
@@ -31,8 +34,9 @@ public final class RegistryStorage: @unchecked Sendable {
     /// Blob GETs answered with a presigned URL of the object store, so clients download from it.
     public let redirectBlobs: Bool
 
-    public init(root: String, objectStore: S3Client? = nil, redirectBlobs: Bool = false) throws {
+    public init(root: String, objectStore: S3Client? = nil, redirectBlobs: Bool = false, metadata: RegistryMetadata = .sqlite) throws {
         self.objectStore = objectStore
+        self.metadata = metadata
         self.redirectBlobs = redirectBlobs
         self.root = FileSystem.absolutePath(root)
         try FileSystem.createDirectory(self.root)
@@ -40,8 +44,14 @@ public final class RegistryStorage: @unchecked Sendable {
         uploadsDirectory = "\(self.root)/uploads"
         events = EventLog(path: "\(self.root)/events.jsonl")
         try FileSystem.createDirectory(uploadsDirectory)
-        database = try Database(path: "\(self.root)/registry.db")
-        try database.migrate(Self.migrations)
+        switch metadata {
+        case .sqlite:
+            database = try Database(path: "\(self.root)/registry.db")
+            try database.migrate(Self.migrations)
+        case .postgres(let url):
+            database = try PostgreSQLDatabase(url)
+            try database.migrate(Self.postgresMigrations)
+        }
     }
 
     static let migrations: [String] = [
@@ -70,11 +80,17 @@ public final class RegistryStorage: @unchecked Sendable {
         gcMigration,
         accountsMigration,
         leaseMigration,
+        uploadChunksMigration,
     ]
 
-    func withDatabase<T>(_ body: (Database) throws -> T) throws -> T {
+    func withDatabase<T>(_ body: (any SQLDatabase) throws -> T) throws -> T {
         try lock.withLock { try body(database) }
     }
+
+    /// Held while a collection or a check runs: one at a time across every process and replica
+    /// (a lock file beside SQLite; an advisory lock in PostgreSQL). Not taken under `lock`, so
+    /// waiting for it holds up no statement.
+    func collectionLock() throws -> AnyObject { try database.exclusiveLock("registry-gc") }
 
     static var now: Int64 { Int64(Date().timeIntervalSince1970) }
 
@@ -91,8 +107,14 @@ public final class RegistryStorage: @unchecked Sendable {
         try withDatabase { try !$0.query("SELECT 1 FROM repositories WHERE name = ?", [.text(name)]).isEmpty }
     }
 
-    static func ensureRepository(_ name: String, in db: Database) throws {
-        try db.execute("INSERT OR IGNORE INTO repositories (name, created) VALUES (?, ?)", [.text(name), .integer(now)])
+    /// Points a tag at a manifest, creating it or moving it: (repository, tag, digest, updated).
+    static let setTagSQL = """
+        INSERT INTO tags (repository, tag, digest, updated) VALUES (?, ?, ?, ?)
+        ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated = excluded.updated
+        """
+
+    static func ensureRepository(_ name: String, in db: any SQLDatabase) throws {
+        try db.execute("INSERT INTO repositories (name, created) VALUES (?, ?) ON CONFLICT DO NOTHING", [.text(name), .integer(now)])
     }
 
     // MARK: blobs
@@ -107,15 +129,18 @@ public final class RegistryStorage: @unchecked Sendable {
     }
 
     /// The size of a blob linked to `repository`, or nil: the one check of which repository may see which blob.
-    static func linkedSize(_ digest: Digest, in repository: String, db: Database) throws -> Int64? {
+    static func linkedSize(_ digest: Digest, in repository: String, db: any SQLDatabase) throws -> Int64? {
         try db.query("SELECT size FROM repository_blobs WHERE repository = ? AND digest = ?",
                      [.text(repository), .text(digest.description)]).first?.int(0)
     }
 
     /// Lets `repository` serve a stored blob (inside the caller's transaction).
-    static func link(_ digest: Digest, size: Int64, into repository: String, in db: Database) throws {
+    static func link(_ digest: Digest, size: Int64, into repository: String, in db: any SQLDatabase) throws {
         try ensureRepository(repository, in: db)
-        try db.execute("INSERT OR REPLACE INTO repository_blobs (repository, digest, size, added) VALUES (?, ?, ?, ?)",
+        try db.execute("""
+            INSERT INTO repository_blobs (repository, digest, size, added) VALUES (?, ?, ?, ?)
+            ON CONFLICT (repository, digest) DO UPDATE SET size = excluded.size, added = excluded.added
+            """,
                        [.text(repository), .text(digest.description), .integer(size), .integer(now)])
     }
 
@@ -200,17 +225,20 @@ public final class RegistryStorage: @unchecked Sendable {
                     }
                 }
                 try db.execute("""
-                    INSERT OR REPLACE INTO manifests (repository, digest, media_type, size, artifact_type, subject, annotations, pushed, pushed_by)
+                    INSERT INTO manifests (repository, digest, media_type, size, artifact_type, subject, annotations, pushed, pushed_by)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (repository, digest) DO UPDATE SET media_type = excluded.media_type, size = excluded.size,
+                        artifact_type = excluded.artifact_type, subject = excluded.subject, annotations = excluded.annotations,
+                        pushed = excluded.pushed, pushed_by = excluded.pushed_by
                     """, [.text(repository), .text(manifest.digest.description), .text(manifest.mediaType), .integer(Int64(bytes.count)),
                           .optional(manifest.artifactType), .optional(manifest.subject?.description),
                           .optional(manifest.annotationsJSON), .integer(Self.now), .optional(pushedBy)])
                 for digest in manifest.blobs + manifest.manifests {
-                    try db.execute("INSERT OR IGNORE INTO manifest_references (repository, manifest, digest) VALUES (?, ?, ?)",
+                    try db.execute("INSERT INTO manifest_references (repository, manifest, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                                    [.text(repository), .text(manifest.digest.description), .text(digest.description)])
                 }
                 if let tag {
-                    try db.execute("INSERT OR REPLACE INTO tags (repository, tag, digest, updated) VALUES (?, ?, ?, ?)",
+                    try db.execute(RegistryStorage.setTagSQL,
                                    [.text(repository), .text(tag), .text(manifest.digest.description), .integer(Self.now)])
                 }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import ImageSpec
+import PostgresMetadata
 import RegistryServer
 import Testing
 
@@ -33,6 +34,15 @@ import Testing
         #expect(c.idleTimeout == .seconds(90) && c.shutdownTimeout == .seconds(10))
     }
 
+    @Test func aPostgresDatabaseIsReadFromItsURL() throws {
+        let c = try load("metadata:\n  driver: postgres\n  url: postgres://strata:p%40ss@db.internal:6432/registry\n")
+        #expect(c.metadata == .postgres(PostgresURL(host: "db.internal", port: 6432, username: "strata", password: "p@ss", database: "registry")))
+        #expect(c.metadata.description == "postgres://strata@db.internal:6432/registry")
+        #expect(try load("metadata:\n  driver: postgres\n  url: postgresql://me@localhost\n").metadata
+                == .postgres(PostgresURL(host: "localhost", username: "me")))
+        #expect(try load("# nothing\n").metadata == .sqlite)
+    }
+
     @Test func anEmptyFileKeepsTheDefaults() throws {
         let c = try load("# nothing yet\n")
         #expect(c.root == "/default" && c.port == 5000 && c.gcInterval == nil)
@@ -46,6 +56,12 @@ import Testing
         ("addr: [1, 2]\n", "addr must be a single value"),
         ("- just\n- a list\n", "expected a mapping of settings"),
         ("root: [unclosed\n", "is not valid YAML"),
+        ("metadata:\n  url: postgres://a@b/c\n", "metadata.url is a setting of metadata.driver postgres"),
+        ("metadata:\n  driver: postgres\n", "metadata.driver postgres needs metadata.url"),
+        ("metadata:\n  driver: mysql\n", "invalid metadata.driver \"mysql\": expected sqlite or postgres"),
+        ("metadata:\n  driver: postgres\n  url: mysql://a@b/c\n", "the scheme must be postgres://"),
+        ("metadata:\n  driver: postgres\n  url: postgres://b/c\n", "no user"),
+        ("metadata:\n  driver: postgres\n  url: postgres://u:secret@h/a/b\n", "the path must be one database name"),
     ])
     func mistakesAreNamed(_ yaml: String, _ message: String) throws {
         let error = #expect(throws: StrataError.self) { try load(yaml) }

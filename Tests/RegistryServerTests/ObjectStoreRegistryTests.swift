@@ -3,7 +3,7 @@ import Foundation
 import ImageSpec
 import NIOCore
 import ObjectStore
-import RegistryServer
+@testable import RegistryServer
 import RegistryTestSupport
 import Testing
 
@@ -55,6 +55,50 @@ struct ObjectStoreRegistryTests {
         #expect(try await s3.unfinishedUploads(prefix: "").isEmpty)
         #expect((try? FileManager.default.contentsOfDirectory(atPath: "\(server.root)/blobs/sha256")) ?? [] == [])
         await server.stop()
+    }
+
+    /// Two replicas over one bucket and one PostgreSQL database: a chunked upload started on one
+    /// continues and ends on the other, which knows its length from the database; the session's
+    /// chunk objects go once it is done, and an abandoned session's are swept.
+    @Test(.enabled(if: TestPostgres.installed, "PostgreSQL is not installed (make deps installs it)"))
+    func aChunkedUploadContinuesOnAnotherReplica() async throws {
+        let s3 = try await Self.bucket()
+        let database = try await TestPostgres.shared().database()
+        let first = try await TestServer.start { $0.objectStore = s3.configuration; $0.metadata = .postgres(database) }
+        let second = try await TestServer.start { $0.objectStore = s3.configuration; $0.metadata = .postgres(database) }
+        let big = Self.pattern(7 << 20 + 12_345)
+        let start = try await first.request(.POST, "/v2/team/app/blobs/uploads/")
+        let location = try #require(start.header("Location"))
+        let head = Array(big[..<(6 << 20)]), tail = Array(big[(6 << 20)...])
+        let patch = try await first.request(.PATCH, location, headers: [("Content-Range", "0-\(head.count - 1)"),
+                                                                      ("Content-Type", "application/octet-stream")], body: head)
+        #expect(patch.status == 202, "\(patch.text)")
+        // The other replica, told nothing, knows how far the session got.
+        let status = try await second.request(.GET, location)
+        #expect(status.status == 204 && status.header("Range") == "0-\(head.count - 1)")
+        let stale = try await second.request(.PATCH, location, headers: [("Content-Range", "0-\(tail.count - 1)"),
+                                                                       ("Content-Type", "application/octet-stream")], body: tail)
+        #expect(stale.status == 416)
+        let rest = try await second.request(.PATCH, location, headers: [("Content-Range", "\(head.count)-\(big.count - 1)"),
+                                                                      ("Content-Type", "application/octet-stream")], body: tail)
+        #expect(rest.status == 202, "\(rest.text)")
+        let digest = Digest.sha256(of: big)
+        let put = try await first.request(.PUT, "\(location)?digest=\(digest)")
+        #expect(put.status == 201, "\(put.text)")
+        #expect(try await second.request(.GET, "/v2/team/app/blobs/\(digest)").body == big)
+        #expect(try await s3.listAll(prefix: "uploads/").isEmpty)
+
+        // A session left behind: its rows go at once, its objects with a sweep.
+        let abandoned = try #require(try await second.request(.POST, "/v2/team/app/blobs/uploads/").header("Location"))
+        #expect(try await second.request(.PATCH, abandoned, headers: [("Content-Type", "application/octet-stream")], body: tail).status == 202)
+        #expect(try await first.request(.DELETE, abandoned).status == 204)
+        #expect(try await first.request(.GET, abandoned).status == 404)
+        #expect(try await s3.listAll(prefix: "uploads/").count == 1)
+        let storage = try RegistryStorage(root: second.root, objectStore: s3, metadata: .postgres(database))
+        #expect(try await storage.sweepUploadObjects(olderThan: 0, dryRun: false, in: s3) == 1)
+        #expect(try await s3.listAll(prefix: "uploads/").isEmpty)
+        await first.stop()
+        await second.stop()
     }
 
     @Test func aManifestNamingABlobNotPushedIsRefusedAndNothingIsVisible() async throws {

@@ -45,4 +45,48 @@ struct S3RegistryServeTests {
         #expect(try b.strata(["pull", name]).status == 0)
         #expect(registry.stop() == 0)
     }
+
+    /// Two `registry serve` replicas over one bucket and one PostgreSQL database, as behind a load
+    /// balancer: what is pushed through one pulls through the other, and a collection run beside
+    /// them with the same settings takes nothing that is named.
+    @Test(.enabled(if: TestPostgres.installed, "PostgreSQL is not installed (make deps installs it)"))
+    func twoReplicasOverOneBucketAndOneDatabaseServeEachOthersPushes() async throws {
+        let gateway = try await RadosGateway.shared()
+        let bucket = try await gateway.client()
+        let database = try await TestPostgres.shared().database()
+        let config = CLI.temporaryDirectory("replica-config") + ".yaml"
+        try """
+            storage:
+              driver: s3
+              endpoint: \(gateway.started.endpoint)
+              region: \(gateway.started.region)
+              bucket: \(bucket.configuration.bucket)
+              prefix: registry
+              access-key: \(gateway.started.access_key)
+              secret-key: \(gateway.started.secret_key)
+            metadata:
+              driver: postgres
+              url: postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let first = try StrataRegistry(["--config", config]), second = try StrataRegistry(["--config", config])
+        let a = Client(), b = Client()
+        try a.importBusybox("\(first.host)/demo/app:1")
+        let push = try a.strata(["push", "\(first.host)/demo/app:1"])
+        #expect(push.status == 0, "\(push.stderr)")
+        let pull = try b.strata(["pull", "\(second.host)/demo/app:1"])
+        #expect(pull.status == 0, "\(pull.stderr)")
+        #expect(try a.layers("\(first.host)/demo/app:1") == b.layers("\(second.host)/demo/app:1"))
+        #expect(!FileManager.default.fileExists(atPath: first.root + "/registry.db"))
+
+        let gc = try CLI.run(CLI.binary, ["registry", "gc", "--config", config, "--root", second.root, "--grace", "0s"])
+        #expect(gc.status == 0 && gc.stdout.contains("deleted 0 blobs"), "\(gc.stdout)\(gc.stderr)")
+        #expect(try Client().strata(["pull", "\(first.host)/demo/app:1"]).status == 0)
+
+        // The account commands reach the same database with the same settings, from any root.
+        let add = try CLI.run(CLI.binary, ["registry", "user", "add", "alice", "--config", config, "--root", first.root], stdin: Data("correct horse battery\n".utf8))
+        #expect(add.status == 0, "\(add.stderr)")
+        let users = try CLI.run(CLI.binary, ["registry", "user", "ls", "--config", config, "--root", second.root])
+        #expect(users.status == 0 && users.stdout.contains("alice"), "\(users.stdout)\(users.stderr)")
+        #expect(first.stop() == 0 && second.stop() == 0)
+    }
 }

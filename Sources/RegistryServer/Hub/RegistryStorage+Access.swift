@@ -37,7 +37,7 @@ extension RegistryStorage {
         return actions
     }
 
-    private static func rights(_ caller: Caller, on repository: String, in db: Database) throws -> Set<RepositoryAction> {
+    private static func rights(_ caller: Caller, on repository: String, in db: any SQLDatabase) throws -> Set<RepositoryAction> {
         if caller.isAdmin { return Set(RepositoryAction.allCases) }
         let namespace = namespace(of: repository)
         if let user = caller.user {

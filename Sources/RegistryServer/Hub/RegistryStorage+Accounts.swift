@@ -77,7 +77,7 @@ extension RegistryStorage {
         try withDatabase { db in try db.write { try Self.insert(account, passwordHash: passwordHash, in: db) } }
     }
 
-    private static func insert(_ account: Account, passwordHash: String?, in db: Database) throws {
+    private static func insert(_ account: Account, passwordHash: String?, in db: any SQLDatabase) throws {
         if try !db.query("SELECT 1 FROM accounts WHERE name = ?", [.text(account.name)]).isEmpty {
             throw StrataError(.conflict, "an account named \(account.name) already exists")
         }
@@ -144,7 +144,7 @@ extension RegistryStorage {
         return Account(name: name, kind: kind, isAdmin: row.int(2) == 1, created: Date(timeIntervalSince1970: TimeInterval(row.int(3) ?? 0)))
     }
 
-    private static func user(_ name: String, in db: Database) throws -> Account {
+    private static func user(_ name: String, in db: any SQLDatabase) throws -> Account {
         guard let account = try db.query("SELECT name, kind, admin, created FROM accounts WHERE name = ?", [.text(name)]).first.flatMap(account) else {
             throw StrataError(.accountUnknown, "no user named \(name)")
         }
@@ -204,7 +204,10 @@ extension RegistryStorage {
             try db.write {
                 _ = try Self.organization(organization, in: db)
                 _ = try Self.user(user, in: db)
-                try db.execute("INSERT OR REPLACE INTO organization_members (organization, member, role) VALUES (?, ?, ?)",
+                try db.execute("""
+                    INSERT INTO organization_members (organization, member, role) VALUES (?, ?, ?)
+                    ON CONFLICT (organization, member) DO UPDATE SET role = excluded.role
+                    """,
                                [.text(organization), .text(user), .text(role.rawValue)])
             }
         }
@@ -234,7 +237,7 @@ extension RegistryStorage {
         }
     }
 
-    private static func organization(_ name: String, in db: Database) throws -> Account {
+    private static func organization(_ name: String, in db: any SQLDatabase) throws -> Account {
         guard let account = try db.query("SELECT name, kind, admin, created FROM accounts WHERE name = ?", [.text(name)]).first.flatMap(account) else {
             throw StrataError(.accountUnknown, "no organisation named \(name)")
         }
@@ -259,7 +262,7 @@ extension RegistryStorage {
             try db.write {
                 _ = try Self.user(user, in: db)
                 try db.execute("""
-                    INSERT INTO access_tokens (id, user, kind, secret_sha256, scope, repository, parent, created, expires)
+                    INSERT INTO access_tokens (id, "user", kind, secret_sha256, scope, repository, parent, created, expires)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, [.text(id), .text(user), .text(kind.rawValue), .text(Self.sha256(secret)), .text(scope.rawValue),
                           .optional(token.repository), .optional(parent), .integer(Self.now),
@@ -277,9 +280,9 @@ extension RegistryStorage {
 
     public func tokens(user: String? = nil, includeLogin: Bool = false) throws -> [AccessToken] {
         try withDatabase { db in
-            var sql = "SELECT id, user, kind, scope, repository, created, expires, last_used, revoked FROM access_tokens WHERE 1"
+            var sql = #"SELECT id, "user", kind, scope, repository, created, expires, last_used, revoked FROM access_tokens WHERE TRUE"#
             var parameters: [SQLValue] = []
-            if let user { sql += " AND user = ?"; parameters.append(.text(user)) }
+            if let user { sql += #" AND "user" = ?"#; parameters.append(.text(user)) }
             if !includeLogin { sql += " AND kind = 'personal'" }
             return try db.query(sql + " ORDER BY created, id", parameters).compactMap(Self.token)
         }
@@ -342,8 +345,8 @@ extension RegistryStorage {
     private func authenticate(user: String?, tokenID id: String, secret: String) throws -> Caller {
         let found = try withDatabase { db in
             try db.query("""
-                SELECT t.user, t.kind, t.scope, t.repository, t.expires, t.revoked, t.secret_sha256, a.admin, t.parent
-                FROM access_tokens t JOIN accounts a ON a.name = t.user WHERE t.id = ?
+                SELECT t."user", t.kind, t.scope, t.repository, t.expires, t.revoked, t.secret_sha256, a.admin, t.parent
+                FROM access_tokens t JOIN accounts a ON a.name = t."user" WHERE t.id = ?
                 """, [.text(id)]).first
         }
         guard let found, let owner = found.string(0), let stored = found.string(6),

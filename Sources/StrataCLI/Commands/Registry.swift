@@ -38,7 +38,7 @@ struct RegistryServe: AsyncParsableCommand {
     var anonymousPullLimit: String?
     @Option(name: .customLong("proxy-remote"), help: ArgumentHelp("Mirror this registry as a pull-through cache (e.g. https://registry-1.docker.io); its credentials go in the config file's proxy.username and proxy.password.", valueName: "url"))
     var proxyRemote: String?
-    @Option(help: ArgumentHelp("YAML settings (addr, root, tls.*, gc.*, http.*, auth.mode, auth.key, auth.realm, auth.service, auth.lifetime, limits.anonymous-pulls, proxy.remote, proxy.username, proxy.password, proxy.ttl); flags win over it.", valueName: "file"))
+    @Option(help: ArgumentHelp("YAML settings (addr, root, tls.*, gc.*, http.*, auth.mode, auth.key, auth.realm, auth.service, auth.lifetime, limits.anonymous-pulls, proxy.*, storage.* for an S3 bucket, metadata.driver and metadata.url for PostgreSQL); flags win over it.", valueName: "file"))
     var config: String?
     @OptionGroup var log: LogOptions
 
@@ -86,9 +86,7 @@ struct RegistryGC: AsyncParsableCommand {
         commandName: "gc",
         abstract: "Delete blobs no manifest names (and, with --delete-untagged, manifests no tag names), while the registry runs.")
 
-    @Option(help: ArgumentHelp("Registry storage (as for serve).", valueName: "dir")) var root: String?
-    @Option(help: ArgumentHelp("The YAML settings the registry is served with (its storage: a bucket's blobs are collected there).", valueName: "file"))
-    var config: String?
+    @OptionGroup var location: RegistryRootOption
     @Flag(name: .customLong("dry-run"), help: "Say what would be deleted; delete nothing.") var dryRun = false
     @Flag(name: .customLong("delete-untagged"), help: "Also delete manifests that no tag and no index names.") var deleteUntagged = false
     @Option(help: ArgumentHelp("How old an unreferenced blob or untagged manifest must be.", valueName: "duration")) var grace = "1h"
@@ -96,10 +94,7 @@ struct RegistryGC: AsyncParsableCommand {
 
     func run() async throws {
         try log.bootstrap()
-        var configuration = RegistryServer.Configuration(root: RegistryServe.defaultRoot)
-        if let config { try configuration.load(file: config) }
-        if let root { configuration.root = root }
-        let storage = try configuration.openStorage()
+        let storage = try location.storage()
         let report = try await storage.collect(grace: try RegistryServer.Configuration.duration(grace, "--grace"), deleteUntagged: deleteUntagged, dryRun: dryRun)
         let verb = dryRun ? "would delete" : "deleted"
         for digest in report.blobs { emit("\(verb) blob \(digest)\n") }
@@ -116,7 +111,7 @@ struct RegistryCheck: AsyncParsableCommand {
         abstract: "Check a registry's storage: blobs against their digests, manifests, tags and links against the blobs, and leftovers.",
         discussion: "Exit status: 0 clean, 1 damage found and repaired, 2 damage left. The server may keep running meanwhile.")
 
-    @Option(help: ArgumentHelp("Registry storage (as for serve).", valueName: "dir")) var root: String?
+    @OptionGroup var location: RegistryRootOption
     @Flag(help: "Set damaged blobs aside (the next push uploads them again) and remove leftovers.") var repair = false
     @Option(help: "Output: text (default) or json.") var format: String?
     @OptionGroup var log: LogOptions
@@ -126,7 +121,7 @@ struct RegistryCheck: AsyncParsableCommand {
             throw StrataError(.invalidArgument, "invalid --format \"\(format!)\": text or json")
         }
         try log.bootstrap()
-        let report = try RegistryStorage(root: root ?? RegistryServe.defaultRoot).check(repair: repair)
+        let report = try location.storage().check(repair: repair)
         let c = report.checked
         if format == "json" {
             emit(try SystemCheck.json(report, checked: ["Blobs": c.blobs, "Manifests": c.manifests, "Repositories": c.repositories]))

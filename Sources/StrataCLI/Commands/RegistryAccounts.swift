@@ -3,12 +3,20 @@ import Foundation
 import RegistryServer
 import StrataEngine
 
-/// The registry's storage, for the account commands: the same root `registry serve` uses. They
-/// write to its database while the server runs; the server reads accounts at every sign-in.
+/// The registry's storage, for the commands that work on it beside the server (accounts, gc,
+/// check): the root and the settings `registry serve` uses. They write to its database while the
+/// server runs; the server reads accounts at every sign-in.
 struct RegistryRootOption: ParsableArguments {
     @Option(help: ArgumentHelp("Registry storage (as for serve).", valueName: "dir")) var root: String?
+    @Option(help: ArgumentHelp("The YAML settings the registry is served with: its blob storage and metadata database.", valueName: "file"))
+    var config: String?
 
-    func storage() throws -> RegistryStorage { try RegistryStorage(root: root ?? RegistryServe.defaultRoot) }
+    func storage() throws -> RegistryStorage {
+        var configuration = RegistryServer.Configuration(root: RegistryServe.defaultRoot)
+        if let config { try configuration.load(file: config) }
+        if let root { configuration.root = root }
+        return try configuration.openStorage()
+    }
 }
 
 /// A password from the terminal (asked twice), or the whole of stdin less its last newline.
