@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Archive", "ImageSpec", "ImageStore", "Snapshots"]),
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "ImageSpec"]),
         .testTarget(name: "StrataEngineTests", dependencies: ["StrataEngine", "RegistryTestSupport", "StoreFixtures"]),
-        .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry", "RegistryTestSupport",
+        .testTarget(name: "StrataCLITests", dependencies: ["StrataCLI", "ImageStore", "Registry", "RegistryTestSupport", "PostgresMetadata",
                                                     .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "ObjectStoreTests", dependencies: [
             "ObjectStore", "ImageSpec", "Registry", "RegistryTestSupport",
