@@ -9,7 +9,7 @@ APT_PACKAGES := libisal-dev libzstd-dev libsqlite3-dev pkg-config \
                 python3 openssl apache2-utils debootstrap \
                 podman containerd docker.io tmux \
                 containernetworking-plugins iproute2 iptables chromium curl \
-                ceph-mon ceph-osd radosgw ceph-common postgresql
+                ceph-mon ceph-osd radosgw ceph-common postgresql nginx
 
 # Benchmarks: the peers Strata is measured against, and what builds the workloads.
 BENCH_PACKAGES := docker.io podman buildah skopeo umoci runc debootstrap isal e2fsprogs python3 nginx wrk apache2-utils curl
