@@ -5,6 +5,7 @@ import Metadata
 import NIOCore
 import NIOPosix
 import PostgresNIO
+import Synchronization
 
 /// A registry's metadata in PostgreSQL, shared by every replica. The registry's storage calls it
 /// from threads allowed to block (NIO's thread pool, a command's own thread), so each statement
@@ -22,6 +23,9 @@ public final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
     /// One connection, one statement (or transaction) at a time; recursive, as `write`'s body runs statements.
     private let lock = NSRecursiveLock()
     private var connection: PostgresConnection?
+    /// The connection a write transaction began on: its statements run there or fail, never on
+    /// a new connection outside the transaction.
+    private var transaction: PostgresConnection?
     private var nextConnectionID = 0
 
     public init(_ configuration: PostgresURL, logger: Logger = Logger(label: "strata.postgres")) throws {
@@ -31,7 +35,8 @@ public final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
         _ = try lock.withLock { try connected() }
     }
 
-    deinit { try? connection?.close().wait() }
+    // Not waited for: the last reference may go on any thread, and the server ends the session either way.
+    deinit { connection.map(Self.closeQuietly) }
 
     public var location: String { configuration.description }
 
@@ -51,6 +56,8 @@ public final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
     public func write<T>(_ body: () throws -> T) throws -> T {
         try lock.withLock {
             try execute("BEGIN")
+            transaction = connection
+            defer { transaction = nil }
             do {
                 try execute("SELECT pg_advisory_xact_lock(\(Self.key("writes")))")
                 let result = try body()
@@ -104,7 +111,15 @@ public final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
 
     private func run(_ sql: String, _ parameters: [SQLValue]) throws -> PostgresQueryResult {
         try lock.withLock {
-            let connection = try connected()
+            let connection: PostgresConnection
+            if let pinned = transaction {
+                guard !pinned.isClosed else {
+                    throw StrataError(.databaseUnavailable, "metadata database \(location) went away during a transaction: none of it was committed; try again")
+                }
+                connection = pinned
+            } else {
+                connection = try connected()
+            }
             var binds = PostgresBindings(capacity: parameters.count)
             for parameter in parameters {
                 switch parameter {
@@ -116,12 +131,49 @@ public final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
                 }
             }
             do {
-                return try connection.query(PostgresQuery(unsafeSQL: Self.numberedParameters(sql), binds: binds), logger: logger).wait()
+                let answer = connection.query(PostgresQuery(unsafeSQL: Self.numberedParameters(sql), binds: binds), logger: logger)
+                return try answered(answer, on: connection, String(sql.prefix(60)))
+            } catch let error as StrataError {
+                throw error
             } catch {
                 if connection.isClosed { self.connection = nil }
                 throw failure(error, String(sql.prefix(60)))
             }
         }
+    }
+
+    /// How long a statement may go unanswered. A connection the server dropped while a query was
+    /// being sent can leave that query's answer pending for ever; this fails it instead, drops the
+    /// connection, and lets the next request connect again. (Waiting for the collection lock is
+    /// not bounded: a collection may take minutes.)
+    static let answerTimeout: TimeInterval = 30
+
+    private func answered<T: Sendable>(_ future: EventLoopFuture<T>, on connection: PostgresConnection, _ context: String) throws -> T {
+        guard let outcome = Self.within(future) else {
+            Self.closeQuietly(connection)
+            if self.connection === connection { self.connection = nil }
+            throw StrataError(.databaseUnavailable,
+                              "metadata database \(location) did not answer within \(Int(Self.answerTimeout)) s (in: \(context)): nothing was changed; try again")
+        }
+        return try outcome.get()
+    }
+
+    /// Closes without waiting (a deinit, a connection given up on), holding the connection until
+    /// it is closed, as PostgresNIO requires.
+    static func closeQuietly(_ connection: PostgresConnection) {
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+
+    /// The future's outcome, or nil when it has none within `answerTimeout`.
+    private static func within<T: Sendable>(_ future: EventLoopFuture<T>) -> Result<T, any Error>? {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Result<T, any Error>?>(nil)
+        future.whenComplete { result in
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + answerTimeout) == .success else { return nil }
+        return outcome.withLock { $0 }
     }
 
     private func connected() throws -> PostgresConnection {
@@ -138,8 +190,13 @@ public final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
         }
         let settings = PostgresConnection.Configuration(host: configuration.host, port: configuration.port, username: configuration.username,
                                                         password: configuration.password, database: configuration.database, tls: .disable)
+        let connecting = PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: settings, id: id, logger: logger)
+        guard let outcome = Self.within(connecting) else {
+            connecting.whenSuccess(Self.closeQuietly)
+            throw StrataError(.databaseUnavailable, "cannot reach the metadata database at \(location): no answer within \(Int(Self.answerTimeout)) s; try again")
+        }
         do {
-            return try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(), configuration: settings, id: id, logger: logger).wait()
+            return try outcome.get()
         } catch {
             throw failure(error, "connect")
         }
@@ -237,5 +294,5 @@ public final class PostgreSQLDatabase: SQLDatabase, @unchecked Sendable {
 final class HeldAdvisoryLock {
     let connection: PostgresConnection
     init(connection: PostgresConnection) { self.connection = connection }
-    deinit { try? connection.close().wait() }
+    deinit { PostgreSQLDatabase.closeQuietly(connection) }
 }

@@ -101,6 +101,31 @@ struct ObjectStoreRegistryTests {
         await second.stop()
     }
 
+    /// The store stops answering between two chunks of a push: the chunk is refused with the
+    /// store named, the session keeps what it had, and the image never appears.
+    @Test func anObjectStoreThatGoesAwayMidPushIsSaidAndLeavesNothing() async throws {
+        let gateway = try await RadosGateway.start()
+        defer { gateway.stop() }
+        let s3 = try await gateway.client()
+        let server = try await Self.server(s3)
+        let start = try await server.request(.POST, "/v2/team/app/blobs/uploads/")
+        let location = try #require(start.header("Location"))
+        let first = Self.pattern(1 << 20)
+        let patch = try await server.request(.PATCH, location, headers: [("Content-Range", "0-\(first.count - 1)"),
+                                                                       ("Content-Type", "application/octet-stream")], body: first)
+        #expect(patch.status == 202, "\(patch.text)")
+
+        try await onThread("radosgw") { gateway.stop() }
+        let refused = try await server.request(.PATCH, location, headers: [("Content-Range", "\(first.count)-\(2 * first.count - 1)"),
+                                                                         ("Content-Type", "application/octet-stream")], body: first)
+        #expect(refused.status >= 500 && refused.text.contains("object store"), "\(refused.status) \(refused.text.prefix(300))")
+        // What the session had, it has; what did not arrive is not counted.
+        let status = try await server.request(.GET, location)
+        #expect(status.status == 204 && status.header("Range") == "0-\(first.count - 1)")
+        #expect(try await server.request(.GET, "/v2/team/app/manifests/1").status == 404)
+        await server.stop()
+    }
+
     @Test func aManifestNamingABlobNotPushedIsRefusedAndNothingIsVisible() async throws {
         let s3 = try await Self.bucket()
         let server = try await Self.server(s3)

@@ -99,11 +99,3 @@ public final class ThreadsOfTheirOwn: TaskExecutor, @unchecked Sendable {
         }
     }
 }
-
-/// Runs blocking work (a subprocess to its end, say) on a thread of its own, so the awaiting task
-/// holds no thread of the cooperative pool meanwhile.
-public func onThreadOfItsOwn<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try work() }) }.start()
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import ImageSpec
 import ObjectStore
 import Synchronization
 
@@ -35,7 +36,7 @@ public final class RadosGateway: Sendable {
 
     /// A gateway of the caller's own. Starting takes seconds (a monitor, an OSD, the gateway), so it
     /// waits on a thread of its own, never on the cooperative pool every in-process test shares.
-    public static func start() async throws -> RadosGateway { try await onThreadOfItsOwn { try RadosGateway() } }
+    public static func start() async throws -> RadosGateway { try await onThread("radosgw") { try RadosGateway() } }
 
     private init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-radosgw-\(UUID().uuidString)").path

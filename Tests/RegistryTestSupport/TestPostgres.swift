@@ -1,4 +1,5 @@
 import Foundation
+import ImageSpec
 import PostgresMetadata
 import Synchronization
 
@@ -33,7 +34,7 @@ public final class TestPostgres: Sendable {
     private static let running = Mutex<TestPostgres?>(nil)
 
     /// A server of the caller's own (to restart it, say), started on a thread of its own.
-    public static func start() async throws -> TestPostgres { try await onThreadOfItsOwn { try TestPostgres() } }
+    public static func start() async throws -> TestPostgres { try await onThread("postgres") { try TestPostgres() } }
 
     private init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-postgres-\(UUID().uuidString)").path
@@ -49,20 +50,20 @@ public final class TestPostgres: Sendable {
         var made = url
         made.database = name
         let admin = url
-        try await onThreadOfItsOwn { try PostgreSQLDatabase(admin).execute("CREATE DATABASE \(name)") }
+        try await onThread("postgres") { try PostgreSQLDatabase(admin).execute("CREATE DATABASE \(name)") }
         return made
     }
 
     /// Stops the server and starts it again on the same port and data, as an administrator would.
     public func restart() async throws {
         let directory = directory
-        _ = try await onThreadOfItsOwn { try Self.run(["restart", directory]) }
+        _ = try await onThread("postgres") { try Self.run(["restart", directory]) }
     }
 
     /// Stops the server, keeping its data: `restart` brings it back.
     public func stopServer() async throws {
         let directory = directory
-        _ = try await onThreadOfItsOwn { try Self.run(["stop", directory]) }
+        _ = try await onThread("postgres") { try Self.run(["stop", directory]) }
     }
 
     public func stop() {
