@@ -133,24 +133,12 @@ struct S3ClientTests {
 
     @Test func anEndpointWithNothingListeningIsUnreachable() async throws {
         // A port just released: nothing listens there.
-        let port = try Self.freePort()
+        let port = try freeLoopbackPort()
         let s3 = S3Client(S3Configuration(endpoint: "http://127.0.0.1:\(port)", bucket: "blobs", credentials: .init(accessKey: "a", secretKey: "b")))
         await #expect { try await s3.put("blobs/a", [1]) } throws: { error in
             (error as? StrataError)?.code == .unreachable
                 && (error as? StrataError)?.message.hasPrefix("cannot reach the object store at http://127.0.0.1:\(port) (PUT blobs/blobs/a)") == true
         }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

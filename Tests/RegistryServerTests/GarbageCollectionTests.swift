@@ -1,6 +1,7 @@
 import Foundation
 import ImageSpec
 import RegistryServer
+import RegistryTestSupport
 import Testing
 
 /// Online garbage collection while pushes run: nothing pushed is ever broken, and the space of
@@ -121,11 +122,3 @@ func expectPullsBack(_ server: TestServer, _ repository: String, _ tag: String) 
     }
 }
 
-final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    var value: Bool {
-        get { lock.withLock { flag } }
-        set { lock.withLock { flag = newValue } }
-    }
-}

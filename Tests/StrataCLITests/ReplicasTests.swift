@@ -24,21 +24,8 @@ final class ReplicatedRegistry {
         let gateway = try await RadosGateway.shared()
         let bucket = try await gateway.client()
         database = try await TestPostgres.shared().database()
-        let config = CLI.temporaryDirectory("replicas") + ".yaml"
+        let config = try registryConfig(gateway, bucket, database: database)
         self.config = config
-        try """
-            storage:
-              driver: s3
-              endpoint: \(gateway.started.endpoint)
-              region: \(gateway.started.region)
-              bucket: \(bucket.configuration.bucket)
-              prefix: registry
-              access-key: \(gateway.started.access_key)
-              secret-key: \(gateway.started.secret_key)
-            metadata:
-              driver: postgres
-              url: postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)
-            """.write(toFile: config, atomically: true, encoding: .utf8)
         replicas = try (0..<count).map { _ in try StrataRegistry(["--config", config]) }
         let (nginx, port, log) = try Self.balancer(replicas.map(\.port))
         self.nginx = nginx
@@ -50,7 +37,7 @@ final class ReplicatedRegistry {
     /// replica as it is sent), any body size; a replica that refuses a connection is skipped.
     static func balancer(_ ports: [Int]) throws -> (Daemon, Int, String) {
         let dir = CLI.temporaryDirectory("nginx")
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         try """
             worker_processes 1;
             daemon off;
@@ -86,18 +73,6 @@ final class ReplicatedRegistry {
         let nginx = try Daemon("/usr/sbin/nginx", ["-c", "\(dir)/nginx.conf", "-p", dir, "-e", "\(dir)/error.log"], log: "\(dir).log")
         try nginx.wait(30) { try CLI.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v2/"]).stdout == "200" }
         return (nginx, port, "\(dir)/error.log")
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Rows of the shared database.
@@ -226,15 +201,6 @@ struct ReplicasTests {
             #expect(try other.layers(name) == client.layers(name))
         }
         for replica in cluster.replicas { #expect(replica.stop() == 0) }
-    }
-}
-
-final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    var value: Bool {
-        get { lock.withLock { flag } }
-        set { lock.withLock { flag = newValue } }
     }
 }
 

@@ -1,4 +1,6 @@
 import Foundation
+import PostgresMetadata
+import ObjectStore
 import RegistryTestSupport
 import Testing
 
@@ -10,18 +12,7 @@ struct S3RegistryServeTests {
     func strataAndSkopeoPushAndPullThroughABucket(redirect: Bool) async throws {
         let gateway = try await RadosGateway.shared()
         let bucket = try await gateway.client()
-        let config = CLI.temporaryDirectory("s3-config") + ".yaml"
-        try """
-            storage:
-              driver: s3
-              endpoint: \(gateway.started.endpoint)
-              region: \(gateway.started.region)
-              bucket: \(bucket.configuration.bucket)
-              prefix: registry
-              access-key: \(gateway.started.access_key)
-              secret-key: \(gateway.started.secret_key)
-              redirect: \(redirect)
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try registryConfig(gateway, bucket, redirect: redirect)
         let registry = try StrataRegistry(["--config", config])
         let (a, b, name, _) = try registry.pushAndPullBusybox()
         #expect(try a.layers(name) == b.layers(name))
@@ -54,20 +45,7 @@ struct S3RegistryServeTests {
         let gateway = try await RadosGateway.shared()
         let bucket = try await gateway.client()
         let database = try await TestPostgres.shared().database()
-        let config = CLI.temporaryDirectory("replica-config") + ".yaml"
-        try """
-            storage:
-              driver: s3
-              endpoint: \(gateway.started.endpoint)
-              region: \(gateway.started.region)
-              bucket: \(bucket.configuration.bucket)
-              prefix: registry
-              access-key: \(gateway.started.access_key)
-              secret-key: \(gateway.started.secret_key)
-            metadata:
-              driver: postgres
-              url: postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try registryConfig(gateway, bucket, database: database)
         let first = try StrataRegistry(["--config", config]), second = try StrataRegistry(["--config", config])
         let a = Client(), b = Client()
         try a.importBusybox("\(first.host)/demo/app:1")
@@ -89,4 +67,32 @@ struct S3RegistryServeTests {
         #expect(users.status == 0 && users.stdout.contains("alice"), "\(users.stdout)\(users.stderr)")
         #expect(first.stop() == 0 && second.stop() == 0)
     }
+}
+
+/// A `registry serve --config` file: blobs in `bucket` of the gateway, and with `database` the
+/// metadata in PostgreSQL. Returns its path.
+func registryConfig(_ gateway: RadosGateway, _ bucket: S3Client, redirect: Bool = false, database: PostgresURL? = nil) throws -> String {
+    let config = CLI.temporaryDirectory("registry-config") + ".yaml"
+    var yaml = """
+        storage:
+          driver: s3
+          endpoint: \(gateway.started.endpoint)
+          region: \(gateway.started.region)
+          bucket: \(bucket.configuration.bucket)
+          prefix: registry
+          access-key: \(gateway.started.access_key)
+          secret-key: \(gateway.started.secret_key)
+          redirect: \(redirect)
+
+        """
+    if let database {
+        yaml += """
+            metadata:
+              driver: postgres
+              url: postgres://\(database.username):\(database.password ?? "")@\(database.host):\(database.port)/\(database.database)
+
+            """
+    }
+    try yaml.write(toFile: config, atomically: true, encoding: .utf8)
+    return config
 }
