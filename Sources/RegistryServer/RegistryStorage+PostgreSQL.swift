@@ -56,5 +56,6 @@ extension RegistryStorage {
             upload TEXT COLLATE "C" NOT NULL, start BIGINT NOT NULL, size BIGINT NOT NULL, digest TEXT NOT NULL, object TEXT COLLATE "C" NOT NULL,
             PRIMARY KEY (upload, start));
         """,
+        tagMovesMigration,
     ]
 }

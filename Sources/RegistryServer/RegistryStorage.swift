@@ -81,7 +81,15 @@ public final class RegistryStorage: @unchecked Sendable {
         accountsMigration,
         leaseMigration,
         uploadChunksMigration,
+        tagMovesMigration,
     ]
+
+    /// Tags moved within one second keep the order they moved in: `moved` counts every move.
+    /// Writes are serialized (SQLite's one writer, PostgreSQL's write lock), so MAX + 1 is unique.
+    static let tagMovesMigration = """
+        ALTER TABLE tags ADD COLUMN moved BIGINT NOT NULL DEFAULT 0;
+        CREATE INDEX tags_moved ON tags(moved);
+        """
 
     func withDatabase<T>(_ body: (any SQLDatabase) throws -> T) throws -> T {
         try lock.withLock { try body(database) }
@@ -109,8 +117,9 @@ public final class RegistryStorage: @unchecked Sendable {
 
     /// Points a tag at a manifest, creating it or moving it: (repository, tag, digest, updated).
     static let setTagSQL = """
-        INSERT INTO tags (repository, tag, digest, updated) VALUES (?, ?, ?, ?)
-        ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated = excluded.updated
+        INSERT INTO tags (repository, tag, digest, updated, moved)
+        VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(moved), 0) + 1 FROM tags))
+        ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated = excluded.updated, moved = excluded.moved
         """
 
     static func ensureRepository(_ name: String, in db: any SQLDatabase) throws {

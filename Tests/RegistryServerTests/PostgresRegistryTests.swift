@@ -111,6 +111,13 @@ struct PostgresRegistryTests {
         #expect(try PostgreSQLDatabase(url).query("SELECT 1 FROM gc_deleting").isEmpty)
     }
 
+    @Test func tagsMovedWithinOneSecondListInTheOrderTheyMoved() async throws {
+        let url = try await TestPostgres.shared().database()
+        let server = try await Self.server(url)
+        defer { Task { await server.stop() } }
+        try await expectNewestMoveFirst(server, RegistryStorage(root: server.root, metadata: .postgres(url)))
+    }
+
     /// An advisory lock: while one replica collects, another one's collection waits for it.
     @Test func oneReplicaCollectsAtATime() async throws {
         let url = try await TestPostgres.shared().database()

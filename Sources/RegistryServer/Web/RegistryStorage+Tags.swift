@@ -18,7 +18,7 @@ extension RegistryStorage {
             try db.query("""
                 SELECT t.tag, t.digest, m.media_type, t.updated, m.pushed_by FROM tags t
                 JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
-                WHERE t.repository = ? ORDER BY t.updated DESC, t.tag
+                WHERE t.repository = ? ORDER BY t.updated DESC, t.moved DESC
                 """, [.text(repository)]).compactMap { row in
                 guard let tag = row.string(0), let digest = row.string(1).flatMap({ try? Digest(parsing: $0) }), let mediaType = row.string(2) else { return nil }
                 return TaggedManifest(tag: tag, digest: digest, mediaType: mediaType,
