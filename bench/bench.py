@@ -20,6 +20,9 @@ import subprocess
 import sys
 import time
 
+# bench/replicas.py imports its helpers from here, as `bench`, whether run as a script or not.
+sys.modules.setdefault("bench", sys.modules[__name__])
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("STRATA_BENCH_CACHE", "/var/cache/strata-bench")
 MOUNT = "/mnt/strata-bench"
@@ -385,6 +388,9 @@ def run(args):
             if want("server"):
                 scenario_server(table, disk, strata_bin, "debian" if args.quick else "large", runs)
                 scenario_concurrent(table, disk, strata_bin, 2 if args.quick else 3)
+            if want("replicas"):
+                import replicas  # the S3 and PostgreSQL group: bench/replicas.py
+                replicas.scenario_replicas(table, disk, strata_bin, ["debian"] if args.quick else ["debian", "large"], runs)
         finally:
             peers.stop()
     return table, peers.status
@@ -541,11 +547,11 @@ def scenario_registry(table, disk, peers, strata, w, runs, registry):
 class StrataServer:
     """`strata registry serve` on a free loopback port, storage on the bench disk, stopped by PID."""
 
-    def __init__(self, strata, disk, name="strata-registry"):
+    def __init__(self, strata, disk, name="strata-registry", args=()):
         self.storage = disk.path(name, "x")[:-2]
         self.log = disk.path(name + ".log")
         with open(self.log, "w") as out:
-            self.process = subprocess.Popen([strata, "registry", "serve", "--addr", "127.0.0.1:0", "--root", self.storage],
+            self.process = subprocess.Popen([strata, "registry", "serve", "--addr", "127.0.0.1:0", "--root", self.storage, *args],
                                             stdout=out, stderr=subprocess.STDOUT)
         for _ in range(100):
             text = open(self.log).read()
@@ -1198,7 +1204,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="reduced set, under 3 minutes once workloads are cached")
     ap.add_argument("--runs", type=int, default=4)
     ap.add_argument("--only", nargs="+", metavar="GROUP",
-                    choices=["limits", "load", "save", "import", "unpack", "run", "create", "listing", "registry", "build", "server"],
+                    choices=["limits", "load", "save", "import", "unpack", "run", "create", "listing", "registry", "build", "server", "replicas"],
                     help="run only these scenario groups (results are then partial: not for bench/results)")
     ap.add_argument("--disk-gb", type=int, default=24)
     args = ap.parse_args()

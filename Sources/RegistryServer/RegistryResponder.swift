@@ -107,11 +107,11 @@ public struct RegistryResponder: HTTPResponder {
 
     /// Counts an anonymous pull against the limit, if one is set, and returns Docker Hub's
     /// headers saying what is left; past the limit, the pull is refused with 429.
-    private func anonymousPull(_ identity: Identity, from address: String?, counted: Bool) throws -> [(String, String)] {
+    private func anonymousPull(_ identity: Identity, from address: String?, counted: Bool) async throws -> [(String, String)] {
         guard let limit = access.pullLimit, identity.caller.user == nil else { return [] }
         let key = address ?? "-"
-        guard counted else { return limit.headers(remaining: limit.remaining(key)) }
-        guard let remaining = limit.take(key) else {
+        guard counted else { return limit.headers(remaining: try await blocking { try limit.remaining(key) }) }
+        guard let remaining = try await blocking({ try limit.take(key) }) else {
             var headers: HTTPFields = [:]
             for (field, value) in limit.headers(remaining: 0) { headers[HTTPField.Name(field)!] = value }
             headers[.retryAfter] = String(Int(limit.window))
@@ -158,7 +158,7 @@ public struct RegistryResponder: HTTPResponder {
         let head = method == .head
         // An anonymous pull is counted (or refused) before any work is done for it, a cache's fetch from its upstream included.
         var limitHeaders: [(String, String)] = []
-        if case .manifest = route, method == .get || head { limitHeaders = try anonymousPull(identity, from: address, counted: !head) }
+        if case .manifest = route, method == .get || head { limitHeaders = try await anonymousPull(identity, from: address, counted: !head) }
         if let cache {
             switch (route, method) {
             case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):

@@ -190,7 +190,7 @@ public struct RegistryServer: Sendable {
             sessions = try await TokenIssuer(keyFile: keyFile, service: "\(configuration.tokenService)-web", lifetime: RegistryResponder.sessionLifetime)
         }
         return RegistryAccess(mode: mode, storage: storage, issuer: issuer, sessions: sessions, realm: configuration.tokenRealm,
-                              pullLimit: try configuration.anonymousPullLimit.map(PullLimit.init(parsing:)))
+                              pullLimit: try configuration.anonymousPullLimit.map { try PullLimit(parsing: $0, records: storage) })
     }
 
     /// Every connection is a descriptor, and Debian's soft limit of 1,024 would refuse the

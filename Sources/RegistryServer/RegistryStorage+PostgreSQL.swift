@@ -57,5 +57,6 @@ extension RegistryStorage {
             PRIMARY KEY (upload, start));
         """,
         tagMovesMigration,
+        policyRecordsMigration,
     ]
 }

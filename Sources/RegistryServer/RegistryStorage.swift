@@ -82,6 +82,7 @@ public final class RegistryStorage: @unchecked Sendable {
         leaseMigration,
         uploadChunksMigration,
         tagMovesMigration,
+        policyRecordsMigration,
     ]
 
     /// Tags moved within one second keep the order they moved in: `moved` counts every move.

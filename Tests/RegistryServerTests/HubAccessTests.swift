@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdBcrypt
 import ImageSpec
+import NIOHTTP1
 import RegistryServer
 import Testing
 
@@ -435,20 +436,25 @@ import Testing
         #expect(throws: StrataError.self) { try storage.setMember("alice", "bob", role: .member) }
     }
 
-    @Test func theThrottleDoublesItsWait() {
-        let throttle = LoginThrottle(allowance: 3, window: 900, firstWait: 10, maximumWait: 25)
-        let start = Date(timeIntervalSince1970: 1_000_000)
-        for i in 0..<2 { throttle.failed(user: "a", address: "x", now: start.addingTimeInterval(Double(i))) }
-        #expect(throttle.wait(user: "a", address: "x", now: start.addingTimeInterval(2)) == nil)
-        throttle.failed(user: "a", address: "x", now: start.addingTimeInterval(2))
-        #expect(throttle.wait(user: "a", address: "x", now: start.addingTimeInterval(2)) == 10)
-        #expect(throttle.wait(user: "a", address: "y", now: start.addingTimeInterval(2)) == nil)
-        throttle.failed(user: "a", address: "x", now: start.addingTimeInterval(3))
-        #expect(throttle.wait(user: "a", address: "x", now: start.addingTimeInterval(3)) == 20)
-        throttle.failed(user: "a", address: "x", now: start.addingTimeInterval(4))
-        #expect(throttle.wait(user: "a", address: "x", now: start.addingTimeInterval(4)) == 25)
-        throttle.succeeded(user: "a", address: "x")
-        #expect(throttle.wait(user: "a", address: "x", now: start.addingTimeInterval(4)) == nil)
+    /// The same counts in memory and in the registry's database (what replicas share).
+    @Test(arguments: ["memory", "database"])
+    func theThrottleDoublesItsWait(_ kept: String) throws {
+        let records: any PolicyRecords = kept == "memory" ? MemoryPolicyRecords()
+            : try RegistryStorage(root: FileManager.default.temporaryDirectory.appendingPathComponent("strata-throttle-\(UUID().uuidString)").path)
+        let throttle = LoginThrottle(allowance: 3, window: 900, firstWait: 10, maximumWait: 25, records: records)
+        // Now, in whole seconds: the database forgets records past their time by its clock.
+        let start = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded())
+        for i in 0..<2 { try throttle.failed(user: "a", address: "x", now: start.addingTimeInterval(Double(i))) }
+        #expect(try throttle.wait(user: "a", address: "x", now: start.addingTimeInterval(2)) == nil)
+        try throttle.failed(user: "a", address: "x", now: start.addingTimeInterval(2))
+        #expect(try throttle.wait(user: "a", address: "x", now: start.addingTimeInterval(2)) == 10)
+        #expect(try throttle.wait(user: "a", address: "y", now: start.addingTimeInterval(2)) == nil)
+        try throttle.failed(user: "a", address: "x", now: start.addingTimeInterval(3))
+        #expect(try throttle.wait(user: "a", address: "x", now: start.addingTimeInterval(3)) == 20)
+        try throttle.failed(user: "a", address: "x", now: start.addingTimeInterval(4))
+        #expect(try throttle.wait(user: "a", address: "x", now: start.addingTimeInterval(4)) == 25)
+        try throttle.succeeded(user: "a", address: "x")
+        #expect(try throttle.wait(user: "a", address: "x", now: start.addingTimeInterval(4)) == nil)
     }
 
     @Test func aForgedOrExpiredBearerTokenIsRefused() async throws {
@@ -485,6 +491,16 @@ import Testing
         await server.stop()
     }
 
+    /// Two servers over one store count one limit: a client gains nothing by pulling from both.
+    @Test func theLimitIsOneAcrossServersSharingTheirStore() async throws {
+        let first = try await TestServer.start { $0.anonymousPullLimit = "3/1h" }
+        defer { Task { await first.stop() } }
+        _ = try await first.pushImage("alice/app", tag: "1")
+        let second = try await TestServer.start(root: first.root) { $0.anonymousPullLimit = "3/1h" }
+        defer { Task { await second.stop() } }
+        try await expectOneLimit(across: first, second)
+    }
+
     @Test(arguments: [("100/6h", 100, 21600.0), ("5/30m", 5, 1800.0)])
     func limitsParse(_ text: String, _ limit: Int, _ window: Double) throws {
         let parsed = try PullLimit(parsing: text)
@@ -495,4 +511,14 @@ import Testing
     func badLimitsAreNamed(_ text: String) {
         #expect(throws: StrataError.self) { try PullLimit(parsing: text) }
     }
+}
+
+/// Three anonymous pulls in an hour, taken from two servers in turn: the fourth is refused by either.
+func expectOneLimit(across first: TestServer, _ second: TestServer) async throws {
+    var seen: [String] = []
+    for (server, method) in [(first, HTTPMethod.GET), (second, .GET), (first, .HEAD), (first, .GET), (second, .GET), (first, .GET)] {
+        let answer = try await server.request(method, "/v2/alice/app/manifests/1")
+        seen.append("\(answer.status) \(answer.header("RateLimit-Remaining") ?? "-")")
+    }
+    #expect(seen == ["200 2;w=3600", "200 1;w=3600", "200 1;w=3600", "200 0;w=3600", "429 0;w=3600", "429 0;w=3600"])
 }

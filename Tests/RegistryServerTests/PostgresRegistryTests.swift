@@ -118,6 +118,17 @@ struct PostgresRegistryTests {
         try await expectNewestMoveFirst(server, RegistryStorage(root: server.root, metadata: .postgres(url)))
     }
 
+    @Test func theAnonymousPullLimitIsOneAcrossReplicas() async throws {
+        let url = try await TestPostgres.shared().database()
+        let first = try await TestServer.start { $0.metadata = .postgres(url); $0.anonymousPullLimit = "3/1h" }
+        defer { Task { await first.stop() } }
+        _ = try await first.pushImage("alice/app", tag: "1")
+        // The blobs on one disk both see, as over one bucket; the counts in the database.
+        let second = try await TestServer.start(root: first.root) { $0.metadata = .postgres(url); $0.anonymousPullLimit = "3/1h" }
+        defer { Task { await second.stop() } }
+        try await expectOneLimit(across: first, second)
+    }
+
     /// An advisory lock: while one replica collects, another one's collection waits for it.
     @Test func oneReplicaCollectsAtATime() async throws {
         let url = try await TestPostgres.shared().database()

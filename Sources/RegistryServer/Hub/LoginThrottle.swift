@@ -1,11 +1,12 @@
 import Foundation
-import Synchronization
 
 /// Slows a password guesser down: after `allowance` failed sign-ins for one user from one address
 /// within `window`, that pair is refused — even with the right password — for a wait that doubles
-/// with every further failure, up to `maximumWait`. A success clears the pair.
+/// with every further failure, up to `maximumWait`. A success clears the pair. The counts live in
+/// `records`: the registry's database when it serves, so a guesser gains nothing by spreading
+/// guesses over replicas.
 public final class LoginThrottle: Sendable {
-    struct Record {
+    struct Record: Codable, Sendable {
         var failures: Int
         var first: Date
         var blockedUntil: Date?
@@ -15,29 +16,30 @@ public final class LoginThrottle: Sendable {
     public let window: TimeInterval
     public let firstWait: TimeInterval
     public let maximumWait: TimeInterval
-    private let records = Mutex<[String: Record]>([:])
+    private let records: any PolicyRecords
+    private static let kind = "login-failures"
 
-    public init(allowance: Int = 5, window: TimeInterval = 900, firstWait: TimeInterval = 30, maximumWait: TimeInterval = 900) {
+    public init(allowance: Int = 5, window: TimeInterval = 900, firstWait: TimeInterval = 30, maximumWait: TimeInterval = 900,
+                records: any PolicyRecords = MemoryPolicyRecords()) {
         self.allowance = allowance
         self.window = window
         self.firstWait = firstWait
         self.maximumWait = maximumWait
+        self.records = records
     }
 
-    private static func key(_ user: String, _ address: String?) -> String { "\(user)\u{0}\(address ?? "-")" }
+    // An address has no space in it; a name may.
+    private static func key(_ user: String, _ address: String?) -> String { "\(address ?? "-") \(user)" }
 
     /// How long the pair must still wait, or nil when it may try.
-    public func wait(user: String, address: String?, now: Date = Date()) -> TimeInterval? {
-        records.withLock { records in
-            guard let until = records[Self.key(user, address)]?.blockedUntil, until > now else { return nil }
-            return until.timeIntervalSince(now)
-        }
+    public func wait(user: String, address: String?, now: Date = Date()) throws -> TimeInterval? {
+        guard let until = try records.read(Self.kind, Self.key(user, address), as: Record.self)?.blockedUntil, until > now else { return nil }
+        return until.timeIntervalSince(now)
     }
 
-    public func failed(user: String, address: String?, now: Date = Date()) {
-        records.withLock { records in
-            let key = Self.key(user, address)
-            var record = records[key] ?? Record(failures: 0, first: now)
+    public func failed(user: String, address: String?, now: Date = Date()) throws {
+        try records.update(Self.kind, Self.key(user, address), kept: kept) { (stored: inout Record?) in
+            var record = stored ?? Record(failures: 0, first: now)
             if now.timeIntervalSince(record.first) > window, record.blockedUntil.map({ $0 < now }) ?? true {
                 record = Record(failures: 0, first: now)
             }
@@ -46,15 +48,16 @@ public final class LoginThrottle: Sendable {
                 let wait = min(maximumWait, firstWait * pow(2, Double(record.failures - allowance)))
                 record.blockedUntil = now.addingTimeInterval(wait)
             }
-            records[key] = record
-            // Forget pairs long quiet, so a scan of many names cannot grow this without bound.
-            if records.count > 10_000 {
-                records = records.filter { now.timeIntervalSince($0.value.first) < window || ($0.value.blockedUntil ?? .distantPast) > now }
-            }
+            stored = record
         }
     }
 
-    public func succeeded(user: String, address: String?) {
-        _ = records.withLock { $0.removeValue(forKey: Self.key(user, address)) }
+    public func succeeded(user: String, address: String?) throws {
+        try records.update(Self.kind, Self.key(user, address), kept: kept) { (stored: inout Record?) in stored = nil }
+    }
+
+    /// A pair's failures matter for the window, and a block until it ends.
+    private func kept(_ record: Record) -> Date {
+        max(record.first.addingTimeInterval(window), record.blockedUntil ?? .distantPast)
     }
 }

@@ -27,13 +27,13 @@ public final class RegistryAccess: Sendable {
     public let pullLimit: PullLimit?
 
     public init(mode: AuthMode, storage: RegistryStorage, issuer: TokenIssuer?, sessions: TokenIssuer? = nil,
-                throttle: LoginThrottle = LoginThrottle(), realm: String? = nil, pullLimit: PullLimit? = nil) {
+                throttle: LoginThrottle? = nil, realm: String? = nil, pullLimit: PullLimit? = nil) {
         self.mode = mode
         self.pullLimit = pullLimit
         self.sessions = sessions
         self.storage = storage
         self.issuer = issuer
-        self.throttle = throttle
+        self.throttle = throttle ?? LoginThrottle(records: storage)
         self.realm = realm
     }
 
@@ -46,16 +46,19 @@ public final class RegistryAccess: Sendable {
     /// too often. Failures are `.unauthorized`, throttling is `.tooManyRequests`.
     public func signIn(user: String?, secret: String, address: String?) async throws -> Caller {
         let name = user ?? "a token's owner"
-        if let wait = throttle.wait(user: name, address: address) {
-            throw StrataError(.tooManyRequests, "too many failed sign-ins for \(name) from \(address ?? "this address"): try again in \(Int(wait.rounded(.up))) s")
-        }
-        do {
-            let caller = try await NIOThreadPool.singleton.runIfActive { [storage] in try storage.authenticate(user: user, secret: secret) }
-            throttle.succeeded(user: name, address: address)
-            return caller
-        } catch let error as StrataError where error.code == .unauthorized {
-            throttle.failed(user: name, address: address)
-            throw error
+        // The throttle's counts may be in the database, as the accounts are: off the event loop too.
+        return try await NIOThreadPool.singleton.runIfActive { [storage, throttle] in
+            if let wait = try throttle.wait(user: name, address: address) {
+                throw StrataError(.tooManyRequests, "too many failed sign-ins for \(name) from \(address ?? "this address"): try again in \(Int(wait.rounded(.up))) s")
+            }
+            do {
+                let caller = try storage.authenticate(user: user, secret: secret)
+                try throttle.succeeded(user: name, address: address)
+                return caller
+            } catch let error as StrataError where error.code == .unauthorized {
+                try throttle.failed(user: name, address: address)
+                throw error
+            }
         }
     }
 
