@@ -2,6 +2,8 @@ import ContentStore
 import Foundation
 import ImageSpec
 import Metadata
+import NIOPosix
+import ObjectStore
 
 /// `strata registry check`: the registry's storage checked end to end, while the server may keep
 /// running. It holds the collection lock (no GC meanwhile) and reads the database in one go;
@@ -13,11 +15,12 @@ extension RegistryStorage {
     /// a damaged blob is set aside (in `damaged/`) and forgotten by the repositories that had it,
     /// so the next push uploads it again; leftovers are removed. A manifest whose blobs are lost
     /// is reported, never deleted: pushing its image again mends it.
+    ///
+    /// Over an object store every object is read and hashed, as every file is: call it from a
+    /// thread that may wait (the bucket's requests are awaited there), never a cooperative task.
     public func check(repair: Bool = false) throws -> StoreCheckReport {
         try checkBlobStore()
-        if let objectStore {
-            throw StrataError(.invalidArgument, "registry check reads blobs from the filesystem; this registry keeps them in \(objectStore.configuration.endpoint)/\(objectStore.configuration.bucket), which it cannot check yet")
-        }
+        let blobs: any CheckedBlobs = objectStore.map { ObjectStoreBlobs(store: $0) } ?? FileBlobs(content: content)
         let lock = try collectionLock()
         defer { withExtendedLifetime(lock) {} }
         var report = StoreCheckReport(root: root, repair: repair)
@@ -27,15 +30,15 @@ extension RegistryStorage {
 
         // Blobs: each hashed against its name.
         var setAside = Set<Digest>()
-        let onDisk = content.list()
+        let onDisk = try blobs.list()
         for digest in onDisk {
             report.checked.blobs += 1
-            guard let damage = try content.condition(of: digest).damage else { continue }
+            guard let damage = try blobs.damage(of: digest) else { continue }
             let users = state.users(of: digest)
             report.record(.damagedBlob, digest.description, "the blob of \(users) is damaged: \(damage)",
                           would: "--repair sets it aside in damaged/ and forgets it in its repositories; then push what uses it again",
                           did: "set aside in damaged/\(digest.algorithm.rawValue)/\(digest.encoded) and forgotten; push what uses it (\(users)) again") {
-                _ = try content.setAside(digest)
+                try blobs.setAside(digest)
                 try withDatabase { db in
                     try db.write { try db.execute("DELETE FROM repository_blobs WHERE digest = ?", [.text(digest.description)]) }
                 }
@@ -76,25 +79,29 @@ extension RegistryStorage {
         for digest in state.collecting {
             report.record(.unfinishedCollection, digest.description, "a garbage collection was stopped while it deleted this blob",
                           would: "--repair finishes deleting it (so does the next `strata registry gc`)", did: "deleted, as the collection would have") {
-                content.delete(digest)
+                try blobs.delete(digest)
                 try withDatabase { db in try db.write { try db.execute("DELETE FROM gc_deleting WHERE digest = ?", [.text(digest.description)]) } }
             }
         }
-        let files = Set(FileSystem.listDirectory(uploadsDirectory))
-        for upload in state.uploads where !files.contains(upload) {
-            report.record(.staleUpload, "uploads/\(upload)", "an upload session whose bytes are gone",
-                          would: "--repair ends it (its client starts again)", did: "ended") {
-                try withDatabase { db in try db.write { try db.execute("DELETE FROM uploads WHERE id = ?", [.text(upload)]) } }
+        if let objectStore {
+            try checkChunkedUploads(state, objectStore, &report)
+        } else {
+            let files = Set(FileSystem.listDirectory(uploadsDirectory))
+            for upload in state.uploads where !files.contains(upload) {
+                report.record(.staleUpload, "uploads/\(upload)", "an upload session whose bytes are gone",
+                              would: "--repair ends it (its client starts again)", did: "ended") {
+                    try withDatabase { db in try db.write { try db.execute("DELETE FROM uploads WHERE id = ?", [.text(upload)]) } }
+                }
             }
-        }
-        let sessions = Set(state.uploads)
-        for file in files where !sessions.contains(file) && Self.untouched(for: 60, "\(uploadsDirectory)/\(file)") {
-            report.record(.staleUpload, "uploads/\(file)", "the bytes of an upload session that was never recorded (a server killed as it began)",
-                          would: "--repair removes them", did: "removed") { unlink("\(uploadsDirectory)/\(file)") }
-        }
-        for file in content.abandonedIngests() {
-            report.record(.staleIngest, String(file.dropFirst(root.count + 1)), "an unfinished write of a process that is gone",
-                          would: "--repair removes it", did: "removed") { unlink(file) }
+            let sessions = Set(state.uploads)
+            for file in files where !sessions.contains(file) && Self.untouched(for: 60, "\(uploadsDirectory)/\(file)") {
+                report.record(.staleUpload, "uploads/\(file)", "the bytes of an upload session that was never recorded (a server killed as it began)",
+                              would: "--repair removes them", did: "removed") { unlink("\(uploadsDirectory)/\(file)") }
+            }
+            for file in content.abandonedIngests() {
+                report.record(.staleIngest, String(file.dropFirst(root.count + 1)), "an unfinished write of a process that is gone",
+                              would: "--repair removes it", did: "removed") { unlink(file) }
+            }
         }
 
         // Blobs nothing links or names (a server killed between storing one and recording it).
@@ -106,7 +113,7 @@ extension RegistryStorage {
                 try withDatabase { db in
                     try db.write {
                         guard try !CheckedState.isNamed(digest, in: db) else { return }
-                        content.delete(digest)
+                        try blobs.delete(digest)
                     }
                 }
             }
@@ -114,9 +121,96 @@ extension RegistryStorage {
         return report
     }
 
+    /// Sessions over an object store: each chunk's row against its object, and chunk objects no
+    /// row names (a replica killed as it wrote one), once a minute old.
+    private func checkChunkedUploads(_ state: CheckedState, _ objectStore: S3Client, _ report: inout StoreCheckReport) throws {
+        let objects = try Self.waiting { try await objectStore.listAll(prefix: "uploads/") }
+        let present = Set(objects.map(\.key))
+        let chunks = try withDatabase { db in
+            try db.query("SELECT upload, object FROM upload_chunks ORDER BY upload, start").compactMap { row in
+                row.string(0).flatMap { upload in row.string(1).map { (upload: upload, object: $0) } }
+            }
+        }
+        for upload in Set(chunks.filter { !present.contains($0.object) }.map(\.upload)).sorted() {
+            report.record(.staleUpload, "uploads/\(upload)", "an upload session whose chunks are gone from the bucket",
+                          would: "--repair ends it (its client starts again)", did: "ended") {
+                try withDatabase { db in
+                    try db.write {
+                        try db.execute("DELETE FROM upload_chunks WHERE upload = ?", [.text(upload)])
+                        try db.execute("DELETE FROM uploads WHERE id = ?", [.text(upload)])
+                    }
+                }
+            }
+        }
+        let named = Set(chunks.map(\.object))
+        let minuteAgo = Date().addingTimeInterval(-60)
+        for object in objects where !named.contains(object.key) && (object.modified ?? .distantFuture) < minuteAgo {
+            report.record(.staleUpload, object.key, "a chunk no upload session recorded (a replica killed as it wrote it)",
+                          would: "--repair removes it (so does `strata registry gc`)", did: "removed") {
+                try Self.waiting { try await objectStore.delete(object.key) }
+            }
+        }
+    }
+
+    /// `check` from async code: on NIO's thread pool, where waiting for the bucket's answers
+    /// holds up no cooperative thread.
+    public func checkInBackground(repair: Bool = false) async throws -> StoreCheckReport {
+        try await NIOThreadPool.singleton.runIfActive { try self.check(repair: repair) }
+    }
+
     private static func untouched(for seconds: Int64, _ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && Int64(st.st_mtim.tv_sec) < now - seconds
+    }
+}
+
+/// Where a check finds the blobs: the content store's files, or the bucket's objects.
+private protocol CheckedBlobs {
+    func list() throws -> [Digest]
+    /// What is wrong with the blob's bytes, or nil.
+    func damage(of digest: Digest) throws -> String?
+    /// Moved to `damaged/ALGORITHM/ENCODED`, out of every lookup.
+    func setAside(_ digest: Digest) throws
+    func delete(_ digest: Digest) throws
+}
+
+private struct FileBlobs: CheckedBlobs {
+    let content: ContentStore
+    func list() throws -> [Digest] { content.list() }
+    func damage(of digest: Digest) throws -> String? { try content.condition(of: digest).damage }
+    func setAside(_ digest: Digest) throws { _ = try content.setAside(digest) }
+    func delete(_ digest: Digest) throws { content.delete(digest) }
+}
+
+/// Each object is downloaded and hashed as it streams; nothing is written locally.
+private struct ObjectStoreBlobs: CheckedBlobs {
+    let store: S3Client
+
+    func list() throws -> [Digest] {
+        try RegistryStorage.waiting { try await store.listAll(prefix: "blobs/") }.compactMap { RegistryStorage.blobDigest(key: $0.key) }
+    }
+
+    func damage(of digest: Digest) throws -> String? {
+        let key = RegistryStorage.objectKey(digest)
+        let actual = try RegistryStorage.waiting { () -> Digest in
+            var digester = Digester(digest.algorithm)
+            let (_, body) = try await store.get(key)
+            for try await buffer in body { buffer.withUnsafeReadableBytes { digester.update($0) } }
+            return digester.finalize()
+        }
+        return actual == digest ? nil : "its bytes hash to \(actual)"
+    }
+
+    func setAside(_ digest: Digest) throws {
+        let key = RegistryStorage.objectKey(digest)
+        try RegistryStorage.waiting {
+            try await store.copy(key, to: "damaged/\(digest.algorithm.rawValue)/\(digest.encoded)")
+            try await store.delete(key)
+        }
+    }
+
+    func delete(_ digest: Digest) throws {
+        try RegistryStorage.waiting { try await store.delete(RegistryStorage.objectKey(digest)) }
     }
 }
 

@@ -62,6 +62,13 @@ extension RegistryStorage {
 
     static func objectKey(_ digest: Digest) -> String { "blobs/\(digest.algorithm.rawValue)/\(digest.encoded)" }
 
+    /// The blob an object key names, or nil for any other object.
+    static func blobDigest(key: String) -> Digest? {
+        let parts = key.split(separator: "/")
+        guard parts.count == 3, parts[0] == "blobs", let algorithm = DigestAlgorithm(rawValue: String(parts[1])) else { return nil }
+        return try? Digest(algorithm: algorithm, encoded: String(parts[2]))
+    }
+
     /// A promise to a collection that `digest` is being written.
     struct BlobLease: Sendable {
         var id: String
@@ -147,12 +154,14 @@ extension RegistryStorage {
     /// A small blob (a manifest, a config) whole, checked against its digest wherever it is kept.
     public func readBlob(_ digest: Digest, limit: Int = 64 << 20) async throws -> [UInt8] {
         guard let objectStore else { return try content.read(digest, limit: limit) }
+        if let kept = smallObjects[digest], kept.count <= limit { return kept }
         guard let bytes = try await objectStore.bytes(Self.objectKey(digest), limit: limit) else {
             throw StrataError(.blobUnknown, "blob \(digest) is missing from the object store \(objectStore.configuration.endpoint)/\(objectStore.configuration.bucket)")
         }
         guard Digest.sha256(of: bytes) == digest || digest.algorithm != .sha256 else {
             throw StrataError.damagedBlob(digest, "the object store's copy hashes to \(Digest.sha256(of: bytes))")
         }
+        if digest.algorithm == .sha256 { smallObjects.keep(bytes, for: digest) }
         return bytes
     }
 
@@ -179,9 +188,7 @@ extension RegistryStorage {
         defer { withExtendedLifetime(lock) {} }
         var ages: [Digest: (size: Int64, modified: Int64)] = [:]
         for object in try await objectStore.listAll(prefix: "blobs/") {
-            let parts = object.key.split(separator: "/")
-            guard parts.count == 3, let algorithm = DigestAlgorithm(rawValue: String(parts[1])),
-                  let digest = try? Digest(algorithm: algorithm, encoded: String(parts[2])), let modified = object.modified else { continue }
+            guard let digest = Self.blobDigest(key: object.key), let modified = object.modified else { continue }
             ages[digest] = (object.size, Int64(modified.timeIntervalSince1970))
         }
         let listed = ages

@@ -33,6 +33,8 @@ public final class RegistryStorage: @unchecked Sendable {
     public let objectStore: S3Client?
     /// Blob GETs answered with a presigned URL of the object store, so clients download from it.
     public let redirectBlobs: Bool
+    /// Manifests and configs read from the object store, verified.
+    let smallObjects = SmallObjectCache()
 
     public init(root: String, objectStore: S3Client? = nil, redirectBlobs: Bool = false, metadata: RegistryMetadata = .sqlite) throws {
         self.objectStore = objectStore

@@ -180,6 +180,49 @@ struct ObjectStoreRegistryTests {
         await server.stop()
     }
 
+    /// `registry check` over the bucket: every object hashed; a damaged one set aside and mended
+    /// by a push; a session whose chunk is gone from the bucket ended.
+    @Test func aCheckReadsTheBucketSetsDamageAsideAndEndsBrokenSessions() async throws {
+        let s3 = try await Self.bucket()
+        let server = try await Self.server(s3)
+        defer { Task { await server.stop() } }
+        let layer = Array("the layer \(UUID())".utf8)
+        let manifest = try await server.pushImage("team/app", tag: "1", layer: layer)
+        let storage = try RegistryStorage(root: server.root, objectStore: s3)
+        let clean = try await storage.checkInBackground()
+        #expect(clean.findings.isEmpty && clean.outcome == .clean, "\(clean.findings)")
+        #expect(clean.checked.blobs == 3 && clean.checked.manifests == 1)
+
+        let digest = Digest.sha256(of: layer)
+        var bytes = layer
+        bytes[0] ^= 1
+        try await s3.put("blobs/sha256/\(digest.encoded)", bytes)
+        // A chunked session whose chunk object goes missing from the bucket.
+        let start = try await server.request(.POST, "/v2/team/app/blobs/uploads/")
+        let patch = try await server.request(.PATCH, try #require(start.header("Location")), headers: [("Content-Type", "application/octet-stream")],
+                                             body: Array("a chunk".utf8))
+        #expect(patch.status == 202)
+        for chunk in try await s3.listAll(prefix: "uploads/") { try await s3.delete(chunk.key) }
+
+        let found = try await storage.checkInBackground()
+        #expect(found.outcome == .damaged)
+        #expect(found.findings.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.damagedBlob, .staleUpload], "\(found.findings)")
+        let damage = try #require(found.findings.first { $0.kind == .damagedBlob })
+        #expect(damage.subject == digest.description && damage.problem.contains("the blob of team/app is damaged"), "\(damage.problem)")
+
+        let repaired = try await storage.checkInBackground(repair: true)
+        #expect(repaired.outcome == .repaired && repaired.findings.allSatisfy(\.repaired), "\(repaired.findings)")
+        #expect(try await s3.head("blobs/sha256/\(digest.encoded)") == nil)
+        #expect(try await s3.bytes("damaged/sha256/\(digest.encoded)") == bytes)
+        #expect(try await server.request(.GET, "/v2/team/app/blobs/\(digest)").status == 404)
+        #expect(try await server.request(.GET, try #require(patch.header("Location"))).status == 404)
+        // Pushing the image again mends it, and the registry is clean.
+        #expect(try await server.pushImage("team/app", tag: "1", layer: layer) == manifest)
+        #expect(try await server.request(.GET, "/v2/team/app/blobs/\(digest)").body == layer)
+        let after = try await storage.checkInBackground()
+        #expect(after.findings.isEmpty, "\(after.findings)")
+    }
+
     @Test func aRegistryIsNotOpenedOverAnotherBlobStore() async throws {
         let s3 = try await Self.bucket()
         let server = try await Self.server(s3)

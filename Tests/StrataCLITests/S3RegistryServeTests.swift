@@ -27,9 +27,11 @@ struct S3RegistryServeTests {
             #expect(back.status == 0, "\(back.stderr)")
         }
 
-        // Collected with the same settings while it serves; checked, it says it cannot read a bucket.
+        // Collected and checked with the same settings while it serves.
         let gc = try CLI.run(CLI.binary, ["registry", "gc", "--config", config, "--root", registry.root, "--grace", "0s"])
         #expect(gc.status == 0 && gc.stdout.contains("deleted 0 blobs"), "\(gc.stdout)\(gc.stderr)")
+        let check = try CLI.run(CLI.binary, ["registry", "check", "--config", config, "--root", registry.root])
+        #expect(check.status == 0 && check.stdout.contains("Checked ") && check.stdout.contains(" blobs and "), "\(check.stdout)\(check.stderr)")
         let wrongPlace = try CLI.run(CLI.binary, ["registry", "gc", "--root", registry.root, "--grace", "0s"])
         #expect(wrongPlace.status != 0 && wrongPlace.stderr.contains("this registry's blobs are in s3 \(gateway.started.endpoint)/\(bucket.configuration.bucket)/registry/"),
                 "\(wrongPlace.stderr)")

@@ -121,7 +121,7 @@ struct RegistryCheck: AsyncParsableCommand {
             throw StrataError(.invalidArgument, "invalid --format \"\(format!)\": text or json")
         }
         try log.bootstrap()
-        let report = try location.storage().check(repair: repair)
+        let report = try await location.storage().checkInBackground(repair: repair)
         let c = report.checked
         if format == "json" {
             emit(try SystemCheck.json(report, checked: ["Blobs": c.blobs, "Manifests": c.manifests, "Repositories": c.repositories]))
