@@ -353,7 +353,8 @@ final class FileServer {
     @Test func aptGetInstallsAPackage() throws {
         let root = CLI.temporaryDirectory("debian-store")
         let tar = CLI.temporaryDirectory("debian") + ".tar"
-        defer { try? FileManager.default.removeItem(atPath: tar) }
+        // Half a gigabyte each: never left behind.
+        defer { for path in [root, tar] { try? FileManager.default.removeItem(atPath: path) } }
         let made = try CLI.run("/bin/bash", ["\(CLI.packageRoot)/Tests/Support/debian/rootfs.sh", tar])
         if made.status == 2 {
             print("DebianBuildTests.aptGetInstallsAPackage: skipped: \(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")

@@ -124,6 +124,8 @@ log_file = {d}/log/$name.log
 crash_dir = {d}/crash
 mon_cluster_log_file = {d}/log/cluster.log
 mon_allow_pool_size_one = true
+# The mon stops (exit 28, ENOSPC) below 5% free on its disk: a test machine's /tmp may be that full.
+mon_data_avail_crit = 1
 mon_allow_pool_delete = true
 mon_warn_on_pool_no_redundancy = false
 osd_pool_default_size = 1
