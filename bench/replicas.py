@@ -12,6 +12,7 @@ and stopped by PID.
 """
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -171,9 +172,10 @@ def scenario_replicas(table, disk, strata, workloads, runs):
         store.stop()
 
 
-def cpu_seconds_by_command():
-    """CPU seconds (user + system) used so far by every running process, summed by command name."""
-    tick, totals = os.sysconf("SC_CLK_TCK"), {}
+def cpu_sample():
+    """CPU seconds (user + system) each running process has used, by PID, with its command name;
+    and what this script's finished children (wrk) used."""
+    tick, processes = os.sysconf("SC_CLK_TCK"), {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as f:
@@ -181,16 +183,22 @@ def cpu_seconds_by_command():
         except OSError:
             continue
         name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
-        totals[name] = totals.get(name, 0) + (int(fields[11]) + int(fields[12])) / tick
-    return totals
+        # A kernel worker's name says its current work item: one group for all of them.
+        processes[pid] = ("kernel workers" if name.startswith("kworker") else name, (int(fields[11]) + int(fields[12])) / tick)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return processes, children.ru_utime + children.ru_stime
 
 
 def cpu_shares(before, after, seconds):
-    """The busiest commands between two samples, as shares of the machine's cores."""
-    cores = os.cpu_count() * seconds
-    used = {name: after[name] - before.get(name, 0) for name in after}
+    """The busiest commands between two samples, as shares of the machine's cores; a process
+    counts only for the time it ran between them."""
+    cores, used = os.cpu_count() * seconds, {"wrk (the load)": after[1] - before[1]}
+    for pid, (name, total) in after[0].items():
+        if pid in before[0]:
+            used[name] = used.get(name, 0) + total - before[0][pid][1]
     busy = sorted(((v, k) for k, v in used.items() if v / cores >= 0.02), reverse=True)
-    return ", ".join(f"{k} {v / cores:.0%}" for v, k in busy) + f" of {os.cpu_count()} cores"
+    return (", ".join(f"{k} {v / cores:.0%}" for v, k in busy) + f" of {os.cpu_count()} cores"
+            + f" (the machine {sum(used.values()) / cores:.0%} busy)")
 
 
 def pull_throughput(table, disk, strata, store, db, runs, w="tiny", connections=64, seconds=8):
@@ -218,9 +226,9 @@ def pull_throughput(table, disk, strata, store, db, runs, w="tiny", connections=
                 wrk(url, lua, seconds=2, connections=connections)  # warm-up
                 samples, cpu = [], ""
                 for _ in range(max(1, runs // 2)):
-                    before = cpu_seconds_by_command()
+                    before = cpu_sample()
                     rps, p99, errors = wrk(url, lua, seconds=seconds, connections=connections)
-                    cpu = cpu_shares(before, cpu_seconds_by_command(), seconds)
+                    cpu = cpu_shares(before, cpu_sample(), seconds)
                     if errors:
                         raise RuntimeError(f"wrk saw failed requests through {count} replica(s): {open(balancer.dir + '/error.log').read()[-300:]}")
                     samples.append(rps / requests)
@@ -245,11 +253,11 @@ def pull_throughput(table, disk, strata, store, db, runs, w="tiny", connections=
     public = store.bucket()
     if os.path.getsize(blob) == layer["size"]:
         store.curl("PUT", f"/{public}/layer", "-H", "x-amz-acl: public-read", "--data-binary", f"@{blob}")
-        before = cpu_seconds_by_command()
+        before = cpu_sample()
         rps, p99, errors = wrk(f"{store.endpoint}/{public}/layer", seconds=seconds, connections=connections)
         table.fact("replicas: the object store alone, GET of the layer", w,
                    f"radosgw {rps:,.0f} GETs/s of the {layer['size'] / 1e6:.1f} MB layer, p99 {p99:.1f} ms"
-                   + (" (errors seen)" if errors else "") + f"; CPU: {cpu_shares(before, cpu_seconds_by_command(), seconds)}; "
+                   + (" (errors seen)" if errors else "") + f"; CPU: {cpu_shares(before, cpu_sample(), seconds)}; "
                    "every pull above makes one such GET through a replica")
         os.remove(blob)
 
