@@ -20,27 +20,11 @@ import subprocess
 import sys
 import time
 
-# bench/replicas.py imports its helpers from here, as `bench`, whether run as a script or not.
-sys.modules.setdefault("bench", sys.modules[__name__])
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE = os.environ.get("STRATA_BENCH_CACHE", "/var/cache/strata-bench")
+from common import CACHE, REPO, StrataServer, ab, archive, log, sh, timed, wrk
 MOUNT = "/mnt/strata-bench"
 IMAGE_FILE = "/var/tmp/strata-bench.ext4"
 DOCKER = "/usr/bin/docker"  # Debian's docker.io client, matching its dockerd (not a newer client elsewhere on PATH)
 DOCKER_SOCK = "/run/strata-bench-docker.sock"
-
-
-def sh(cmd, check=True, quiet=True, env=None, timeout=None):
-    """Runs a shell command; returns its stdout."""
-    r = subprocess.run(cmd, shell=True, capture_output=quiet, text=True, env=env, timeout=timeout)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"`{cmd}` failed ({r.returncode}): {(r.stderr or '').strip()[-600:]}")
-    return r.stdout if quiet else ""
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------- disk
@@ -199,10 +183,6 @@ def prepare_workloads(names):
         oci_image("large", [(t, "/data")])
 
 
-def archive(name, kind):
-    return os.path.join(CACHE, f"{name}.{kind}.tar")
-
-
 def layer_tar(name):
     """The uncompressed tar of a workload's first layer (for the tar -x limit)."""
     out = os.path.join(CACHE, f"{name}.layer0.tar")
@@ -288,28 +268,6 @@ class Peers:
 
 # ----------------------------------------------------------------------------------- measuring
 
-def timed(cmd, setup=None):
-    if setup:
-        setup()
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
-    if r.returncode != 0:
-        raise RuntimeError(f"`{cmd}` failed: {r.stderr.strip()[-400:]}")
-    return dt
-
-
-def ab(peer, strata, runs, peer_setup=None, strata_setup=None):
-    """Warm-up, then peer and Strata alternate; returns the two lists of seconds."""
-    timed(peer, peer_setup)
-    timed(strata, strata_setup)
-    ps, ss = [], []
-    for _ in range(runs):
-        ps.append(timed(peer, peer_setup))
-        ss.append(timed(strata, strata_setup))
-    return ps, ss
-
-
 def fmt(xs):
     if not xs:
         return "—"
@@ -389,7 +347,7 @@ def run(args):
                 scenario_server(table, disk, strata_bin, "debian" if args.quick else "large", runs)
                 scenario_concurrent(table, disk, strata_bin, 2 if args.quick else 3)
             if want("replicas"):
-                import replicas  # the S3 and PostgreSQL group: bench/replicas.py
+                import replicas  # the S3 and PostgreSQL group: bench/replicas.py (radosgw, PostgreSQL, nginx)
                 replicas.scenario_replicas(table, disk, strata_bin, ["debian"] if args.quick else ["debian", "large"], runs)
         finally:
             peers.stop()
@@ -544,42 +502,6 @@ def scenario_registry(table, disk, peers, strata, w, runs, registry):
     ], runs, None)
 
 
-class StrataServer:
-    """`strata registry serve` on a free loopback port, storage on the bench disk, stopped by PID."""
-
-    def __init__(self, strata, disk, name="strata-registry", args=()):
-        self.storage = disk.path(name, "x")[:-2]
-        self.log = disk.path(name + ".log")
-        with open(self.log, "w") as out:
-            self.process = subprocess.Popen([strata, "registry", "serve", "--addr", "127.0.0.1:0", "--root", self.storage, *args],
-                                            stdout=out, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            text = open(self.log).read()
-            if "listening on http://127.0.0.1:" in text:
-                self.port = int(text.split("listening on http://127.0.0.1:")[1].split()[0])
-                break
-            time.sleep(0.1)
-        else:
-            self.stop()
-            raise RuntimeError("strata registry serve did not start: " + open(self.log).read()[-400:])
-        self.host = f"127.0.0.1:{self.port}"
-        self.pid = self.process.pid
-
-    def peak_rss_mb(self):
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 class Nginx:
     """nginx serving a directory of files on loopback: the static-file limit for blob GETs."""
 
@@ -606,19 +528,6 @@ http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=30)
-
-
-def wrk(url, script=None, seconds=5, connections=32):
-    """Requests per second and p99 latency (ms) of `wrk` against one URL."""
-    # distribution answers an OCI manifest only to a client that accepts the type.
-    accept = "-H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'"
-    out = sh(f"wrk -t2 -c{connections} -d{seconds}s --latency {accept} {'-s ' + script if script else ''} {url}")
-    rps = float(out.split("Requests/sec:")[1].split()[0])
-    p99 = out.split(" 99%")[1].split()[0]
-    unit = next(u for u in ["us", "ms", "s"] if p99.endswith(u))
-    value = float(p99[:-len(unit)]) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-    errors = "Non-2xx or 3xx responses" in out or "Socket errors" in out
-    return rps, value, errors
 
 
 def ab_head(url, seconds=5, connections=32):

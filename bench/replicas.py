@@ -19,7 +19,7 @@ import subprocess
 import time
 import uuid
 
-from bench import REPO, ab, archive, log, sh, timed, wrk, StrataServer
+from common import REPO, StrataServer, ab, archive, sh, timed, wrk
 
 RADOSGW = os.path.join(REPO, "Tests/Support/s3/radosgw.py")
 POSTGRES = os.path.join(REPO, "Tests/Support/postgres/postgres.py")
