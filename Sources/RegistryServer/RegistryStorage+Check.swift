@@ -142,9 +142,7 @@ extension RegistryStorage {
                 }
             }
         }
-        let named = Set(chunks.map(\.object))
-        let minuteAgo = Date().addingTimeInterval(-60)
-        for object in objects where !named.contains(object.key) && (object.modified ?? .distantFuture) < minuteAgo {
+        for object in Self.strayChunks(objects, named: Set(chunks.map(\.object)), olderThan: 60) {
             report.record(.staleUpload, object.key, "a chunk no upload session recorded (a replica killed as it wrote it)",
                           would: "--repair removes it (so does `strata registry gc`)", did: "removed") {
                 try Self.waiting { try await objectStore.delete(object.key) }

@@ -160,6 +160,13 @@ extension RegistryStorage {
         }
     }
 
+    /// Chunk objects no session's row names, older than `age`: what a PATCH cut short by a kill
+    /// left (a chunk gets its row within moments of its object being whole).
+    static func strayChunks(_ objects: [S3Client.Object], named: Set<String>, olderThan age: TimeInterval) -> [S3Client.Object] {
+        let cutoff = Date().addingTimeInterval(-age)
+        return objects.filter { !named.contains($0.key) && ($0.modified ?? .distantFuture) < cutoff }
+    }
+
     /// Chunk objects no row names (a replica killed mid-PATCH, a session expired), older than
     /// `age` by the store's clock, deleted by a collection; returns how many. The default is a
     /// lease's lifetime: a chunk still on its way up has no row yet either.
@@ -169,8 +176,7 @@ extension RegistryStorage {
         let named = try await NIOThreadPool.singleton.runIfActive {
             Set(try self.withDatabase { try $0.query("SELECT object FROM upload_chunks").compactMap { $0.string(0) } })
         }
-        let cutoff = Date().addingTimeInterval(-age)
-        let strays = objects.filter { !named.contains($0.key) && ($0.modified ?? .distantFuture) < cutoff }
+        let strays = Self.strayChunks(objects, named: named, olderThan: age)
         if !dryRun {
             for stray in strays { try await objectStore.delete(stray.key) }
         }
