@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from common import CACHE, REPO, StrataServer, ab, archive, log, sh, timed, wrk
+from common import CACHE, REPO, Nginx, StrataServer, ab, archive, log, sh, timed, wrk
 MOUNT = "/mnt/strata-bench"
 IMAGE_FILE = "/var/tmp/strata-bench.ext4"
 DOCKER = "/usr/bin/docker"  # Debian's docker.io client, matching its dockerd (not a newer client elsewhere on PATH)
@@ -502,34 +502,6 @@ def scenario_registry(table, disk, peers, strata, w, runs, registry):
     ], runs, None)
 
 
-class Nginx:
-    """nginx serving a directory of files on loopback: the static-file limit for blob GETs."""
-
-    def __init__(self, disk, root):
-        self.dir = disk.path("nginx", "x")[:-2]
-        os.makedirs(self.dir, exist_ok=True)
-        import socket
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(f"""daemon off; worker_processes 2; pid {self.dir}/nginx.pid; error_log {self.dir}/error.log;
-events {{ worker_connections 1024; }}
-http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
-  client_body_temp_path {self.dir}/body; proxy_temp_path {self.dir}/proxy; fastcgi_temp_path {self.dir}/fcgi;
-  uwsgi_temp_path {self.dir}/uwsgi; scgi_temp_path {self.dir}/scgi;
-  server {{ listen 127.0.0.1:{self.port}; root {root}; }} }}
-""")
-        self.process = subprocess.Popen(["nginx", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
 def ab_head(url, seconds=5, connections=32):
     """Requests per second, p99 latency (ms) and whether any failed, of ApacheBench sending HEAD.
     Without keep-alive: ab's keep-alive, like wrk 4.1, waits for a body after a HEAD reply."""
@@ -636,7 +608,10 @@ def scenario_server(table, disk, strata, w, runs):
         manifest = json.loads(sh(f"curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://{ours.host}/v2/lab/{w}/manifests/1"))
         layer = max(manifest["layers"], key=lambda l: l["size"])
         digest, size = layer["digest"], layer["size"]
-        nginx = Nginx(disk, os.path.join(ours.storage, "blobs"))
+        # The static-file limit: nginx sending the same blob file.
+        blobs = os.path.join(ours.storage, "blobs")
+        nginx = Nginx(disk, lambda port: "sendfile on; tcp_nopush on; keepalive_requests 100000;\n"
+                                         f"server {{ listen 127.0.0.1:{port}; root {blobs}; }}")
         blob_path = "/sha256/" + digest.split(":")[1]
         get = lambda host, path: f"curl -sf -o /dev/null http://{host}{path}"
         blob_url = f"/v2/lab/{w}/blobs/{digest}"

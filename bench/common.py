@@ -1,6 +1,7 @@
 """What bench.py and bench/replicas.py share: running and timing commands, the workloads'
 archives, `strata registry serve` on loopback, and wrk."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -94,3 +95,44 @@ def wrk(url, script=None, seconds=5, connections=32):
     value = float(p99[:-len(unit)]) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
     errors = "Non-2xx or 3xx responses" in out or "Socket errors" in out
     return rps, value, errors
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Nginx:
+    """Debian's nginx on a free loopback port, with a directory of its own on the bench disk,
+    stopped by PID. `site(port)` gives the rest of its http block: the server, any upstream."""
+
+    def __init__(self, disk, site, workers=2):
+        self.port = free_port()
+        self.dir = disk.path(f"nginx-{self.port}", "x")[:-2]
+        os.makedirs(self.dir, exist_ok=True)
+        temp = " ".join(f"{k}_temp_path {self.dir}/{k};" for k in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"])
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"daemon off; worker_processes {workers}; pid {self.dir}/nginx.pid; error_log {self.dir}/error.log warn;\n"
+                    f"events {{ worker_connections 4096; }}\nhttp {{ access_log off; {temp}\n{site(self.port)}\n}}\n")
+        self.process = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir, "-e", f"{self.dir}/error.log"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            self.stop()
+            raise RuntimeError("nginx did not start: " + self.errors())
+        self.host = f"127.0.0.1:{self.port}"
+
+    def errors(self):
+        with open(f"{self.dir}/error.log") as f:
+            return f.read()[-400:]
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)

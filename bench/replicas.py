@@ -14,22 +14,15 @@ import json
 import os
 import resource
 import shutil
-import socket
+import statistics
 import subprocess
-import time
 import uuid
 
-from common import REPO, StrataServer, ab, archive, sh, timed, wrk
+from common import REPO, Nginx, StrataServer, ab, archive, sh, timed, wrk
 
 RADOSGW = os.path.join(REPO, "Tests/Support/s3/radosgw.py")
 POSTGRES = os.path.join(REPO, "Tests/Support/postgres/postgres.py")
 ACCEPT = "application/vnd.oci.image.manifest.v1+json"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def watched():
@@ -93,43 +86,15 @@ def config(disk, store, bucket, database=None, redirect=False):
     return path
 
 
-class Balancer:
+def balancer(disk, ports):
     """nginx round robin over the replicas, bodies streamed both ways, as the tests and the docs run it."""
-
-    def __init__(self, disk, ports):
-        self.dir = disk.path("balancer-" + uuid.uuid4().hex[:8], "x")[:-2]
-        os.makedirs(self.dir, exist_ok=True)
-        self.port = free_port()
-        servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=60s;" for p in ports)
-        temp = " ".join(f"{k}_temp_path {self.dir}/{k};" for k in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"])
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(f"""daemon off; worker_processes 1; pid {self.dir}/nginx.pid; error_log {self.dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{ access_log off; {temp}
-  upstream registry {{
-{servers}
-    keepalive 64;
-  }}
-  server {{ listen 127.0.0.1:{self.port}; client_max_body_size 0;
-    location / {{ proxy_pass http://registry; proxy_http_version 1.1; proxy_set_header Host $http_host;
-      proxy_set_header Connection ""; proxy_request_buffering off; proxy_buffering off; proxy_read_timeout 600s;
-      proxy_next_upstream error timeout http_502; }} }} }}
-""")
-        self.process = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir, "-e", f"{self.dir}/error.log"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            if sh(f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{self.port}/v2/", check=False) == "200":
-                break
-            time.sleep(0.1)
-        else:
-            self.stop()
-            raise RuntimeError("nginx in front of the replicas did not start: " + open(f"{self.dir}/error.log").read()[-400:])
-        self.host = f"127.0.0.1:{self.port}"
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=30)
+    servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=60s;" for p in ports)
+    location = ('proxy_pass http://registry; proxy_http_version 1.1; proxy_set_header Host $http_host; '
+                'proxy_set_header Connection ""; proxy_request_buffering off; proxy_buffering off; proxy_read_timeout 600s; '
+                'proxy_next_upstream error timeout http_502;')
+    return Nginx(disk, lambda port: f"upstream registry {{\n{servers}\n    keepalive 64;\n}}\n"
+                                    f"server {{ listen 127.0.0.1:{port}; client_max_body_size 0; location / {{ {location} }} }}",
+                 workers=1)
 
 
 def replicas(strata, disk, count, conf):
@@ -219,10 +184,10 @@ def pull_throughput(table, disk, strata, store, db, runs, w="tiny", connections=
     measured = {}
     for count in [1, 2, 3]:
         servers = replicas(strata, disk, count, conf)
-        balancer = Balancer(disk, [s.port for s in servers])
+        front = balancer(disk, [s.port for s in servers])
         try:
             for what, _, lua, path, requests in loads:
-                url = f"http://{balancer.host}{path}"
+                url = f"http://{front.host}{path}"
                 wrk(url, lua, seconds=2, connections=connections)  # warm-up
                 samples, cpu = [], ""
                 for _ in range(max(1, runs // 2)):
@@ -230,25 +195,24 @@ def pull_throughput(table, disk, strata, store, db, runs, w="tiny", connections=
                     rps, p99, errors = wrk(url, lua, seconds=seconds, connections=connections)
                     cpu = cpu_shares(before, cpu_sample(), seconds)
                     if errors:
-                        raise RuntimeError(f"wrk saw failed requests through {count} replica(s): {open(balancer.dir + '/error.log').read()[-300:]}")
+                        raise RuntimeError(f"wrk saw failed requests through {count} replica(s): {front.errors()}")
                     samples.append(rps / requests)
                 measured[what, count] = (samples, p99, cpu)
         finally:
-            balancer.stop()
+            front.stop()
             stop_all(servers)
-    median = lambda xs: sorted(xs)[len(xs) // 2]
     for what, unit, _, _, requests in loads:
         one = measured[what, 1][0]
         for count in [1, 2, 3]:
             rates, p99, cpu = measured[what, count]
-            note = (f"{count} replica(s) behind nginx over one bucket and one PostgreSQL database: {median(rates):,.0f} {unit}/s"
+            note = (f"{count} replica(s) behind nginx over one bucket and one PostgreSQL database: {statistics.median(rates):,.0f} {unit}/s"
                     + (f" ({requests} requests each)" if requests > 1 else "") + f", p99 {p99:.1f} ms; CPU: {cpu}")
             scenario = f"replicas: {what}, {connections} connections"
             if count == 1:
                 table.fact(scenario, w, note)
             else:
                 table.pair(scenario + f" (s per {unit[:-1]})", w, "1 replica", [1 / r for r in one], [1 / r for r in rates],
-                           note + f"; {median(rates) / median(one):.2f}× the {unit}/s of one")
+                           note + f"; {statistics.median(rates) / statistics.median(one):.2f}× the {unit}/s of one")
     # The object store's own rate for the same bytes: the layer as a public object, straight from radosgw.
     public = store.bucket()
     if os.path.getsize(blob) == layer["size"]:
